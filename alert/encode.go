@@ -1,0 +1,176 @@
+package alert
+
+import (
+	"encoding/hex"
+	"iter"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Encode writes the alert's slowspan.* attributes onto span, which should be
+// the copy of the slow span that carries the alert. Fields that come from the
+// span itself (ids, times, name, attributes) are not written.
+func Encode(a Alert, span ptrace.Span) {
+	attrs := span.Attributes()
+	attrs.PutInt(AttrSchema, SchemaVersion)
+	attrs.PutStr(AttrID, a.ID)
+	attrs.PutStr(AttrReason, string(a.Reason))
+	attrs.PutStr(AttrService, a.Key.Service)
+	attrs.PutStr(AttrMethod, a.Key.Method)
+	attrs.PutStr(AttrRoute, a.Key.Route)
+	if a.Rule != "" {
+		attrs.PutStr(AttrRule, a.Rule)
+	}
+	attrs.PutInt(AttrThresholdNs, int64(a.Threshold))
+	attrs.PutInt(AttrSuppressedCount, a.Suppressed.Count)
+	if a.Suppressed.Count > 0 {
+		attrs.PutInt(AttrSuppressedMaxDuration, int64(a.Suppressed.MaxDuration))
+	}
+	if !a.Suppressed.Since.IsZero() {
+		attrs.PutInt(AttrSuppressedSince, a.Suppressed.Since.UnixNano())
+	}
+	if a.Links.Trace != "" {
+		attrs.PutStr(AttrLinkTrace, a.Links.Trace)
+	}
+	if a.Links.Profile != "" {
+		attrs.PutStr(AttrLinkProfile, a.Links.Profile)
+	}
+}
+
+// IsAlert reports whether span carries an alert, without decoding it.
+func IsAlert(span ptrace.Span) bool {
+	_, ok := span.Attributes().Get(AttrSchema)
+	return ok
+}
+
+// Decode reads the alert carried by span. ok is false when the span is not an
+// alert (no slowspan.schema). Decode is lenient: an attribute of the wrong
+// type reads as its zero value, so a damaged alert is still delivered rather
+// than lost.
+func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
+	attrs := span.Attributes()
+	if _, ok := attrs.Get(AttrSchema); !ok {
+		return Alert{}, false
+	}
+	a.ID = str(attrs, AttrID)
+	a.Reason = Reason(str(attrs, AttrReason))
+	a.Key = Key{
+		Service: str(attrs, AttrService),
+		Method:  str(attrs, AttrMethod),
+		Route:   str(attrs, AttrRoute),
+	}
+	a.Rule = str(attrs, AttrRule)
+	a.Threshold = time.Duration(integer(attrs, AttrThresholdNs))
+	a.Suppressed.Count = integer(attrs, AttrSuppressedCount)
+	a.Suppressed.MaxDuration = time.Duration(integer(attrs, AttrSuppressedMaxDuration))
+	if ns := integer(attrs, AttrSuppressedSince); ns > 0 {
+		a.Suppressed.Since = time.Unix(0, ns).UTC()
+	}
+	a.Links.Trace = str(attrs, AttrLinkTrace)
+	a.Links.Profile = str(attrs, AttrLinkProfile)
+
+	a.SpanName = capString(span.Name())
+	start, end := span.StartTimestamp(), span.EndTimestamp()
+	if end > start {
+		a.Duration = time.Duration(end - start)
+	}
+	a.Start = start.AsTime().UTC()
+	if tid := span.TraceID(); !tid.IsEmpty() {
+		a.TraceID = hex.EncodeToString(tid[:])
+	}
+	if sid := span.SpanID(); !sid.IsEmpty() {
+		a.SpanID = hex.EncodeToString(sid[:])
+	}
+	if a.ID == "" {
+		a.ID = NewID(a.TraceID, a.SpanID, a.Reason)
+	}
+	a.Attributes = stringMap(attrs, true)
+	a.Resource = stringMap(resource.Attributes(), false)
+	return a, true
+}
+
+// All yields every alert in td, in order.
+func All(td ptrace.Traces) iter.Seq[Alert] {
+	return func(yield func(Alert) bool) {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			rs := rss.At(i)
+			sss := rs.ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				spans := sss.At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					if a, ok := Decode(rs.Resource(), spans.At(k)); ok {
+						if !yield(a) {
+							return
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Count returns how many alerts td carries.
+func Count(td ptrace.Traces) int {
+	n := 0
+	for range All(td) {
+		n++
+	}
+	return n
+}
+
+func str(m pcommon.Map, key string) string {
+	v, ok := m.Get(key)
+	if !ok || v.Type() != pcommon.ValueTypeStr {
+		return ""
+	}
+	return capString(v.Str())
+}
+
+func integer(m pcommon.Map, key string) int64 {
+	v, ok := m.Get(key)
+	if !ok {
+		return 0
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double())
+	}
+	return 0
+}
+
+func stringMap(m pcommon.Map, skipOwn bool) map[string]string {
+	out := make(map[string]string, min(m.Len(), MaxAttributes))
+	for k, v := range m.All() {
+		if len(out) >= MaxAttributes {
+			break
+		}
+		if skipOwn && strings.HasPrefix(k, attrPrefix) {
+			continue
+		}
+		out[capString(k)] = capString(v.AsString())
+	}
+	return out
+}
+
+// capString makes s valid UTF-8 and at most MaxValueLength bytes, cut on a
+// rune boundary, so every consumer can print it safely.
+func capString(s string) string {
+	if len(s) > MaxValueLength {
+		cut := MaxValueLength - len("…")
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
+}

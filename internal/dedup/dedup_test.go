@@ -1,0 +1,284 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/slowspan/slowspan/alert"
+)
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func key(route string) alert.Key { return alert.Key{Service: "svc", Method: "GET", Route: route} }
+
+func defaults() Settings {
+	return Settings{Window: 240 * time.Hour, EscalationFactor: 2, MaxKeys: 100}
+}
+
+func TestDecide(t *testing.T) {
+	type step struct {
+		at     time.Duration // since t0
+		route  string
+		dur    time.Duration
+		alert  bool
+		reason alert.Reason
+		count  int64
+		maxDur time.Duration
+		since  time.Duration
+	}
+	tests := []struct {
+		name     string
+		settings Settings
+		steps    []step
+	}{
+		{
+			name:     "first then suppressed",
+			settings: defaults(),
+			steps: []step{
+				{at: 0, route: "/a", dur: 2 * time.Second, alert: true, reason: alert.ReasonFirst},
+				{at: time.Hour, route: "/a", dur: 3 * time.Second},
+				{at: 2 * time.Hour, route: "/a", dur: 1500 * time.Millisecond},
+				{at: 3 * time.Hour, route: "/b", dur: 2 * time.Second, alert: true, reason: alert.ReasonFirst},
+			},
+		},
+		{
+			name:     "window expiry reports the suppressed",
+			settings: defaults(),
+			steps: []step{
+				{at: 0, route: "/a", dur: 2 * time.Second, alert: true, reason: alert.ReasonFirst},
+				{at: time.Hour, route: "/a", dur: 3 * time.Second},
+				{at: 2 * time.Hour, route: "/a", dur: 1500 * time.Millisecond},
+				{at: 240 * time.Hour, route: "/a", dur: 1 * time.Second, alert: true, reason: alert.ReasonWindowExpired,
+					count: 2, maxDur: 3 * time.Second, since: 0},
+				{at: 241 * time.Hour, route: "/a", dur: 1 * time.Second},
+			},
+		},
+		{
+			name:     "escalation re-alerts inside the window",
+			settings: defaults(),
+			steps: []step{
+				{at: 0, route: "/a", dur: 2 * time.Second, alert: true, reason: alert.ReasonFirst},
+				{at: time.Hour, route: "/a", dur: 3999 * time.Millisecond},
+				{at: 2 * time.Hour, route: "/a", dur: 4 * time.Second, alert: true, reason: alert.ReasonEscalation,
+					count: 1, maxDur: 3999 * time.Millisecond, since: 0},
+				// the bar moved: now 8 s is needed
+				{at: 3 * time.Hour, route: "/a", dur: 7 * time.Second},
+				{at: 4 * time.Hour, route: "/a", dur: 8 * time.Second, alert: true, reason: alert.ReasonEscalation,
+					count: 1, maxDur: 7 * time.Second, since: 2 * time.Hour},
+			},
+		},
+		{
+			name:     "escalation off",
+			settings: Settings{Window: time.Hour, EscalationFactor: 0, MaxKeys: 10},
+			steps: []step{
+				{at: 0, route: "/a", dur: time.Second, alert: true, reason: alert.ReasonFirst},
+				{at: time.Minute, route: "/a", dur: time.Hour},
+				{at: time.Hour, route: "/a", dur: time.Second, alert: true, reason: alert.ReasonWindowExpired,
+					count: 1, maxDur: time.Hour},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New(tt.settings)
+			for i, s := range tt.steps {
+				got := d.Decide(key(s.route), s.dur, t0.Add(s.at))
+				assert.Equal(t, s.alert, got.Alert, "step %d", i)
+				assert.Equal(t, s.reason, got.Reason, "step %d", i)
+				if got.Alert {
+					assert.Equal(t, s.count, got.Suppressed.Count, "step %d count", i)
+					assert.Equal(t, s.maxDur, got.Suppressed.MaxDuration, "step %d max", i)
+					if s.reason == alert.ReasonFirst {
+						assert.True(t, got.Suppressed.Since.IsZero(), "step %d since", i)
+					} else {
+						assert.Equal(t, t0.Add(s.since), got.Suppressed.Since, "step %d since", i)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestEvictsLeastRecentlyAlerted(t *testing.T) {
+	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 3})
+	d.Decide(key("/a"), time.Second, t0)
+	d.Decide(key("/b"), time.Second, t0.Add(1*time.Minute))
+	d.Decide(key("/c"), time.Second, t0.Add(2*time.Minute))
+	// /a alerts again (escalation): now /b is the least recently alerted.
+	require.True(t, d.Decide(key("/a"), 5*time.Second, t0.Add(3*time.Minute)).Alert)
+	// a suppressed span does not refresh /b
+	require.False(t, d.Decide(key("/b"), time.Second, t0.Add(4*time.Minute)).Alert)
+	require.True(t, d.Decide(key("/d"), time.Second, t0.Add(5*time.Minute)).Alert)
+	assert.Equal(t, 3, d.Len())
+	assert.EqualValues(t, 1, d.Evicted())
+	assert.True(t, d.Decide(key("/b"), time.Second, t0.Add(6*time.Minute)).Alert, "/b was evicted")
+	assert.False(t, d.Decide(key("/a"), time.Second, t0.Add(7*time.Minute)).Alert, "/a kept")
+}
+
+func TestUndo(t *testing.T) {
+	d := New(defaults())
+	first := d.Decide(key("/a"), time.Second, t0)
+	d.Undo(first)
+	assert.Equal(t, 0, d.Len())
+	assert.Equal(t, alert.ReasonFirst, d.Decide(key("/a"), time.Second, t0.Add(time.Minute)).Reason,
+		"an undone first alert fires again")
+
+	d.Decide(key("/a"), time.Second, t0.Add(2*time.Minute)) // suppressed, count 1
+	esc := d.Decide(key("/a"), 10*time.Second, t0.Add(3*time.Minute))
+	require.Equal(t, alert.ReasonEscalation, esc.Reason)
+	d.Undo(esc)
+	again := d.Decide(key("/a"), 10*time.Second, t0.Add(4*time.Minute))
+	assert.Equal(t, alert.ReasonEscalation, again.Reason, "undone escalation fires again")
+	assert.EqualValues(t, 1, again.Suppressed.Count, "with the suppressed count it had")
+
+	// An undo overtaken by a newer alert of the key is ignored.
+	d.Undo(esc)
+	assert.False(t, d.Decide(key("/a"), 10*time.Second, t0.Add(5*time.Minute)).Alert)
+	d.Undo(Decision{}) // no-op
+}
+
+func TestUndoKeepsEvictionOrder(t *testing.T) {
+	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 2})
+	d.Decide(key("/a"), time.Second, t0)
+	d.Decide(key("/b"), time.Second, t0.Add(time.Minute))
+	esc := d.Decide(key("/a"), 5*time.Second, t0.Add(2*time.Minute))
+	d.Undo(esc) // /a is again older than /b
+	d.Decide(key("/c"), time.Second, t0.Add(3*time.Minute))
+	assert.True(t, d.Decide(key("/a"), time.Second, t0.Add(4*time.Minute)).Alert, "/a evicted first")
+}
+
+func TestConcurrentDecisionsAlertOnce(t *testing.T) {
+	d := New(defaults())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	alerts := 0
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				if d.Decide(key("/a"), time.Second, t0.Add(time.Duration(g*1000+i))).Alert {
+					mu.Lock()
+					alerts++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, alerts)
+}
+
+func TestSaveAndLoad(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *storagetest.TestClient {
+		return storagetest.NewFileBackedClient(component.KindProcessor, component.MustNewID("slowspan"), "", dir)
+	}
+
+	client := open()
+	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 1000})
+	for i := range 200 {
+		d.Decide(key(fmt.Sprintf("/r%d", i)), time.Second, t0.Add(time.Duration(i)*time.Second))
+	}
+	require.False(t, d.Decide(key("/r100"), 1500*time.Millisecond, t0.Add(time.Minute)).Alert)
+	require.NoError(t, d.Save(ctx, client))
+	require.NoError(t, d.Save(ctx, client), "nothing dirty: no-op")
+	require.NoError(t, client.Close(ctx))
+
+	client = open()
+	defer client.Close(ctx)
+	// Reload with a smaller bound: the oldest keys go.
+	r := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 150})
+	require.NoError(t, r.Load(ctx, client))
+	assert.Equal(t, 150, r.Len())
+	assert.True(t, r.Decide(key("/r0"), time.Second, t0.Add(2*time.Minute)).Alert, "oldest evicted on load")
+	assert.False(t, r.Decide(key("/r199"), time.Second, t0.Add(2*time.Minute)).Alert, "newest kept")
+	dec := r.Decide(key("/r100"), time.Second, t0.Add(2*time.Hour))
+	assert.Equal(t, alert.ReasonWindowExpired, dec.Reason)
+	assert.Equal(t, t0.Add(100*time.Second), dec.Suppressed.Since)
+	assert.EqualValues(t, 1, dec.Suppressed.Count)
+	assert.Equal(t, 1500*time.Millisecond, dec.Suppressed.MaxDuration)
+}
+
+func TestSuppressedCountSurvivesReload(t *testing.T) {
+	ctx := context.Background()
+	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
+	d := New(defaults())
+	d.Decide(key("/a"), time.Second, t0)
+	require.NoError(t, d.Save(ctx, client))
+	for i := range 5 {
+		d.Decide(key("/a"), 1100*time.Millisecond+time.Duration(i)*100*time.Millisecond, t0.Add(time.Duration(i+1)*time.Minute))
+	}
+	require.NoError(t, d.Save(ctx, client))
+
+	r := New(defaults())
+	require.NoError(t, r.Load(ctx, client))
+	dec := r.Decide(key("/a"), time.Second, t0.Add(240*time.Hour))
+	assert.Equal(t, alert.ReasonWindowExpired, dec.Reason)
+	assert.EqualValues(t, 5, dec.Suppressed.Count)
+	assert.Equal(t, 1500*time.Millisecond, dec.Suppressed.MaxDuration)
+}
+
+type failingClient struct {
+	*storagetest.TestClient
+	fail bool
+}
+
+func (f *failingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if f.fail {
+		return errors.New("disk full")
+	}
+	return f.TestClient.Batch(ctx, ops...)
+}
+
+func TestSaveFailureKeepsBucketsDirty(t *testing.T) {
+	ctx := context.Background()
+	client := &failingClient{TestClient: storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), ""), fail: true}
+	d := New(defaults())
+	d.Decide(key("/a"), time.Second, t0)
+	err := d.Save(ctx, client)
+	require.ErrorContains(t, err, "disk full")
+	client.fail = false
+	require.NoError(t, d.Save(ctx, client))
+
+	r := New(defaults())
+	require.NoError(t, r.Load(ctx, client))
+	assert.Equal(t, 1, r.Len())
+}
+
+func TestLoadSkipsDamagedRecords(t *testing.T) {
+	ctx := context.Background()
+	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
+	d := New(defaults())
+	for i := range 50 {
+		d.Decide(key(fmt.Sprintf("/r%d", i)), time.Second, t0)
+	}
+	require.NoError(t, d.Save(ctx, client))
+	require.NoError(t, client.Set(ctx, storageKey(3), []byte("{not json")))
+
+	r := New(defaults())
+	err := r.Load(ctx, client)
+	require.ErrorContains(t, err, storageKey(3))
+	assert.Greater(t, r.Len(), 30, "other buckets still load")
+}
+
+func TestBucketOfIsStable(t *testing.T) {
+	// Buckets are persisted: this must never change.
+	assert.Equal(t, bucketOf(key("/a")), bucketOf(key("/a")))
+	seen := map[int]bool{}
+	for i := range 1000 {
+		seen[bucketOf(key(fmt.Sprintf("/r%d", i)))] = true
+	}
+	assert.Len(t, seen, numBuckets, "keys spread over every bucket")
+}
