@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/slowspan/slowspan/internal/glob"
+)
+
+// Config is the configuration shared by the slowspan processor and connector.
+type Config struct {
+	// Threshold applies to spans no routes rule matches.
+	Threshold time.Duration `mapstructure:"threshold"`
+	// SpanKinds are the span kinds examined; others pass untouched.
+	SpanKinds []string `mapstructure:"span_kinds"`
+	// Routes are per-route thresholds; the first matching rule wins.
+	Routes []RouteRule `mapstructure:"routes"`
+	// Include keeps only slow spans whose route or path matches one of these
+	// globs; empty keeps all.
+	Include []string `mapstructure:"include"`
+	// Exclude drops slow spans whose route or path matches; it wins over
+	// Include.
+	Exclude []string     `mapstructure:"exclude"`
+	Dedup   DedupConfig  `mapstructure:"dedup"`
+	Links   LinksConfig  `mapstructure:"links"`
+	Redact  RedactConfig `mapstructure:"redact"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// RouteRule sets the threshold of the routes it matches.
+type RouteRule struct {
+	// Match is a glob over the route and the raw path.
+	Match string `mapstructure:"match"`
+	// Methods restricts the rule to these HTTP methods; empty means all.
+	Methods   []string      `mapstructure:"methods"`
+	Threshold time.Duration `mapstructure:"threshold"`
+}
+
+// DedupConfig controls how often a key may alert.
+type DedupConfig struct {
+	Window           time.Duration `mapstructure:"window"`
+	EscalationFactor float64       `mapstructure:"escalation_factor"`
+	MaxKeys          int           `mapstructure:"max_keys"`
+	// Storage is a storage extension (e.g. file_storage) that keeps the
+	// state across restarts; nil keeps it in memory only.
+	Storage *component.ID `mapstructure:"storage"`
+}
+
+// LinksConfig holds URL templates rendered into each alert.
+type LinksConfig struct {
+	// Trace is a Go text/template, e.g.
+	// http://localhost:16686/trace/{{.TraceID}}.
+	Trace string `mapstructure:"trace"`
+}
+
+// RedactConfig lists what never reaches an alert. Query strings are always
+// stripped from URL attributes.
+type RedactConfig struct {
+	// Attributes are span attribute keys removed from alerts
+	// (case-insensitive).
+	Attributes []string `mapstructure:"attributes"`
+}
+
+// DefaultRedactedAttributes are the credentials HTTP instrumentations may
+// record when told to capture headers.
+var DefaultRedactedAttributes = []string{
+	"http.request.header.authorization",
+	"http.request.header.proxy-authorization",
+	"http.request.header.cookie",
+	"http.request.header.x-api-key",
+	"http.request.header.x-auth-token",
+	"http.response.header.set-cookie",
+}
+
+// NewDefaultConfig returns the documented defaults.
+func NewDefaultConfig() *Config {
+	return &Config{
+		Threshold: time.Second,
+		SpanKinds: []string{"server"},
+		Dedup: DedupConfig{
+			Window:           240 * time.Hour,
+			EscalationFactor: 2,
+			MaxKeys:          10000,
+		},
+		Redact: RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
+	}
+}
+
+var spanKinds = map[string]ptrace.SpanKind{
+	"server":   ptrace.SpanKindServer,
+	"client":   ptrace.SpanKindClient,
+	"internal": ptrace.SpanKindInternal,
+	"producer": ptrace.SpanKindProducer,
+	"consumer": ptrace.SpanKindConsumer,
+}
+
+func parseSpanKind(s string) (ptrace.SpanKind, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "span_kind_")
+	k, ok := spanKinds[s]
+	return k, ok
+}
+
+// Validate checks the configuration; each error names its field.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Threshold <= 0 {
+		errs = append(errs, fmt.Errorf("threshold: must be > 0, got %v", c.Threshold))
+	}
+	if len(c.SpanKinds) == 0 {
+		errs = append(errs, errors.New("span_kinds: must list at least one kind (server, client, internal, producer, consumer)"))
+	}
+	for i, k := range c.SpanKinds {
+		if _, ok := parseSpanKind(k); !ok {
+			errs = append(errs, fmt.Errorf("span_kinds[%d]: unknown span kind %q, want one of server, client, internal, producer, consumer", i, k))
+		}
+	}
+	for i, r := range c.Routes {
+		if _, err := glob.Compile(r.Match); err != nil {
+			errs = append(errs, fmt.Errorf("routes[%d].match: %w", i, err))
+		}
+		if r.Threshold <= 0 {
+			errs = append(errs, fmt.Errorf("routes[%d].threshold: must be > 0, got %v", i, r.Threshold))
+		}
+		for j, m := range r.Methods {
+			if strings.TrimSpace(m) == "" {
+				errs = append(errs, fmt.Errorf("routes[%d].methods[%d]: empty method", i, j))
+			}
+		}
+	}
+	if _, err := glob.CompileSet(c.Include); err != nil {
+		errs = append(errs, fmt.Errorf("include: %w", err))
+	}
+	if _, err := glob.CompileSet(c.Exclude); err != nil {
+		errs = append(errs, fmt.Errorf("exclude: %w", err))
+	}
+	if c.Dedup.Window <= 0 {
+		errs = append(errs, fmt.Errorf("dedup.window: must be > 0, got %v", c.Dedup.Window))
+	}
+	if f := c.Dedup.EscalationFactor; f != 0 && !(f > 1) {
+		errs = append(errs, fmt.Errorf("dedup.escalation_factor: must be 0 (off) or > 1, got %v", f))
+	}
+	if c.Dedup.MaxKeys <= 0 {
+		errs = append(errs, fmt.Errorf("dedup.max_keys: must be > 0, got %d", c.Dedup.MaxKeys))
+	}
+	if c.Links.Trace != "" {
+		if _, err := parseLinkTemplate("links.trace", c.Links.Trace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// linkData is what link templates see.
+type linkData struct {
+	TraceID        string
+	SpanID         string
+	Service        string
+	Method         string
+	Route          string
+	Start          time.Time
+	End            time.Time
+	StartUnixMilli int64
+	EndUnixMilli   int64
+}
+
+func parseLinkTemplate(field, text string) (*template.Template, error) {
+	t, err := template.New(field).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid template: %w", field, err)
+	}
+	// Execute once against sample data, so a reference to an unknown field
+	// fails at start-up rather than on the first alert.
+	var b strings.Builder
+	if err := t.Execute(&b, linkData{}); err != nil {
+		return nil, fmt.Errorf("%s: template does not render (fields: .TraceID .SpanID .Service .Method .Route .Start .End .StartUnixMilli .EndUnixMilli): %w", field, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,456 @@
+// Package engine is the slowspan logic that the processor and the connector
+// both wrap: select slow spans, find their route, filter, deduplicate, and
+// build the alert spans. It owns no pipeline plumbing and no metrics
+// instruments; callers record the Stats it returns under their own names.
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/dedup"
+	"github.com/slowspan/slowspan/internal/glob"
+	"github.com/slowspan/slowspan/internal/route"
+)
+
+// Settings are what the wrapping component provides besides the Config.
+type Settings struct {
+	Logger *zap.Logger
+	// Now is the clock of dedup decisions; nil means time.Now. Decisions use
+	// the collector's clock, not span timestamps, which apps may skew.
+	Now func() time.Time
+}
+
+// Engine is safe for concurrent use.
+type Engine struct {
+	cfg    *Config
+	logger *zap.Logger
+	now    func() time.Time
+
+	kinds       uint8  // bit per ptrace.SpanKind examined
+	minNs       uint64 // the smallest threshold: faster spans cost one compare
+	thresholdNs int64
+	rules       []rule
+	include     *glob.Set
+	exclude     *glob.Set
+	redact      map[string]struct{}
+	traceLink   *template.Template
+
+	dedup  *dedup.Deduper
+	client storage.Client
+}
+
+type rule struct {
+	match     *glob.Pattern
+	methods   []string
+	threshold time.Duration
+}
+
+// New compiles cfg. cfg must have passed Validate.
+func New(cfg *Config, set Settings) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:         cfg,
+		logger:      set.Logger,
+		now:         set.Now,
+		thresholdNs: int64(cfg.Threshold),
+		minNs:       uint64(cfg.Threshold),
+		redact:      make(map[string]struct{}, len(cfg.Redact.Attributes)),
+		dedup: dedup.New(dedup.Settings{
+			Window:           cfg.Dedup.Window,
+			EscalationFactor: cfg.Dedup.EscalationFactor,
+			MaxKeys:          cfg.Dedup.MaxKeys,
+		}),
+	}
+	if e.logger == nil {
+		e.logger = zap.NewNop()
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	for _, k := range cfg.SpanKinds {
+		kind, _ := parseSpanKind(k)
+		e.kinds |= 1 << uint(kind)
+	}
+	for _, r := range cfg.Routes {
+		compiled := rule{match: glob.MustCompile(r.Match), threshold: r.Threshold}
+		for _, m := range r.Methods {
+			compiled.methods = append(compiled.methods, strings.ToUpper(strings.TrimSpace(m)))
+		}
+		e.rules = append(e.rules, compiled)
+		e.minNs = min(e.minNs, uint64(r.Threshold))
+	}
+	var err error
+	if e.include, err = glob.CompileSet(cfg.Include); err != nil {
+		return nil, err
+	}
+	if e.exclude, err = glob.CompileSet(cfg.Exclude); err != nil {
+		return nil, err
+	}
+	for _, k := range cfg.Redact.Attributes {
+		e.redact[strings.ToLower(k)] = struct{}{}
+	}
+	if cfg.Links.Trace != "" {
+		if e.traceLink, err = parseLinkTemplate("links.trace", cfg.Links.Trace); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Start connects the dedup state to its storage extension, if configured,
+// and loads it. kind and id name the owning component in the storage.
+func (e *Engine) Start(ctx context.Context, host component.Host, kind component.Kind, id component.ID) error {
+	sid := e.cfg.Dedup.Storage
+	if sid == nil {
+		e.logger.Warn("dedup state is kept in memory only: after a restart every endpoint alerts again; " +
+			"set dedup.storage to a storage extension such as file_storage to keep it")
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*sid]
+	if !ok {
+		return fmt.Errorf("dedup.storage: extension %q not found: declare it under extensions: and list it in service.extensions", sid)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("dedup.storage: extension %q is not a storage extension (use file_storage)", sid)
+	}
+	client, err := se.GetClient(ctx, kind, id, "dedup")
+	if err != nil {
+		return fmt.Errorf("dedup.storage: opening storage of %q: %w", sid, err)
+	}
+	e.client = client
+	if err := e.dedup.Load(ctx, client); err != nil {
+		e.logger.Warn("part of the dedup state could not be read; the keys it held may alert once more", zap.Error(err))
+	}
+	e.logger.Info("dedup state loaded", zap.String("storage", sid.String()), zap.Int("keys", e.dedup.Len()))
+	return nil
+}
+
+// Shutdown saves the dedup state and releases the storage.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	if e.client == nil {
+		return nil
+	}
+	err := e.dedup.Save(ctx, e.client)
+	err = errors.Join(err, e.client.Close(ctx))
+	e.client = nil
+	return err
+}
+
+// Keys is the number of endpoint keys the dedup state remembers.
+func (e *Engine) Keys() int { return e.dedup.Len() }
+
+// Stats count what one Process call saw.
+type Stats struct {
+	Spans      int64 // every span in the batch
+	Slow       int64 // over the threshold that applies to them
+	Filtered   int64 // slow, but dropped by include/exclude
+	Suppressed int64 // slow, kept, but silenced by dedup
+	Alerts     [3]int64
+}
+
+// AlertsFor returns the alert count of one reason.
+func (s *Stats) AlertsFor(r alert.Reason) int64 {
+	switch r {
+	case alert.ReasonFirst:
+		return s.Alerts[0]
+	case alert.ReasonWindowExpired:
+		return s.Alerts[1]
+	case alert.ReasonEscalation:
+		return s.Alerts[2]
+	}
+	return 0
+}
+
+func (s *Stats) countAlert(r alert.Reason) {
+	switch r {
+	case alert.ReasonFirst:
+		s.Alerts[0]++
+	case alert.ReasonWindowExpired:
+		s.Alerts[1]++
+	case alert.ReasonEscalation:
+		s.Alerts[2]++
+	}
+}
+
+// Result of Process. Hand Traces on when Alerts > 0, then call Commit, or
+// Abort when the next consumer refused them.
+type Result struct {
+	Stats Stats
+	// Traces holds copies of the alert spans only, with their resources and
+	// scopes; the input is never modified.
+	Traces    ptrace.Traces
+	alerts    int
+	decisions []dedup.Decision
+}
+
+// Alerts is the number of alert spans in Traces.
+func (r *Result) Alerts() int { return r.alerts }
+
+// Process examines every span of td. It allocates nothing unless a span is
+// slow: kind and duration are checked against the smallest threshold before
+// any attribute is read.
+func (e *Engine) Process(td ptrace.Traces) Result {
+	var out emitter
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		out.startResource(rss.At(i))
+		sss := out.rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			out.startScope(sss.At(j))
+			spans := out.ss.Spans()
+			n := spans.Len()
+			out.res.Stats.Spans += int64(n)
+			for k := 0; k < n; k++ {
+				span := spans.At(k)
+				// The kind comes from the wire: a negative or unknown value
+				// must not become a shift by a negative amount.
+				kind := uint32(span.Kind())
+				if kind >= 8 || e.kinds&(1<<kind) == 0 {
+					continue
+				}
+				start, end := span.StartTimestamp(), span.EndTimestamp()
+				if end <= start || uint64(end-start) < e.minNs {
+					continue
+				}
+				e.examine(&out, span, time.Duration(end-start))
+			}
+		}
+	}
+	return out.res
+}
+
+// emitter builds the output lazily: a batch without alerts allocates nothing.
+type emitter struct {
+	res     Result
+	rs      ptrace.ResourceSpans
+	ss      ptrace.ScopeSpans
+	service string
+	outRS   ptrace.ResourceSpans
+	outSS   ptrace.ScopeSpans
+	haveRS  bool
+	haveSS  bool
+}
+
+func (o *emitter) startResource(rs ptrace.ResourceSpans) {
+	o.rs = rs
+	o.service = ""
+	o.haveRS = false
+}
+
+func (o *emitter) startScope(ss ptrace.ScopeSpans) {
+	o.ss = ss
+	o.haveSS = false
+}
+
+func (o *emitter) serviceName() string {
+	if o.service == "" {
+		o.service = "unknown_service"
+		if v, ok := o.rs.Resource().Attributes().Get("service.name"); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+			o.service = sanitize(v.Str(), maxServiceLen)
+		}
+	}
+	return o.service
+}
+
+func (o *emitter) newSpan() ptrace.Span {
+	if o.res.alerts == 0 {
+		o.res.Traces = ptrace.NewTraces()
+	}
+	if !o.haveRS {
+		o.outRS = o.res.Traces.ResourceSpans().AppendEmpty()
+		o.rs.Resource().CopyTo(o.outRS.Resource())
+		o.outRS.SetSchemaUrl(o.rs.SchemaUrl())
+		o.haveRS = true
+		o.haveSS = false
+	}
+	if !o.haveSS {
+		o.outSS = o.outRS.ScopeSpans().AppendEmpty()
+		o.ss.Scope().CopyTo(o.outSS.Scope())
+		o.outSS.SetSchemaUrl(o.ss.SchemaUrl())
+		o.haveSS = true
+	}
+	o.res.alerts++
+	return o.outSS.Spans().AppendEmpty()
+}
+
+// examine is the slow path, for spans over the smallest threshold.
+func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
+	info := route.Extract(span.Attributes(), span.Name())
+	threshold, ruleMatch := e.thresholdFor(info)
+	if dur < threshold {
+		return
+	}
+	out.res.Stats.Slow++
+	if !e.keep(info) {
+		out.res.Stats.Filtered++
+		return
+	}
+	key := alert.Key{Service: out.serviceName(), Method: info.Method, Route: info.Route}
+	dec := e.dedup.Decide(key, dur, e.now())
+	if !dec.Alert {
+		out.res.Stats.Suppressed++
+		return
+	}
+	out.res.Stats.countAlert(dec.Reason)
+	out.res.decisions = append(out.res.decisions, dec)
+
+	cp := out.newSpan()
+	span.CopyTo(cp)
+	e.redactSpan(cp)
+	tid, sid := cp.TraceID(), cp.SpanID()
+	traceHex, spanHex := hex.EncodeToString(tid[:]), hex.EncodeToString(sid[:])
+	a := alert.Alert{
+		ID:         alert.NewID(traceHex, spanHex, dec.Reason),
+		Key:        key,
+		Reason:     dec.Reason,
+		Rule:       ruleMatch,
+		Threshold:  threshold,
+		Suppressed: dec.Suppressed,
+	}
+	if e.traceLink != nil {
+		a.Links.Trace = e.renderLink(e.traceLink, linkData{
+			TraceID:        traceHex,
+			SpanID:         spanHex,
+			Service:        key.Service,
+			Method:         key.Method,
+			Route:          key.Route,
+			Start:          cp.StartTimestamp().AsTime(),
+			End:            cp.EndTimestamp().AsTime(),
+			StartUnixMilli: cp.StartTimestamp().AsTime().UnixMilli(),
+			EndUnixMilli:   cp.EndTimestamp().AsTime().UnixMilli(),
+		})
+	}
+	alert.Encode(a, cp)
+}
+
+// thresholdFor returns the threshold of the first matching routes rule (and
+// its pattern), else the global one.
+func (e *Engine) thresholdFor(info route.Info) (time.Duration, string) {
+	for i := range e.rules {
+		r := &e.rules[i]
+		if len(r.methods) > 0 && !contains(r.methods, info.Method) {
+			continue
+		}
+		if r.match.Match(info.Route) || (info.Path != "" && r.match.Match(info.Path)) {
+			return r.threshold, r.match.String()
+		}
+	}
+	return time.Duration(e.thresholdNs), ""
+}
+
+// keep applies include and exclude to the route and the raw path.
+func (e *Engine) keep(info route.Info) bool {
+	matches := func(s *glob.Set) bool {
+		return s.Match(info.Route) || (info.Path != "" && s.Match(info.Path))
+	}
+	if e.include.Len() > 0 && !matches(e.include) {
+		return false
+	}
+	return !matches(e.exclude)
+}
+
+// redactSpan removes what must never reach an alert from the copy: listed
+// credentials, query strings, and any slowspan.* attribute the app sent (only
+// we write those).
+func (e *Engine) redactSpan(span ptrace.Span) {
+	attrs := span.Attributes()
+	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+		if k == "url.query" || strings.HasPrefix(k, "slowspan.") {
+			return true
+		}
+		_, ok := e.redact[strings.ToLower(k)]
+		return ok
+	})
+	for _, k := range [...]string{"url.full", "http.url", "http.target"} {
+		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			if s, cut := stripQuery(v.Str()); cut {
+				v.SetStr(s)
+			}
+		}
+	}
+	if s, cut := stripQuery(span.Name()); cut {
+		span.SetName(s)
+	}
+}
+
+func (e *Engine) renderLink(t *template.Template, data linkData) string {
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		e.logger.Debug("link template failed", zap.String("template", t.Name()), zap.Error(err))
+		return ""
+	}
+	return b.String()
+}
+
+// Commit makes the decisions of res durable; call it once the alerts were
+// handed on (or when there were none). State is saved after delivery, so a
+// crash in between repeats an alert rather than losing one.
+func (e *Engine) Commit(ctx context.Context, res *Result) {
+	if e.client == nil || (res.alerts == 0 && res.Stats.Suppressed == 0) {
+		return
+	}
+	if err := e.dedup.Save(ctx, e.client); err != nil {
+		e.logger.Warn("saving dedup state failed; it stays in memory and the next batch retries", zap.Error(err))
+	}
+}
+
+// Abort reverts the decisions of res, so that the alerts fire again when the
+// data is retried.
+func (e *Engine) Abort(res *Result) {
+	for i := len(res.decisions) - 1; i >= 0; i-- {
+		e.dedup.Undo(res.decisions[i])
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func stripQuery(s string) (string, bool) {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		return s[:i], true
+	}
+	return s, false
+}
+
+const maxServiceLen = 256
+
+// sanitize makes untrusted text valid UTF-8 of at most n bytes.
+func sanitize(s string, n int) string {
+	if len(s) > 4*n {
+		s = s[:4*n] // bound the work on huge values before scanning them
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		// Clone: the key lives for the dedup window and must not pin a
+		// huge attribute value in memory.
+		s = strings.Clone(s[:cut])
+	}
+	return s
+}

@@ -1,0 +1,124 @@
+// Package sharedcomponent lets one component instance serve every pipeline
+// that lists it. The collector passes the same *Config to each pipeline, so
+// instances are kept in a map keyed by it; Start and Shutdown run once. Core's
+// and contrib's packages of the same name are internal, hence this small one.
+package sharedcomponent
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Map holds the shared instances of one component type.
+type Map[K comparable, V component.Component] struct {
+	mu         sync.Mutex
+	components map[K]*Component[V]
+}
+
+// NewMap returns an empty Map.
+func NewMap[K comparable, V component.Component]() *Map[K, V] {
+	return &Map[K, V]{components: make(map[K]*Component[V])}
+}
+
+// LoadOrStore returns the instance for key, creating it with create on first
+// use.
+func (m *Map[K, V]) LoadOrStore(key K, create func() (V, error)) (*Component[V], error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.components[key]; ok {
+		return c, nil
+	}
+	v, err := create()
+	if err != nil {
+		return nil, err
+	}
+	c := &Component[V]{component: v}
+	c.remove = func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		delete(m.components, key)
+	}
+	m.components[key] = c
+	return c, nil
+}
+
+// Len is the number of live instances (for tests).
+func (m *Map[K, V]) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.components)
+}
+
+// Component wraps an instance so that Start and Shutdown run once whatever
+// the number of pipelines. After Shutdown it leaves the Map, so a collector
+// reload creates a fresh instance.
+type Component[V component.Component] struct {
+	component V
+	remove    func()
+
+	startOnce    sync.Once
+	startErr     error
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Unwrap returns the shared instance.
+func (c *Component[V]) Unwrap() V { return c.component }
+
+// Start starts the instance on the first call.
+func (c *Component[V]) Start(ctx context.Context, host component.Host) error {
+	c.startOnce.Do(func() { c.startErr = c.component.Start(ctx, host) })
+	return c.startErr
+}
+
+// Shutdown shuts the instance down on the first call. The service shuts all
+// receivers down before any processor, so no pipeline still feeds it then.
+func (c *Component[V]) Shutdown(ctx context.Context) error {
+	c.shutdownOnce.Do(func() {
+		c.shutdownErr = c.component.Shutdown(ctx)
+		c.remove()
+	})
+	return c.shutdownErr
+}
+
+// The collector injects the pipeline's identity into each component's logger,
+// meter and tracer. A shared instance serves several pipelines, so it drops
+// those attributes; these interfaces are what the service's providers
+// implement for that purpose.
+type injectorCore interface {
+	DropInjectedAttributes(droppedAttrs ...string) zapcore.Core
+}
+
+type injectorTracerProvider interface {
+	DropInjectedAttributes(droppedAttrs ...string) trace.TracerProvider
+}
+
+type injectorMeterProvider interface {
+	DropInjectedAttributes(droppedAttrs ...string) metric.MeterProvider
+}
+
+// PipelineAttributes are the attributes the service injects per pipeline.
+var PipelineAttributes = []string{"otelcol.signal", "otelcol.signal.output", "otelcol.pipeline.id"}
+
+// DropPipelineAttributes returns ts without the per-pipeline attributes.
+func DropPipelineAttributes(ts component.TelemetrySettings) component.TelemetrySettings {
+	ts.Logger = ts.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		if ic, ok := c.(injectorCore); ok {
+			return ic.DropInjectedAttributes(PipelineAttributes...)
+		}
+		return c
+	}))
+	if tp, ok := ts.TracerProvider.(injectorTracerProvider); ok {
+		ts.TracerProvider = tp.DropInjectedAttributes(PipelineAttributes...)
+	}
+	if mp, ok := ts.MeterProvider.(injectorMeterProvider); ok {
+		ts.MeterProvider = mp.DropInjectedAttributes(PipelineAttributes...)
+	}
+	return ts
+}

@@ -1,0 +1,85 @@
+package slowspanprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/slowspan/slowspan/internal/engine"
+	"github.com/slowspan/slowspan/processor/slowspanprocessor/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	storageID := component.MustNewID("file_storage")
+	custom := engine.NewDefaultConfig()
+	custom.Threshold = 750 * time.Millisecond
+	custom.SpanKinds = []string{"server", "consumer"}
+	custom.Routes = []RouteRule{
+		{Match: "/api/reports/*", Threshold: 5 * time.Second},
+		{Match: "/checkout", Methods: []string{"post"}, Threshold: 300 * time.Millisecond},
+	}
+	custom.Include = []string{"/api/*", "/checkout"}
+	custom.Exclude = []string{"*/health", "/api/internal/*"}
+	custom.Dedup = engine.DedupConfig{Window: 24 * time.Hour, EscalationFactor: 3, MaxKeys: 500, Storage: &storageID}
+	custom.Links.Trace = "http://localhost:16686/trace/{{.TraceID}}"
+	custom.Redact.Attributes = []string{"http.request.header.authorization", "user.email"}
+
+	tests := []struct {
+		id      component.ID
+		want    *Config
+		wantErr []string
+	}{
+		{id: component.NewID(metadata.Type), want: engine.NewDefaultConfig()},
+		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
+		{id: component.NewIDWithName(metadata.Type, "bad_threshold"), wantErr: []string{"threshold: must be > 0"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_glob"), wantErr: []string{"include:", `"/api/[v1"`}},
+		{id: component.NewIDWithName(metadata.Type, "bad_kind"), wantErr: []string{`span_kinds[1]: unknown span kind "sever"`}},
+		{id: component.NewIDWithName(metadata.Type, "bad_route"), wantErr: []string{"routes[0].threshold: must be > 0"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_dedup"), wantErr: []string{
+			"dedup.window: must be > 0", "dedup.escalation_factor: must be 0 (off) or > 1", "dedup.max_keys: must be > 0"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_link"), wantErr: []string{"links.trace:", "TraceId"}},
+	}
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := NewFactory().CreateDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if len(tt.wantErr) > 0 {
+				require.Error(t, err)
+				for _, w := range tt.wantErr {
+					assert.ErrorContains(t, err, w)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+func TestConfigStruct(t *testing.T) {
+	require.NoError(t, componenttest.CheckConfigStruct(NewFactory().CreateDefaultConfig()))
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	assert.Equal(t, time.Second, cfg.Threshold)
+	assert.Equal(t, []string{"server"}, cfg.SpanKinds)
+	assert.Equal(t, 240*time.Hour, cfg.Dedup.Window)
+	assert.Equal(t, 2.0, cfg.Dedup.EscalationFactor)
+	assert.Equal(t, 10000, cfg.Dedup.MaxKeys)
+	assert.Nil(t, cfg.Dedup.Storage)
+	assert.Contains(t, cfg.Redact.Attributes, "http.request.header.authorization")
+	require.NoError(t, cfg.Validate())
+}

@@ -1,0 +1,126 @@
+// Written by hand in the shape mdatagen generates (mdatagen is not available
+// to this project); keep it in step with metadata.yaml.
+
+package metadata
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
+)
+
+func Meter(settings component.TelemetrySettings) metric.Meter {
+	return settings.MeterProvider.Meter(ScopeName)
+}
+
+// TelemetryBuilder provides an interface for components to report telemetry
+// as defined in metadata and user config.
+type TelemetryBuilder struct {
+	meter                            metric.Meter
+	mu                               sync.Mutex
+	registrations                    []metric.Registration
+	ProcessorSlowspanAlerts          metric.Int64Counter
+	ProcessorSlowspanAlertsRefused   metric.Int64Counter
+	ProcessorSlowspanDedupKeys       metric.Int64ObservableGauge
+	ProcessorSlowspanFilteredSpans   metric.Int64Counter
+	ProcessorSlowspanSlowSpans       metric.Int64Counter
+	ProcessorSlowspanSpans           metric.Int64Counter
+	ProcessorSlowspanSuppressedSpans metric.Int64Counter
+}
+
+// TelemetryBuilderOption applies changes to default builder.
+type TelemetryBuilderOption interface {
+	apply(*TelemetryBuilder)
+}
+
+// RegisterProcessorSlowspanDedupKeysCallback sets callback for observable ProcessorSlowspanDedupKeys metric.
+func (builder *TelemetryBuilder) RegisterProcessorSlowspanDedupKeysCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorSlowspanDedupKeys, obs: o})
+		return nil
+	}, builder.ProcessorSlowspanDedupKeys)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
+}
+
+// Shutdown unregister all registered callbacks for async instruments.
+func (builder *TelemetryBuilder) Shutdown() {
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	for _, reg := range builder.registrations {
+		reg.Unregister()
+	}
+}
+
+// NewTelemetryBuilder provides a struct with methods to update all internal telemetry
+// for a component
+func NewTelemetryBuilder(settings component.TelemetrySettings, options ...TelemetryBuilderOption) (*TelemetryBuilder, error) {
+	builder := TelemetryBuilder{}
+	for _, op := range options {
+		op.apply(&builder)
+	}
+	builder.meter = Meter(settings)
+	var err, errs error
+	builder.ProcessorSlowspanAlerts, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_alerts",
+		metric.WithDescription("Alerts emitted, by reason (first, window_expired, escalation). [Alpha]"),
+		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanAlertsRefused, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_alerts_refused",
+		metric.WithDescription("Alerts the next consumer refused; their dedup state was rolled back so a retry alerts again. [Alpha]"),
+		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanDedupKeys, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_slowspan_dedup_keys",
+		metric.WithDescription("Endpoint keys held in the dedup state. [Alpha]"),
+		metric.WithUnit("{keys}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanFilteredSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_filtered_spans",
+		metric.WithDescription("Slow spans dropped by the include and exclude filters. [Alpha]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanSlowSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_slow_spans",
+		metric.WithDescription("Spans of a selected kind over their threshold. [Alpha]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_spans",
+		metric.WithDescription("Spans examined. [Alpha]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanSuppressedSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_suppressed_spans",
+		metric.WithDescription("Slow spans that did not alert because their endpoint alerted inside the dedup window. [Alpha]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	return &builder, errs
+}
