@@ -118,6 +118,11 @@ type Alert struct {
 	Resource   map[string]string
 	Suppressed Suppressed
 	Links      Links
+	// Breakdown and Profile are set when the processor correlated the
+	// span's children and profile samples (correlation.wait > 0); nil
+	// otherwise.
+	Breakdown *Breakdown
+	Profile   *Profile
 }
 
 // NewID derives the alert ID from the span identity and the reason.

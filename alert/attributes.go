@@ -17,6 +17,11 @@ const (
 	AttrSuppressedSince       = "slowspan.suppressed.since_unix_nano"
 	AttrLinkTrace             = "slowspan.link.trace"
 	AttrLinkProfile           = "slowspan.link.profile"
+	// AttrBreakdown and AttrProfile hold JSON documents (the "breakdown" and
+	// "profile" objects of the JSON form); AttrProfilePprof holds bytes.
+	AttrBreakdown    = "slowspan.breakdown"
+	AttrProfile      = "slowspan.profile"
+	AttrProfilePprof = "slowspan.profile.pprof"
 
 	// attrPrefix marks every attribute of this contract; Decode leaves them
 	// out of Alert.Attributes.

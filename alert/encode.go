@@ -2,6 +2,7 @@ package alert
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"iter"
 	"strings"
 	"time"
@@ -39,6 +40,19 @@ func Encode(a Alert, span ptrace.Span) {
 	if a.Links.Profile != "" {
 		attrs.PutStr(AttrLinkProfile, a.Links.Profile)
 	}
+	if a.Breakdown != nil {
+		if data, err := json.Marshal(a.Breakdown.toJSON()); err == nil {
+			attrs.PutStr(AttrBreakdown, string(data))
+		}
+	}
+	if a.Profile != nil {
+		if data, err := json.Marshal(a.Profile.toJSON()); err == nil {
+			attrs.PutStr(AttrProfile, string(data))
+		}
+		if len(a.Profile.Pprof) > 0 {
+			attrs.PutEmptyBytes(AttrProfilePprof).FromRaw(a.Profile.Pprof)
+		}
+	}
 }
 
 // IsAlert reports whether span carries an alert, without decoding it.
@@ -72,6 +86,7 @@ func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
 	}
 	a.Links.Trace = str(attrs, AttrLinkTrace)
 	a.Links.Profile = str(attrs, AttrLinkProfile)
+	a.Breakdown, a.Profile = decodeDetails(attrs)
 
 	a.SpanName = capString(span.Name())
 	start, end := span.StartTimestamp(), span.EndTimestamp()
@@ -121,6 +136,30 @@ func Count(td ptrace.Traces) int {
 		n++
 	}
 	return n
+}
+
+// decodeDetails reads the breakdown and the profile. They are not capped
+// like other strings (the processor bounds them), and a damaged document is
+// dropped rather than failing the alert.
+func decodeDetails(attrs pcommon.Map) (*Breakdown, *Profile) {
+	var b *Breakdown
+	if v, ok := attrs.Get(AttrBreakdown); ok && v.Type() == pcommon.ValueTypeStr {
+		var j jsonBreakdown
+		if json.Unmarshal([]byte(v.Str()), &j) == nil {
+			b = j.fromJSON()
+		}
+	}
+	var p *Profile
+	if v, ok := attrs.Get(AttrProfile); ok && v.Type() == pcommon.ValueTypeStr {
+		var j jsonProfile
+		if json.Unmarshal([]byte(v.Str()), &j) == nil {
+			p = j.fromJSON()
+		}
+	}
+	if v, ok := attrs.Get(AttrProfilePprof); ok && v.Type() == pcommon.ValueTypeBytes && p != nil {
+		p.Pprof = v.Bytes().AsRaw()
+	}
+	return b, p
 }
 
 func str(m pcommon.Map, key string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,110 @@ type jsonAlert struct {
 	Links       *jsonLinks        `json:"links,omitempty"`
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	Resource    map[string]string `json:"resource,omitempty"`
+	Breakdown   *jsonBreakdown    `json:"breakdown,omitempty"`
+	Profile     *jsonProfile      `json:"profile,omitempty"`
+}
+
+type jsonBreakdown struct {
+	SelfTimeMs float64          `json:"self_time_ms"`
+	Children   []jsonChildGroup `json:"children"`
+}
+
+type jsonChildGroup struct {
+	Kind        string  `json:"kind"`
+	Name        string  `json:"name"`
+	Description string  `json:"description,omitempty"`
+	Count       int     `json:"count"`
+	TotalMs     float64 `json:"total_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	OffsetMs    float64 `json:"offset_ms"`
+}
+
+type jsonProfile struct {
+	Source       string         `json:"source"`
+	CPUTimeMs    float64        `json:"cpu_time_ms"`
+	WallTimeMs   float64        `json:"wall_time_ms"`
+	Samples      int64          `json:"samples"`
+	HottestFrame string         `json:"hottest_frame,omitempty"`
+	TopFunctions []jsonFunction `json:"top_functions"`
+	Stacks       []jsonStack    `json:"stacks,omitempty"`
+}
+
+type jsonFunction struct {
+	Name  string  `json:"name"`
+	Self  float64 `json:"self"`
+	Total float64 `json:"total"`
+}
+
+type jsonStack struct {
+	Stack string `json:"stack"` // folded: frames root first, joined by ';'
+	Value int64  `json:"value"`
+}
+
+func (b *Breakdown) toJSON() *jsonBreakdown {
+	if b == nil {
+		return nil
+	}
+	j := &jsonBreakdown{SelfTimeMs: toMs(b.SelfTime), Children: make([]jsonChildGroup, 0, len(b.Children))}
+	for _, c := range b.Children {
+		j.Children = append(j.Children, jsonChildGroup{
+			Kind: c.Kind, Name: c.Name, Description: c.Description, Count: c.Count,
+			TotalMs: toMs(c.Total), MaxMs: toMs(c.Max), OffsetMs: toMs(c.Offset),
+		})
+	}
+	return j
+}
+
+func (j *jsonBreakdown) fromJSON() *Breakdown {
+	if j == nil {
+		return nil
+	}
+	b := &Breakdown{SelfTime: fromMs(j.SelfTimeMs)}
+	for _, c := range j.Children {
+		b.Children = append(b.Children, ChildGroup{
+			Kind: c.Kind, Name: c.Name, Description: c.Description, Count: c.Count,
+			Total: fromMs(c.TotalMs), Max: fromMs(c.MaxMs), Offset: fromMs(c.OffsetMs),
+		})
+	}
+	return b
+}
+
+func (p *Profile) toJSON() *jsonProfile {
+	if p == nil {
+		return nil
+	}
+	j := &jsonProfile{
+		Source: p.Source, CPUTimeMs: toMs(p.CPUTime), WallTimeMs: toMs(p.WallTime), Samples: p.Samples,
+		HottestFrame: p.HottestFrame, TopFunctions: make([]jsonFunction, 0, len(p.TopFunctions)),
+	}
+	for _, f := range p.TopFunctions {
+		j.TopFunctions = append(j.TopFunctions, jsonFunction{Name: f.Name, Self: f.Self, Total: f.Total})
+	}
+	for _, s := range p.Stacks {
+		j.Stacks = append(j.Stacks, jsonStack{Stack: strings.Join(s.Frames, ";"), Value: s.Value})
+	}
+	return j
+}
+
+func (j *jsonProfile) fromJSON() *Profile {
+	if j == nil {
+		return nil
+	}
+	p := &Profile{
+		Source: j.Source, CPUTime: fromMs(j.CPUTimeMs), WallTime: fromMs(j.WallTimeMs), Samples: j.Samples,
+		HottestFrame: j.HottestFrame,
+	}
+	for _, f := range j.TopFunctions {
+		p.TopFunctions = append(p.TopFunctions, Function{Name: f.Name, Self: f.Self, Total: f.Total})
+	}
+	for _, s := range j.Stacks {
+		var frames []string
+		if s.Stack != "" {
+			frames = strings.Split(s.Stack, ";")
+		}
+		p.Stacks = append(p.Stacks, Stack{Frames: frames, Value: s.Value})
+	}
+	return p
 }
 
 type jsonSuppressed struct {
@@ -65,6 +170,8 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		},
 		Attributes: a.Attributes,
 		Resource:   a.Resource,
+		Breakdown:  a.Breakdown.toJSON(),
+		Profile:    a.Profile.toJSON(),
 	}
 	if !a.Suppressed.Since.IsZero() {
 		since := a.Suppressed.Since.UTC()
@@ -99,6 +206,8 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		Start:      j.Start,
 		Attributes: j.Attributes,
 		Resource:   j.Resource,
+		Breakdown:  j.Breakdown.fromJSON(),
+		Profile:    j.Profile.fromJSON(),
 		Suppressed: Suppressed{
 			Count:       j.Suppressed.Count,
 			MaxDuration: fromMs(j.Suppressed.MaxDurationMs),
