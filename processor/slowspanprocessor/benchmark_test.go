@@ -1,0 +1,200 @@
+package slowspanprocessor
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/slowspan/slowspan/processor/slowspanprocessor/internal/metadata"
+)
+
+const benchSpans = 10000
+
+// benchBatch is 10,000 spans in 10 resources: half server spans with the
+// attributes otelhttp records, the rest client and internal spans; 1 % are
+// slow server spans over 200 routes.
+func benchBatch() ptrace.Traces {
+	td := ptrace.NewTraces()
+	start := pcommon.NewTimestampFromTime(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
+	perResource := benchSpans / 10
+	for r := range 10 {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("service-%d", r))
+		rs.Resource().Attributes().PutStr("service.version", "1.4.2")
+		rs.Resource().Attributes().PutStr("host.name", "web-7f9c")
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		for i := range perResource {
+			n := r*perResource + i
+			sp := spans.AppendEmpty()
+			sp.SetTraceID(pcommon.TraceID{byte(n), byte(n >> 8), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
+			sp.SetSpanID(pcommon.SpanID{byte(n), byte(n >> 8), 1, 2, 3, 4, 5, 6})
+			sp.SetStartTimestamp(start)
+			dur := time.Duration(5+n%40) * time.Millisecond
+			route := fmt.Sprintf("/api/v1/resource%d/{id}", n%200)
+			switch {
+			case n%100 == 0: // 1 %: slow server span
+				sp.SetKind(ptrace.SpanKindServer)
+				dur = 1500 * time.Millisecond
+			case n%2 == 0:
+				sp.SetKind(ptrace.SpanKindServer)
+			case n%4 == 1:
+				sp.SetKind(ptrace.SpanKindClient)
+			default:
+				sp.SetKind(ptrace.SpanKindInternal)
+			}
+			sp.SetEndTimestamp(start + pcommon.Timestamp(dur))
+			sp.SetName("GET " + route)
+			a := sp.Attributes()
+			a.PutStr("http.request.method", "GET")
+			a.PutStr("http.route", route)
+			a.PutStr("url.path", fmt.Sprintf("/api/v1/resource%d/%d", n%200, n))
+			a.PutStr("url.scheme", "https")
+			a.PutInt("http.response.status_code", 200)
+			a.PutStr("server.address", "shop.example.com")
+			a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
+			a.PutStr("client.address", "10.0.0.7")
+		}
+	}
+	return td
+}
+
+// BenchmarkFloor reads what the cheapest possible selection must read: kind,
+// start and end of every span.
+func BenchmarkFloor(b *testing.B) {
+	td := benchBatch()
+	b.ReportAllocs()
+	var sink uint64
+	for b.Loop() {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			sss := rss.At(i).ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				spans := sss.At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					sp := spans.At(k)
+					sink += uint64(sp.Kind()) + uint64(sp.EndTimestamp()-sp.StartTimestamp())
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchSpans, "ns/span")
+	_ = sink
+}
+
+// BenchmarkFloorPredicate adds the kind and duration test to the floor.
+func BenchmarkFloorPredicate(b *testing.B) {
+	td := benchBatch()
+	b.ReportAllocs()
+	var slow int
+	threshold := uint64(time.Second)
+	for b.Loop() {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			sss := rss.At(i).ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				spans := sss.At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					sp := spans.At(k)
+					if sp.Kind() == ptrace.SpanKindServer && uint64(sp.EndTimestamp()-sp.StartTimestamp()) >= threshold {
+						slow++
+					}
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchSpans, "ns/span")
+	_ = slow
+}
+
+// BenchmarkProcessTraces runs the processor over the batch in steady state:
+// every slow span's endpoint has alerted already, so they are suppressed, as
+// almost all are in production.
+func BenchmarkProcessTraces(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		config func(*Config)
+	}{
+		{"defaults", func(*Config) {}},
+		{"routes_and_filters", func(c *Config) {
+			c.Routes = []RouteRule{{Match: "/api/v1/resource1*", Threshold: 2 * time.Second}}
+			c.Include = []string{"/api/*"}
+			c.Exclude = []string{"*/health", "/api/internal/*"}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			td := benchBatch()
+			cfg := createDefaultConfig().(*Config)
+			tc.config(cfg)
+			p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = p.Shutdown(ctx) }()
+			if err := p.ConsumeTraces(ctx, td); err != nil { // first alerts
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.ConsumeTraces(ctx, td); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchSpans, "ns/span")
+		})
+	}
+}
+
+// BenchmarkFastSpans is the processor on a batch with no slow span at all:
+// the cost every ordinary batch pays.
+func BenchmarkFastSpans(b *testing.B) {
+	td := benchBatch()
+	// Make every span fast.
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		spans := rss.At(i).ScopeSpans().At(0).Spans()
+		for k := 0; k < spans.Len(); k++ {
+			sp := spans.At(k)
+			sp.SetEndTimestamp(sp.StartTimestamp() + pcommon.Timestamp(10*time.Millisecond))
+		}
+	}
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), createDefaultConfig().(*Config), consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(ctx) }()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.ConsumeTraces(ctx, td); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchSpans, "ns/span")
+}
+
+func TestFastBatchAllocatesNothing(t *testing.T) {
+	td := traces("shop", rd{"/a", time.Millisecond}, rd{"/b", 2 * time.Millisecond})
+	p := newProcessor(t, createDefaultConfig().(*Config), processortest.NewNopSettings(metadata.Type), consumertest.NewNop())
+	ctx := context.Background()
+	if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(ctx) }()
+	if allocs := testing.AllocsPerRun(100, func() { _ = p.ConsumeTraces(ctx, td) }); allocs != 0 {
+		t.Fatalf("a batch of fast spans allocated %v times", allocs)
+	}
+}
