@@ -7,6 +7,7 @@ package dedup
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
 
@@ -24,6 +25,16 @@ type Settings struct {
 	MaxKeys int
 }
 
+// Decider decides, per key, whether a slow span alerts. Deduper keeps the
+// state in this process; Redis shares it across a fleet of collectors.
+type Decider interface {
+	Decide(ctx context.Context, key alert.Key, dur time.Duration, now time.Time) Decision
+	// Undo reverts an alerting decision whose alert was not delivered.
+	Undo(ctx context.Context, dec Decision)
+	// Len is the number of keys held in this process.
+	Len() int
+}
+
 // Decision is the outcome for one slow span.
 type Decision struct {
 	Alert  bool
@@ -31,6 +42,9 @@ type Decision struct {
 	// Suppressed is what was suppressed since the previous alert of the key;
 	// set when Alert is true.
 	Suppressed alert.Suppressed
+	// BackendError is set when a shared backend failed and the local state
+	// decided instead.
+	BackendError bool
 	// undo restores the key's state if the alert could not be delivered.
 	undo undo
 }
@@ -47,6 +61,7 @@ type entry struct {
 }
 
 type undo struct {
+	remote  *remoteUndo // set when a shared backend decided
 	key     alert.Key
 	had     bool
 	prev    entry // valid when had
@@ -82,8 +97,10 @@ func New(s Settings) *Deduper {
 	return d
 }
 
+var _ Decider = (*Deduper)(nil)
+
 // Decide records a slow span of key with duration d seen at now.
-func (d *Deduper) Decide(key alert.Key, dur time.Duration, now time.Time) Decision {
+func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, now time.Time) Decision {
 	nowNs := now.UnixNano()
 	b := bucketOf(key)
 
@@ -147,8 +164,8 @@ func (d *Deduper) evictLocked() {
 // Undo reverts the state change of an alerting decision whose alert could not
 // be handed on, so that the span alerts again when it is retried. A decision
 // that was overtaken by a later alert of the same key is left alone.
-func (d *Deduper) Undo(dec Decision) {
-	if !dec.Alert {
+func (d *Deduper) Undo(_ context.Context, dec Decision) {
+	if !dec.Alert || dec.undo.remote != nil {
 		return
 	}
 	u := dec.undo

@@ -17,6 +17,8 @@ import (
 	"github.com/slowspan/slowspan/alert"
 )
 
+var ctx0 = context.Background()
+
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 func key(route string) alert.Key { return alert.Key{Service: "svc", Method: "GET", Route: route} }
@@ -92,7 +94,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := New(tt.settings)
 			for i, s := range tt.steps {
-				got := d.Decide(key(s.route), s.dur, t0.Add(s.at))
+				got := d.Decide(ctx0, key(s.route), s.dur, t0.Add(s.at))
 				assert.Equal(t, s.alert, got.Alert, "step %d", i)
 				assert.Equal(t, s.reason, got.Reason, "step %d", i)
 				if got.Alert {
@@ -111,50 +113,50 @@ func TestDecide(t *testing.T) {
 
 func TestEvictsLeastRecentlyAlerted(t *testing.T) {
 	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 3})
-	d.Decide(key("/a"), time.Second, t0)
-	d.Decide(key("/b"), time.Second, t0.Add(1*time.Minute))
-	d.Decide(key("/c"), time.Second, t0.Add(2*time.Minute))
+	d.Decide(ctx0, key("/a"), time.Second, t0)
+	d.Decide(ctx0, key("/b"), time.Second, t0.Add(1*time.Minute))
+	d.Decide(ctx0, key("/c"), time.Second, t0.Add(2*time.Minute))
 	// /a alerts again (escalation): now /b is the least recently alerted.
-	require.True(t, d.Decide(key("/a"), 5*time.Second, t0.Add(3*time.Minute)).Alert)
+	require.True(t, d.Decide(ctx0, key("/a"), 5*time.Second, t0.Add(3*time.Minute)).Alert)
 	// a suppressed span does not refresh /b
-	require.False(t, d.Decide(key("/b"), time.Second, t0.Add(4*time.Minute)).Alert)
-	require.True(t, d.Decide(key("/d"), time.Second, t0.Add(5*time.Minute)).Alert)
+	require.False(t, d.Decide(ctx0, key("/b"), time.Second, t0.Add(4*time.Minute)).Alert)
+	require.True(t, d.Decide(ctx0, key("/d"), time.Second, t0.Add(5*time.Minute)).Alert)
 	assert.Equal(t, 3, d.Len())
 	assert.EqualValues(t, 1, d.Evicted())
-	assert.True(t, d.Decide(key("/b"), time.Second, t0.Add(6*time.Minute)).Alert, "/b was evicted")
-	assert.False(t, d.Decide(key("/a"), time.Second, t0.Add(7*time.Minute)).Alert, "/a kept")
+	assert.True(t, d.Decide(ctx0, key("/b"), time.Second, t0.Add(6*time.Minute)).Alert, "/b was evicted")
+	assert.False(t, d.Decide(ctx0, key("/a"), time.Second, t0.Add(7*time.Minute)).Alert, "/a kept")
 }
 
 func TestUndo(t *testing.T) {
 	d := New(defaults())
-	first := d.Decide(key("/a"), time.Second, t0)
-	d.Undo(first)
+	first := d.Decide(ctx0, key("/a"), time.Second, t0)
+	d.Undo(ctx0, first)
 	assert.Equal(t, 0, d.Len())
-	assert.Equal(t, alert.ReasonFirst, d.Decide(key("/a"), time.Second, t0.Add(time.Minute)).Reason,
+	assert.Equal(t, alert.ReasonFirst, d.Decide(ctx0, key("/a"), time.Second, t0.Add(time.Minute)).Reason,
 		"an undone first alert fires again")
 
-	d.Decide(key("/a"), time.Second, t0.Add(2*time.Minute)) // suppressed, count 1
-	esc := d.Decide(key("/a"), 10*time.Second, t0.Add(3*time.Minute))
+	d.Decide(ctx0, key("/a"), time.Second, t0.Add(2*time.Minute)) // suppressed, count 1
+	esc := d.Decide(ctx0, key("/a"), 10*time.Second, t0.Add(3*time.Minute))
 	require.Equal(t, alert.ReasonEscalation, esc.Reason)
-	d.Undo(esc)
-	again := d.Decide(key("/a"), 10*time.Second, t0.Add(4*time.Minute))
+	d.Undo(ctx0, esc)
+	again := d.Decide(ctx0, key("/a"), 10*time.Second, t0.Add(4*time.Minute))
 	assert.Equal(t, alert.ReasonEscalation, again.Reason, "undone escalation fires again")
 	assert.EqualValues(t, 1, again.Suppressed.Count, "with the suppressed count it had")
 
 	// An undo overtaken by a newer alert of the key is ignored.
-	d.Undo(esc)
-	assert.False(t, d.Decide(key("/a"), 10*time.Second, t0.Add(5*time.Minute)).Alert)
-	d.Undo(Decision{}) // no-op
+	d.Undo(ctx0, esc)
+	assert.False(t, d.Decide(ctx0, key("/a"), 10*time.Second, t0.Add(5*time.Minute)).Alert)
+	d.Undo(ctx0, Decision{}) // no-op
 }
 
 func TestUndoKeepsEvictionOrder(t *testing.T) {
 	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 2})
-	d.Decide(key("/a"), time.Second, t0)
-	d.Decide(key("/b"), time.Second, t0.Add(time.Minute))
-	esc := d.Decide(key("/a"), 5*time.Second, t0.Add(2*time.Minute))
-	d.Undo(esc) // /a is again older than /b
-	d.Decide(key("/c"), time.Second, t0.Add(3*time.Minute))
-	assert.True(t, d.Decide(key("/a"), time.Second, t0.Add(4*time.Minute)).Alert, "/a evicted first")
+	d.Decide(ctx0, key("/a"), time.Second, t0)
+	d.Decide(ctx0, key("/b"), time.Second, t0.Add(time.Minute))
+	esc := d.Decide(ctx0, key("/a"), 5*time.Second, t0.Add(2*time.Minute))
+	d.Undo(ctx0, esc) // /a is again older than /b
+	d.Decide(ctx0, key("/c"), time.Second, t0.Add(3*time.Minute))
+	assert.True(t, d.Decide(ctx0, key("/a"), time.Second, t0.Add(4*time.Minute)).Alert, "/a evicted first")
 }
 
 func TestConcurrentDecisionsAlertOnce(t *testing.T) {
@@ -167,7 +169,7 @@ func TestConcurrentDecisionsAlertOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 1000 {
-				if d.Decide(key("/a"), time.Second, t0.Add(time.Duration(g*1000+i))).Alert {
+				if d.Decide(ctx0, key("/a"), time.Second, t0.Add(time.Duration(g*1000+i))).Alert {
 					mu.Lock()
 					alerts++
 					mu.Unlock()
@@ -189,9 +191,9 @@ func TestSaveAndLoad(t *testing.T) {
 	client := open()
 	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 1000})
 	for i := range 200 {
-		d.Decide(key(fmt.Sprintf("/r%d", i)), time.Second, t0.Add(time.Duration(i)*time.Second))
+		d.Decide(ctx0, key(fmt.Sprintf("/r%d", i)), time.Second, t0.Add(time.Duration(i)*time.Second))
 	}
-	require.False(t, d.Decide(key("/r100"), 1500*time.Millisecond, t0.Add(time.Minute)).Alert)
+	require.False(t, d.Decide(ctx0, key("/r100"), 1500*time.Millisecond, t0.Add(time.Minute)).Alert)
 	require.NoError(t, d.Save(ctx, client))
 	require.NoError(t, d.Save(ctx, client), "nothing dirty: no-op")
 	require.NoError(t, client.Close(ctx))
@@ -202,9 +204,9 @@ func TestSaveAndLoad(t *testing.T) {
 	r := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 150})
 	require.NoError(t, r.Load(ctx, client))
 	assert.Equal(t, 150, r.Len())
-	assert.True(t, r.Decide(key("/r0"), time.Second, t0.Add(2*time.Minute)).Alert, "oldest evicted on load")
-	assert.False(t, r.Decide(key("/r199"), time.Second, t0.Add(2*time.Minute)).Alert, "newest kept")
-	dec := r.Decide(key("/r100"), time.Second, t0.Add(2*time.Hour))
+	assert.True(t, r.Decide(ctx0, key("/r0"), time.Second, t0.Add(2*time.Minute)).Alert, "oldest evicted on load")
+	assert.False(t, r.Decide(ctx0, key("/r199"), time.Second, t0.Add(2*time.Minute)).Alert, "newest kept")
+	dec := r.Decide(ctx0, key("/r100"), time.Second, t0.Add(2*time.Hour))
 	assert.Equal(t, alert.ReasonWindowExpired, dec.Reason)
 	assert.Equal(t, t0.Add(100*time.Second), dec.Suppressed.Since)
 	assert.EqualValues(t, 1, dec.Suppressed.Count)
@@ -215,16 +217,16 @@ func TestSuppressedCountSurvivesReload(t *testing.T) {
 	ctx := context.Background()
 	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
 	d := New(defaults())
-	d.Decide(key("/a"), time.Second, t0)
+	d.Decide(ctx0, key("/a"), time.Second, t0)
 	require.NoError(t, d.Save(ctx, client))
 	for i := range 5 {
-		d.Decide(key("/a"), 1100*time.Millisecond+time.Duration(i)*100*time.Millisecond, t0.Add(time.Duration(i+1)*time.Minute))
+		d.Decide(ctx0, key("/a"), 1100*time.Millisecond+time.Duration(i)*100*time.Millisecond, t0.Add(time.Duration(i+1)*time.Minute))
 	}
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
 	require.NoError(t, r.Load(ctx, client))
-	dec := r.Decide(key("/a"), time.Second, t0.Add(240*time.Hour))
+	dec := r.Decide(ctx0, key("/a"), time.Second, t0.Add(240*time.Hour))
 	assert.Equal(t, alert.ReasonWindowExpired, dec.Reason)
 	assert.EqualValues(t, 5, dec.Suppressed.Count)
 	assert.Equal(t, 1500*time.Millisecond, dec.Suppressed.MaxDuration)
@@ -246,7 +248,7 @@ func TestSaveFailureKeepsBucketsDirty(t *testing.T) {
 	ctx := context.Background()
 	client := &failingClient{TestClient: storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), ""), fail: true}
 	d := New(defaults())
-	d.Decide(key("/a"), time.Second, t0)
+	d.Decide(ctx0, key("/a"), time.Second, t0)
 	err := d.Save(ctx, client)
 	require.ErrorContains(t, err, "disk full")
 	client.fail = false
@@ -262,7 +264,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
 	d := New(defaults())
 	for i := range 50 {
-		d.Decide(key(fmt.Sprintf("/r%d", i)), time.Second, t0)
+		d.Decide(ctx0, key(fmt.Sprintf("/r%d", i)), time.Second, t0)
 	}
 	require.NoError(t, d.Save(ctx, client))
 	require.NoError(t, client.Set(ctx, storageKey(3), []byte("{not json")))

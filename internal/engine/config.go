@@ -3,11 +3,14 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"text/template"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/internal/glob"
@@ -52,7 +55,29 @@ type DedupConfig struct {
 	// Storage is a storage extension (e.g. file_storage) that keeps the
 	// state across restarts; nil keeps it in memory only.
 	Storage *component.ID `mapstructure:"storage"`
+	// Redis shares the state across a fleet of collectors; an alternative
+	// to Storage.
+	Redis RedisConfig `mapstructure:"redis"`
 }
+
+// RedisConfig points the dedup state at a Redis server. An empty Endpoint
+// turns it off.
+type RedisConfig struct {
+	Endpoint string              `mapstructure:"endpoint"`
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+	DB       int                 `mapstructure:"db"`
+	// TLS is off by default (insecure: true), as Redis usually runs
+	// in-cluster without it.
+	TLS       configtls.ClientConfig `mapstructure:"tls"`
+	KeyPrefix string                 `mapstructure:"key_prefix"`
+	// Timeout bounds each decision (and connecting); past it the local
+	// state decides, so a slow Redis never stalls the pipeline.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Enabled reports whether Redis is configured.
+func (r *RedisConfig) Enabled() bool { return r.Endpoint != "" }
 
 // LinksConfig holds URL templates rendered into each alert.
 type LinksConfig struct {
@@ -89,6 +114,11 @@ func NewDefaultConfig() *Config {
 			Window:           240 * time.Hour,
 			EscalationFactor: 2,
 			MaxKeys:          10000,
+			Redis: RedisConfig{
+				TLS:       configtls.ClientConfig{Insecure: true},
+				KeyPrefix: "slowspan:",
+				Timeout:   250 * time.Millisecond,
+			},
 		},
 		Redact: RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
@@ -150,6 +180,23 @@ func (c *Config) Validate() error {
 	}
 	if c.Dedup.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("dedup.max_keys: must be > 0, got %d", c.Dedup.MaxKeys))
+	}
+	if r := &c.Dedup.Redis; r.Enabled() {
+		if c.Dedup.Storage != nil {
+			errs = append(errs, errors.New("dedup.redis and dedup.storage: set one of them, not both (redis shares the state across collectors, storage keeps it on this one)"))
+		}
+		if _, _, err := net.SplitHostPort(r.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("dedup.redis.endpoint: want host:port, got %q: %w", r.Endpoint, err))
+		}
+		if r.DB < 0 {
+			errs = append(errs, fmt.Errorf("dedup.redis.db: must be >= 0, got %d", r.DB))
+		}
+		if r.Timeout <= 0 {
+			errs = append(errs, fmt.Errorf("dedup.redis.timeout: must be > 0, got %v", r.Timeout))
+		}
+		if r.KeyPrefix == "" {
+			errs = append(errs, errors.New("dedup.redis.key_prefix: must not be empty (it keeps slowspan keys apart from others in the database)"))
+		}
 	}
 	if c.Links.Trace != "" {
 		if _, err := parseLinkTemplate("links.trace", c.Links.Trace); err != nil {

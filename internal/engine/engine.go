@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -49,7 +50,9 @@ type Engine struct {
 	redact      map[string]struct{}
 	traceLink   *template.Template
 
-	dedup  *dedup.Deduper
+	local  *dedup.Deduper
+	dedup  dedup.Decider // local, or Redis in front of it
+	redis  *redis.Client
 	client storage.Client
 }
 
@@ -71,12 +74,13 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 		thresholdNs: int64(cfg.Threshold),
 		minNs:       uint64(cfg.Threshold),
 		redact:      make(map[string]struct{}, len(cfg.Redact.Attributes)),
-		dedup: dedup.New(dedup.Settings{
+		local: dedup.New(dedup.Settings{
 			Window:           cfg.Dedup.Window,
 			EscalationFactor: cfg.Dedup.EscalationFactor,
 			MaxKeys:          cfg.Dedup.MaxKeys,
 		}),
 	}
+	e.dedup = e.local
 	if e.logger == nil {
 		e.logger = zap.NewNop()
 	}
@@ -116,6 +120,9 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 // Start connects the dedup state to its storage extension, if configured,
 // and loads it. kind and id name the owning component in the storage.
 func (e *Engine) Start(ctx context.Context, host component.Host, kind component.Kind, id component.ID) error {
+	if e.cfg.Dedup.Redis.Enabled() {
+		return e.startRedis(ctx)
+	}
 	sid := e.cfg.Dedup.Storage
 	if sid == nil {
 		e.logger.Warn("dedup state is kept in memory only: after a restart every endpoint alerts again; " +
@@ -135,20 +142,64 @@ func (e *Engine) Start(ctx context.Context, host component.Host, kind component.
 		return fmt.Errorf("dedup.storage: opening storage of %q: %w", sid, err)
 	}
 	e.client = client
-	if err := e.dedup.Load(ctx, client); err != nil {
+	if err := e.local.Load(ctx, client); err != nil {
 		e.logger.Warn("part of the dedup state could not be read; the keys it held may alert once more", zap.Error(err))
 	}
-	e.logger.Info("dedup state loaded", zap.String("storage", sid.String()), zap.Int("keys", e.dedup.Len()))
+	e.logger.Info("dedup state loaded", zap.String("storage", sid.String()), zap.Int("keys", e.local.Len()))
 	return nil
 }
 
-// Shutdown saves the dedup state and releases the storage.
-func (e *Engine) Shutdown(ctx context.Context) error {
-	if e.client == nil {
+// startRedis connects the shared dedup state. An unreachable Redis is not a
+// start-up error: the local state decides until it answers.
+func (e *Engine) startRedis(ctx context.Context) error {
+	rc := &e.cfg.Dedup.Redis
+	tlsCfg, err := rc.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("dedup.redis.tls: %w", err)
+	}
+	redisLogger.set(e.logger)
+	e.redis = redis.NewClient(&redis.Options{
+		Addr:         rc.Endpoint,
+		Username:     rc.Username,
+		Password:     string(rc.Password),
+		DB:           rc.DB,
+		TLSConfig:    tlsCfg,
+		DialTimeout:  rc.Timeout,
+		ReadTimeout:  rc.Timeout,
+		WriteTimeout: rc.Timeout,
+		// One attempt per decision: the fallback, not a retry loop, keeps
+		// the pipeline moving.
+		MaxRetries: -1,
+	})
+	e.dedup = dedup.NewRedis(dedup.RedisSettings{
+		Client:  e.redis,
+		Prefix:  rc.KeyPrefix,
+		Timeout: rc.Timeout,
+		Local:   e.local,
+		Logger:  e.logger,
+	})
+	pingCtx, cancel := context.WithTimeout(ctx, rc.Timeout)
+	defer cancel()
+	if err := e.redis.Ping(pingCtx).Err(); err != nil {
+		e.logger.Warn("Redis dedup backend unreachable at start; deciding locally until it answers",
+			zap.String("endpoint", rc.Endpoint), zap.Error(err))
 		return nil
 	}
-	err := e.dedup.Save(ctx, e.client)
-	err = errors.Join(err, e.client.Close(ctx))
+	e.logger.Info("dedup state shared through Redis", zap.String("endpoint", rc.Endpoint), zap.String("key_prefix", rc.KeyPrefix))
+	return nil
+}
+
+// Shutdown saves the dedup state and releases the storage or Redis.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	var err error
+	if e.redis != nil {
+		err = e.redis.Close()
+		e.redis = nil
+	}
+	if e.client == nil {
+		return err
+	}
+	err = errors.Join(err, e.local.Save(ctx, e.client), e.client.Close(ctx))
 	e.client = nil
 	return err
 }
@@ -163,6 +214,9 @@ type Stats struct {
 	Filtered   int64 // slow, but dropped by include/exclude
 	Suppressed int64 // slow, kept, but silenced by dedup
 	Alerts     [3]int64
+	// BackendErrors counts decisions a shared dedup backend failed to make
+	// (the local state made them).
+	BackendErrors int64
 }
 
 // AlertsFor returns the alert count of one reason.
@@ -303,7 +357,10 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 		return
 	}
 	key := alert.Key{Service: out.serviceName(), Method: info.Method, Route: info.Route}
-	dec := e.dedup.Decide(key, dur, e.now())
+	dec := e.dedup.Decide(context.Background(), key, dur, e.now())
+	if dec.BackendError {
+		out.res.Stats.BackendErrors++
+	}
 	if !dec.Alert {
 		out.res.Stats.Suppressed++
 		return
@@ -406,7 +463,7 @@ func (e *Engine) Commit(ctx context.Context, res *Result) {
 	if e.client == nil || (res.alerts == 0 && res.Stats.Suppressed == 0) {
 		return
 	}
-	if err := e.dedup.Save(ctx, e.client); err != nil {
+	if err := e.local.Save(ctx, e.client); err != nil {
 		e.logger.Warn("saving dedup state failed; it stays in memory and the next batch retries", zap.Error(err))
 	}
 }
@@ -415,7 +472,7 @@ func (e *Engine) Commit(ctx context.Context, res *Result) {
 // data is retried.
 func (e *Engine) Abort(res *Result) {
 	for i := len(res.decisions) - 1; i >= 0; i-- {
-		e.dedup.Undo(res.decisions[i])
+		e.dedup.Undo(context.Background(), res.decisions[i])
 	}
 }
 

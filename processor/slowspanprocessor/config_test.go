@@ -27,7 +27,18 @@ func TestLoadConfig(t *testing.T) {
 	}
 	custom.Include = []string{"/api/*", "/checkout"}
 	custom.Exclude = []string{"*/health", "/api/internal/*"}
-	custom.Dedup = engine.DedupConfig{Window: 24 * time.Hour, EscalationFactor: 3, MaxKeys: 500, Storage: &storageID}
+	custom.Dedup.Window = 24 * time.Hour
+	custom.Dedup.EscalationFactor = 3
+	custom.Dedup.MaxKeys = 500
+	custom.Dedup.Storage = &storageID
+
+	fleet := engine.NewDefaultConfig()
+	fleet.Dedup.Redis.Endpoint = "redis.internal:6379"
+	fleet.Dedup.Redis.Username = "slowspan"
+	fleet.Dedup.Redis.Password = "s3cret"
+	fleet.Dedup.Redis.DB = 2
+	fleet.Dedup.Redis.KeyPrefix = "prod:slowspan:"
+	fleet.Dedup.Redis.Timeout = 100 * time.Millisecond
 	custom.Links.Trace = "http://localhost:16686/trace/{{.TraceID}}"
 	custom.Redact.Attributes = []string{"http.request.header.authorization", "user.email"}
 
@@ -38,6 +49,9 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(metadata.Type), want: engine.NewDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
+		{id: component.NewIDWithName(metadata.Type, "fleet"), want: fleet},
+		{id: component.NewIDWithName(metadata.Type, "bad_redis"), wantErr: []string{
+			"dedup.redis and dedup.storage: set one of them", "dedup.redis.endpoint: want host:port", "dedup.redis.timeout: must be > 0"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_threshold"), wantErr: []string{"threshold: must be > 0"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_glob"), wantErr: []string{"include:", `"/api/[v1"`}},
 		{id: component.NewIDWithName(metadata.Type, "bad_kind"), wantErr: []string{`span_kinds[1]: unknown span kind "sever"`}},

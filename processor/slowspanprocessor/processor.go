@@ -65,6 +65,9 @@ func (s *slowspan) record(ctx context.Context, st *engine.Stats) {
 		return
 	}
 	s.tel.ProcessorSlowspanSlowSpans.Add(ctx, st.Slow)
+	if st.BackendErrors > 0 {
+		s.tel.ProcessorSlowspanDedupBackendErrors.Add(ctx, st.BackendErrors)
+	}
 	if st.Filtered > 0 {
 		s.tel.ProcessorSlowspanFilteredSpans.Add(ctx, st.Filtered)
 	}

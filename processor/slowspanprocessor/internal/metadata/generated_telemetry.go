@@ -20,16 +20,17 @@ func Meter(settings component.TelemetrySettings) metric.Meter {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	ProcessorSlowspanAlerts          metric.Int64Counter
-	ProcessorSlowspanAlertsRefused   metric.Int64Counter
-	ProcessorSlowspanDedupKeys       metric.Int64ObservableGauge
-	ProcessorSlowspanFilteredSpans   metric.Int64Counter
-	ProcessorSlowspanSlowSpans       metric.Int64Counter
-	ProcessorSlowspanSpans           metric.Int64Counter
-	ProcessorSlowspanSuppressedSpans metric.Int64Counter
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ProcessorSlowspanAlerts             metric.Int64Counter
+	ProcessorSlowspanAlertsRefused      metric.Int64Counter
+	ProcessorSlowspanDedupBackendErrors metric.Int64Counter
+	ProcessorSlowspanDedupKeys          metric.Int64ObservableGauge
+	ProcessorSlowspanFilteredSpans      metric.Int64Counter
+	ProcessorSlowspanSlowSpans          metric.Int64Counter
+	ProcessorSlowspanSpans              metric.Int64Counter
+	ProcessorSlowspanSuppressedSpans    metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -90,6 +91,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_slowspan_alerts_refused",
 		metric.WithDescription("Alerts the next consumer refused; their dedup state was rolled back so a retry alerts again. [Alpha]"),
 		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanDedupBackendErrors, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_dedup_backend_errors",
+		metric.WithDescription("Dedup decisions the shared backend (Redis) failed to make; the local state made them. [Alpha]"),
+		metric.WithUnit("{decisions}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSlowspanDedupKeys, err = builder.meter.Int64ObservableGauge(
