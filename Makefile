@@ -1,0 +1,104 @@
+# slowspan: build, run and test the otelcol-slowspan collector.
+#
+#   make run     build the collector and start it with collector-config.yaml
+#   make test    everything CI checks (.ci/run calls it)
+#
+# Needs only Go (see go.mod) on the PATH; `make deps` adds the system packages
+# the checks need (a C compiler for -race) and `make tools` the pinned builder.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+
+BUILDER_VERSION := v0.165.0
+BUILDER_PKG     := go.opentelemetry.io/collector/cmd/builder
+TOOLS_DIR       := $(CURDIR)/.tools
+BUILDER         := $(TOOLS_DIR)/builder
+
+COLLECTOR := $(abspath build/otelcol-slowspan/otelcol-slowspan)
+# service.profilesSupport exists in this build (check: `$(COLLECTOR) featuregate`);
+# the profiles pipeline that needs it comes later.
+RUN_FLAGS ?= --feature-gates=service.profilesSupport
+
+# Go files we own: everything except the generated collector sources and tools.
+GOFILES = $(shell find . \( -path ./build -o -path ./.tools -o -path ./.git -o -name node_modules \) -prune \
+            -o -type f -name '*.go' -print)
+
+.PHONY: all deps tools build run test unit integration lint fmt-check vet bench clean
+
+all: test
+
+# ---------------------------------------------------------------------------
+# deps: system and language packages beyond Go.
+# Later issues add their packages HERE:
+#   APT_PACKAGES  Debian packages (installed with apt-get when missing; CI runs as root)
+#   npm           add an `npm ci --prefix <dir>` line below for each Node app (lockfiles committed)
+# ---------------------------------------------------------------------------
+APT_PACKAGES := gcc libc6-dev
+
+deps:
+	@missing=""; \
+	if command -v dpkg-query >/dev/null 2>&1; then \
+	  for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	  done; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "deps: installing$$missing"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# npm packages (planned, Node integration apps): npm ci --prefix integration/nodeapp
+
+# tools: the pinned collector builder (ocb) in .tools/, reinstalled when the version differs.
+tools:
+	@if ! $(GO) version -m $(BUILDER) 2>/dev/null | grep -Eq '^[[:space:]]+mod[[:space:]]+$(BUILDER_PKG)[[:space:]]+$(BUILDER_VERSION)([[:space:]]|$$)'; then \
+	  echo "tools: installing $(BUILDER_PKG)@$(BUILDER_VERSION) into $(TOOLS_DIR)"; \
+	  GOBIN=$(TOOLS_DIR) $(GO) install $(BUILDER_PKG)@$(BUILDER_VERSION); \
+	fi
+
+# build: always runs the builder (a warm rebuild takes a few seconds, and Go's
+# build cache decides what really needs compiling, so nothing stale survives).
+# -buildvcs=false: the binary's version comes from the manifest, and VCS stamping
+# would fail the build when git refuses the checkout (e.g. owned by another user).
+build: tools
+	@mkdir -p build
+	GOFLAGS="-buildvcs=false $(GOFLAGS)" $(BUILDER) --config=builder-config.yaml
+
+run: build
+	@mkdir -p data alerts
+	$(COLLECTOR) --config collector-config.yaml $(RUN_FLAGS)
+
+# test: lint, then build the collector, then every package's tests with the
+# race detector. ./... includes ./integration, which runs the freshly built
+# collector (SLOWSPAN_COLLECTOR); its tests stat the binary, so Go's test cache
+# reruns them whenever the collector changes.
+test: deps lint build
+	SLOWSPAN_COLLECTOR=$(COLLECTOR) $(GO) test -race ./...
+
+# unit: every package with -race (the integration package builds the collector itself if needed).
+unit: deps
+	$(GO) test -race ./...
+
+# integration: only the end-to-end tests, uncached, against a fresh build.
+integration: build
+	SLOWSPAN_COLLECTOR=$(COLLECTOR) $(GO) test -count=1 ./integration/...
+
+lint: fmt-check vet
+
+fmt-check:
+	@out="$$(gofmt -l $(GOFILES))"; \
+	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf build
+	$(GO) clean -testcache
