@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/xprocessor"
 
+	"github.com/slowspan/slowspan/internal/engine"
 	"github.com/slowspan/slowspan/internal/sharedcomponent"
 	"github.com/slowspan/slowspan/processor/slowspanprocessor/internal/metadata"
 )
@@ -23,12 +24,12 @@ func NewFactory() xprocessor.Factory {
 
 // instances holds one slowspan per *Config: every pipeline listing the same
 // processor shares its dedup state.
-var instances = sharedcomponent.NewMap[*Config, *slowspan]()
+var instances = sharedcomponent.NewMap[*Config, *engine.Component]()
 
 func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
 	c := cfg.(*Config)
-	shared, err := instances.LoadOrStore(c, func() (*slowspan, error) {
-		return newSlowspan(set, c)
+	shared, err := instances.LoadOrStore(c, func() (*engine.Component, error) {
+		return newComponent(set, c)
 	})
 	if err != nil {
 		return nil, err
