@@ -1,0 +1,61 @@
+package slowspanconnector // import "github.com/slowspan/slowspan/connector/slowspanconnector"
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/slowspan/slowspan/connector/slowspanconnector/internal/metadata"
+	"github.com/slowspan/slowspan/internal/engine"
+	"github.com/slowspan/slowspan/internal/sharedcomponent"
+)
+
+func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error) {
+	ts := sharedcomponent.DropPipelineAttributes(set.TelemetrySettings)
+	eng, err := engine.New(cfg, engine.Settings{Logger: ts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	tel, err := metadata.NewTelemetryBuilder(ts)
+	if err != nil {
+		return nil, err
+	}
+	return engine.NewComponent(eng, component.KindConnector, set.ID, engine.Instruments{
+		Spans:         tel.ConnectorSlowspanSpans,
+		SlowSpans:     tel.ConnectorSlowspanSlowSpans,
+		Filtered:      tel.ConnectorSlowspanFilteredSpans,
+		Suppressed:    tel.ConnectorSlowspanSuppressedSpans,
+		Alerts:        tel.ConnectorSlowspanAlerts,
+		Refused:       tel.ConnectorSlowspanAlertsRefused,
+		BackendErrors: tel.ConnectorSlowspanDedupBackendErrors,
+		RegisterKeys:  tel.RegisterConnectorSlowspanDedupKeysCallback,
+		Shutdown:      tel.Shutdown,
+	}), nil
+}
+
+// tracesConnector sits among the exporters of the user's own traces
+// pipeline and feeds the alerts pipeline. It only reads its input, so the
+// collector hands it the batch its sibling exporters get: no clone.
+type tracesConnector struct {
+	shared *sharedcomponent.Component[*engine.Component]
+	next   consumer.Traces
+}
+
+func (c *tracesConnector) Start(ctx context.Context, host component.Host) error {
+	return c.shared.Start(ctx, host)
+}
+
+func (c *tracesConnector) Shutdown(ctx context.Context) error {
+	return c.shared.Shutdown(ctx)
+}
+
+func (c *tracesConnector) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+func (c *tracesConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	return c.shared.Unwrap().ConsumeTraces(ctx, td, c.next)
+}
