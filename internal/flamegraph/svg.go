@@ -1,0 +1,172 @@
+package flamegraph
+
+import (
+	"hash/fnv"
+	"image/color"
+	"io"
+	"strconv"
+)
+
+const (
+	background = "#f8f8f8"
+	noteColor  = "#666666"
+)
+
+// Colours as RGBA, shared by the SVG and the PNG.
+var (
+	backgroundRGBA = color.RGBA{0xf8, 0xf8, 0xf8, 0xff}
+	noteRGBA       = color.RGBA{0x66, 0x66, 0x66, 0xff}
+	cutRGBA        = color.RGBA{0xc0, 0xc0, 0xc0, 0xff} // grey: "…" is no function
+)
+
+// frameColor is flamegraph.pl's "hot" palette (red 205-255, green 0-230, blue
+// 0-55) picked by a hash of the name rather than at random, so a function
+// keeps its colour across graphs and runs.
+func frameColor(name string) color.RGBA {
+	if name == CutName {
+		return cutRGBA
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	v := h.Sum32()
+	return color.RGBA{
+		R: uint8(205 + v%51),
+		G: uint8(v / 51 % 231),
+		B: uint8(v / (51 * 231) % 56),
+		A: 0xff,
+	}
+}
+
+// height is the image height in px: title, one row per level, and a row
+// for the "no samples" note when the graph is empty.
+func (g *Graph) height() int {
+	return g.framesTop() + g.rows()*g.opts.FrameHeight + padBottom
+}
+
+func (g *Graph) rows() int {
+	if g.total == 0 {
+		return 2
+	}
+	return g.depth + 1
+}
+
+func (g *Graph) framesTop() int {
+	if g.opts.Title != "" {
+		return padTop + titleHeight
+	}
+	return padTop
+}
+
+// frameY is the top of the rect of a frame at depth d: the root sits on the
+// bottom row.
+func (g *Graph) frameY(d int) int {
+	return g.framesTop() + (g.rows()-1-d)*g.opts.FrameHeight
+}
+
+// WriteSVG writes the graph as a standalone SVG document. It has no XML
+// declaration and no DOCTYPE so it can also be inlined into HTML5 as is;
+// styling is by attributes only, since a <style> element in inline SVG
+// would apply to the whole page.
+func (g *Graph) WriteSVG(w io.Writer) error {
+	o := g.opts
+	w100 := o.Width * 100
+	b := make([]byte, 0, 512+len(g.frames)*256)
+	b = append(b, `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="`...)
+	b = strconv.AppendInt(b, int64(o.Width), 10)
+	b = append(b, `" height="`...)
+	b = strconv.AppendInt(b, int64(g.height()), 10)
+	b = append(b, `" viewBox="0 0 `...)
+	b = strconv.AppendInt(b, int64(o.Width), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(g.height()), 10)
+	b = append(b, `" font-family="monospace" font-size="12">`+"\n"...)
+	b = append(b, `<rect width="100%" height="100%" fill="`+background+`"/>`+"\n"...)
+	if o.Title != "" {
+		b = append(b, `<text x="`...)
+		b = appendCenti(b, int64(w100/2))
+		b = append(b, `" y="`...)
+		b = strconv.AppendInt(b, padTop+16, 10)
+		b = append(b, `" text-anchor="middle" font-size="16">`...)
+		// Truncated like labels, at 0.6 em of the 16 px font.
+		b = appendEscaped(b, label(o.Title, int64(o.Width-2*padX)*100, 960))
+		b = append(b, "</text>\n"...)
+	}
+	if g.total == 0 {
+		b = append(b, `<text x="`...)
+		b = appendCenti(b, int64(w100/2))
+		b = append(b, `" y="`...)
+		b = strconv.AppendInt(b, int64(g.frameY(1)+o.FrameHeight-4), 10)
+		b = append(b, `" text-anchor="middle" fill="`+noteColor+`">no samples</text>`+"\n"...)
+	}
+	for _, f := range g.frames {
+		y := g.frameY(f.depth)
+		b = append(b, `<g class="frame"><title>`...)
+		b = g.appendTitle(b, f)
+		b = append(b, `</title><rect x="`...)
+		b = appendCenti(b, f.x1)
+		b = append(b, `" y="`...)
+		b = strconv.AppendInt(b, int64(y), 10)
+		b = append(b, `" width="`...)
+		b = appendCenti(b, f.x2-f.x1)
+		b = append(b, `" height="`...)
+		b = strconv.AppendInt(b, int64(o.FrameHeight-1), 10)
+		b = append(b, `" rx="2" fill="`...)
+		b = appendHexColor(b, frameColor(f.name))
+		b = append(b, `"/>`...)
+		if o.FrameHeight >= minLabelFH {
+			if l := label(f.name, f.x2-f.x1, svgCharWidth); l != "" {
+				b = append(b, `<text x="`...)
+				b = appendCenti(b, f.x1+textPad*100)
+				b = append(b, `" y="`...)
+				b = strconv.AppendInt(b, int64(y+o.FrameHeight-4), 10)
+				b = append(b, `">`...)
+				b = appendEscaped(b, l)
+				b = append(b, `</text>`...)
+			}
+		}
+		b = append(b, "</g>\n"...)
+	}
+	b = append(b, "</svg>\n"...)
+	_, err := w.Write(b)
+	return err
+}
+
+// appendTitle appends the hover text: "name (N samples, P%)".
+func (g *Graph) appendTitle(b []byte, f frame) []byte {
+	b = appendEscaped(b, f.name)
+	b = append(b, " ("...)
+	b = strconv.AppendInt(b, f.value, 10)
+	b = append(b, " samples, "...)
+	var pct int64 // hundredths of a percent, rounded half up as %.2f would
+	if g.total > 0 {
+		pct = (mulDiv(f.value, 20000, g.total) + 1) / 2
+	}
+	b = strconv.AppendInt(b, pct/100, 10)
+	b = append(b, '.', byte('0'+pct/10%10), byte('0'+pct%10))
+	return append(b, "%)"...)
+}
+
+// appendCenti formats hundredths as a decimal with trailing zeros trimmed.
+func appendCenti(b []byte, v int64) []byte {
+	if v < 0 {
+		b = append(b, '-')
+		v = -v
+	}
+	b = strconv.AppendInt(b, v/100, 10)
+	switch frac := v % 100; {
+	case frac == 0:
+	case frac%10 == 0:
+		b = append(b, '.', byte('0'+frac/10))
+	default:
+		b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
+	}
+	return b
+}
+
+func appendHexColor(b []byte, c color.RGBA) []byte {
+	const hex = "0123456789abcdef"
+	return append(b, '#',
+		hex[c.R>>4], hex[c.R&15],
+		hex[c.G>>4], hex[c.G&15],
+		hex[c.B>>4], hex[c.B&15])
+}
