@@ -1,0 +1,243 @@
+package profileindex
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+)
+
+var (
+	t0    = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	trace = pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	span1 = pcommon.SpanID{1, 1, 1, 1, 1, 1, 1, 1}
+	span2 = pcommon.SpanID{2, 2, 2, 2, 2, 2, 2, 2}
+)
+
+// builder writes an OTLP profile the way an exporter would: every table
+// starts with its zero entry.
+type builder struct {
+	pd      pprofile.Profiles
+	d       pprofile.ProfilesDictionary
+	p       pprofile.Profile
+	strings map[string]int32
+	funcs   map[string]int32
+}
+
+func newBuilder(unit string) *builder {
+	pd := pprofile.NewProfiles()
+	d := pd.Dictionary()
+	d.StringTable().Append("")
+	d.FunctionTable().AppendEmpty()
+	d.LocationTable().AppendEmpty()
+	d.StackTable().AppendEmpty()
+	d.LinkTable().AppendEmpty()
+	d.AttributeTable().AppendEmpty()
+	d.MappingTable().AppendEmpty()
+	b := &builder{pd: pd, d: d, strings: map[string]int32{"": 0}, funcs: map[string]int32{}}
+	b.p = pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
+	b.p.SampleType().SetTypeStrindex(b.str("cpu"))
+	b.p.SampleType().SetUnitStrindex(b.str(unit))
+	b.p.PeriodType().SetTypeStrindex(b.str("cpu"))
+	b.p.PeriodType().SetUnitStrindex(b.str("nanoseconds"))
+	b.p.SetPeriod(int64(10 * time.Millisecond))
+	return b
+}
+
+func (b *builder) str(s string) int32 {
+	if i, ok := b.strings[s]; ok {
+		return i
+	}
+	b.d.StringTable().Append(s)
+	i := int32(b.d.StringTable().Len() - 1)
+	b.strings[s] = i
+	return i
+}
+
+// stack adds a stack of functions, leaf first, and returns its index.
+func (b *builder) stack(leafFirst ...string) int32 {
+	st := b.d.StackTable().AppendEmpty()
+	for _, name := range leafFirst {
+		fi, ok := b.funcs[name]
+		if !ok {
+			f := b.d.FunctionTable().AppendEmpty()
+			f.SetNameStrindex(b.str(name))
+			fi = int32(b.d.FunctionTable().Len() - 1)
+			b.funcs[name] = fi
+		}
+		loc := b.d.LocationTable().AppendEmpty()
+		loc.Lines().AppendEmpty().SetFunctionIndex(fi)
+		st.LocationIndices().Append(int32(b.d.LocationTable().Len() - 1))
+	}
+	return int32(b.d.StackTable().Len() - 1)
+}
+
+func (b *builder) linked(tid pcommon.TraceID, sid pcommon.SpanID, value int64, leafFirst ...string) {
+	l := b.d.LinkTable().AppendEmpty()
+	l.SetTraceID(tid)
+	l.SetSpanID(sid)
+	s := b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(int32(b.d.LinkTable().Len() - 1))
+	s.SetStackIndex(b.stack(leafFirst...))
+	s.Values().Append(value)
+}
+
+func (b *builder) labelled(key, spanHex string, value int64, leafFirst ...string) {
+	a := b.d.AttributeTable().AppendEmpty()
+	a.SetKeyStrindex(b.str(key))
+	a.Value().SetStr(spanHex)
+	s := b.p.Samples().AppendEmpty()
+	s.AttributeIndices().Append(int32(b.d.AttributeTable().Len() - 1))
+	s.SetStackIndex(b.stack(leafFirst...))
+	s.Values().Append(value)
+}
+
+func TestIndexByLinkAndAttribute(t *testing.T) {
+	b := newBuilder("nanoseconds")
+	b.linked(trace, span1, int64(30*time.Millisecond), "main.burn", "main.handler", "net/http.(*conn).serve")
+	b.linked(trace, span1, int64(10*time.Millisecond), "runtime.mallocgc", "main.handler", "net/http.(*conn).serve")
+	b.labelled("process.context.label.span_id", "0202020202020202", int64(20*time.Millisecond), "main.other")
+	// Unlinked and unlabelled: dropped.
+	s := b.p.Samples().AppendEmpty()
+	s.SetStackIndex(b.stack("main.nobody"))
+	s.Values().Append(5)
+
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	assert.Equal(t, 3, ix.Add(b.pd, t0))
+	assert.Equal(t, 3, ix.Len())
+
+	got := ix.Take(trace, span1)
+	require.NotNil(t, got)
+	assert.Equal(t, SourceLink, got.Source)
+	require.Len(t, got.Samples, 2)
+	assert.Equal(t, []string{"main.burn", "main.handler", "net/http.(*conn).serve"}, got.Samples[0].Frames)
+	assert.Equal(t, 30*time.Millisecond, got.Samples[0].CPU)
+	assert.Nil(t, ix.Take(trace, span1), "taken once")
+
+	got = ix.Take(trace, span2)
+	require.NotNil(t, got, "attribute samples carry no trace id: any trace matches")
+	assert.Equal(t, SourceAttribute, got.Source)
+	assert.Equal(t, 0, ix.Len())
+}
+
+func TestTraceMismatchIsNotReturned(t *testing.T) {
+	b := newBuilder("nanoseconds")
+	b.linked(trace, span1, 100, "main.f")
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	ix.Add(b.pd, t0)
+	assert.Nil(t, ix.Take(pcommon.TraceID{9}, span1))
+}
+
+func TestCountValuesUseThePeriod(t *testing.T) {
+	b := newBuilder("count")
+	b.linked(trace, span1, 3, "main.f")
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	ix.Add(b.pd, t0)
+	assert.Equal(t, 30*time.Millisecond, ix.Take(trace, span1).Samples[0].CPU)
+}
+
+func TestBounds(t *testing.T) {
+	ix := New(Settings{MaxSamples: 3, TTL: time.Minute})
+	for i := range 5 {
+		b := newBuilder("nanoseconds")
+		b.linked(trace, pcommon.SpanID{byte(i + 1)}, 100, "main.f")
+		ix.Add(b.pd, t0.Add(time.Duration(i)*time.Second))
+	}
+	assert.Equal(t, 3, ix.Len())
+	assert.Nil(t, ix.Take(trace, pcommon.SpanID{1}), "oldest evicted by the sample bound")
+	assert.NotNil(t, ix.Take(trace, pcommon.SpanID{5}))
+
+	ix.Expire(t0.Add(10 * time.Minute))
+	assert.Equal(t, 0, ix.Len(), "expired by the TTL")
+}
+
+func TestHostileIndicesAreSkipped(t *testing.T) {
+	b := newBuilder("nanoseconds")
+	b.linked(trace, span1, 100, "main.f")
+	s := b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(999)
+	s.SetStackIndex(-4)
+	s.AttributeIndices().Append(77, -1)
+	s.Values().Append(5)
+	s = b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(1)
+	s.SetStackIndex(9999)
+	st := b.d.StackTable().AppendEmpty()
+	st.LocationIndices().Append(12345, -2, 0)
+	s = b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(1)
+	s.SetStackIndex(int32(b.d.StackTable().Len() - 1))
+	s.Values().Append(5)
+	fn := b.d.FunctionTable().AppendEmpty()
+	fn.SetNameStrindex(4242)
+	loc := b.d.LocationTable().AppendEmpty()
+	loc.Lines().AppendEmpty().SetFunctionIndex(int32(b.d.FunctionTable().Len() - 1))
+	loc.Lines().AppendEmpty().SetFunctionIndex(-9)
+	st = b.d.StackTable().AppendEmpty()
+	st.LocationIndices().Append(int32(b.d.LocationTable().Len() - 1))
+	s = b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(1)
+	s.SetStackIndex(int32(b.d.StackTable().Len() - 1))
+	s.Values().Append(5)
+
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	assert.Equal(t, 2, ix.Add(b.pd, t0))
+	got := ix.Take(trace, span1)
+	require.NotNil(t, got)
+	assert.Equal(t, []string{"[unknown]", "[unknown]"}, got.Samples[1].Frames)
+}
+
+func TestSummarize(t *testing.T) {
+	s := &Samples{Source: SourceLink, Samples: []Sample{
+		{Frames: []string{"main.burn", "main.handler", "net/http.(*conn).serve"}, CPU: 60 * time.Millisecond},
+		{Frames: []string{"main.burn", "main.handler", "net/http.(*conn).serve"}, CPU: 30 * time.Millisecond},
+		{Frames: []string{"runtime.mallocgc", "main.handler", "net/http.(*conn).serve"}, CPU: 10 * time.Millisecond},
+	}}
+	p := Summarize(s, 2*time.Second)
+	require.NotNil(t, p)
+	assert.Equal(t, 100*time.Millisecond, p.CPUTime)
+	assert.Equal(t, 2*time.Second, p.WallTime)
+	assert.EqualValues(t, 3, p.Samples)
+	assert.Equal(t, "main.burn", p.TopFunctions[0].Name)
+	assert.InDelta(t, 0.9, p.TopFunctions[0].Self, 1e-9)
+	assert.Equal(t, "runtime.mallocgc", p.TopFunctions[1].Name)
+	assert.Equal(t, "main.burn", p.HottestFrame)
+	require.Len(t, p.Stacks, 2)
+	assert.Equal(t, []string{"net/http.(*conn).serve", "main.handler", "main.burn"}, p.Stacks[0].Frames, "root first")
+	assert.EqualValues(t, 90*time.Millisecond, p.Stacks[0].Value)
+
+	parsed, err := profile.Parse(bytes.NewReader(p.Pprof))
+	require.NoError(t, err)
+	var fns []string
+	for _, f := range parsed.Function {
+		fns = append(fns, f.Name)
+	}
+	assert.Contains(t, fns, "main.burn")
+	assert.Len(t, parsed.Sample, 3)
+
+	assert.Nil(t, Summarize(nil, time.Second))
+	assert.Nil(t, Summarize(&Samples{}, time.Second))
+}
+
+func TestIsAppCode(t *testing.T) {
+	for name, want := range map[string]bool{
+		"main.burn":                              true,
+		"main.(*server).handle":                  true,
+		"github.com/acme/shop/cart.(*Cart).Sum":  true,
+		"example.com/app.work.func1":             true,
+		"runtime.mallocgc":                       false,
+		"net/http.(*conn).serve":                 false,
+		"encoding/json.Marshal":                  false,
+		"internal/poll.(*FD).Read":               false,
+		"[unknown]":                              false,
+		"":                                       false,
+		"golang.org/x/net/http2.(*Framer).Write": true,
+	} {
+		assert.Equal(t, want, IsAppCode(name), name)
+	}
+}
