@@ -2,12 +2,16 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/alert"
 )
@@ -17,15 +21,18 @@ import (
 // otelcol_processor_slowspan_* and otelcol_connector_slowspan_*); recording
 // lives here, once.
 type Instruments struct {
-	Spans         metric.Int64Counter
-	SlowSpans     metric.Int64Counter
-	Filtered      metric.Int64Counter
-	Suppressed    metric.Int64Counter
-	Alerts        metric.Int64Counter
-	Refused       metric.Int64Counter
-	BackendErrors metric.Int64Counter
-	// RegisterKeys registers the callback of the dedup keys gauge.
-	RegisterKeys func(metric.Int64Callback) error
+	Spans          metric.Int64Counter
+	ProfileSamples metric.Int64Counter
+	SlowSpans      metric.Int64Counter
+	Filtered       metric.Int64Counter
+	Suppressed     metric.Int64Counter
+	Alerts         metric.Int64Counter
+	Refused        metric.Int64Counter
+	BackendErrors  metric.Int64Counter
+	// RegisterKeys and RegisterPending register the callbacks of the dedup
+	// keys and pending alerts gauges.
+	RegisterKeys    func(metric.Int64Callback) error
+	RegisterPending func(metric.Int64Callback) error
 	// Shutdown unregisters callbacks.
 	Shutdown func()
 }
@@ -38,6 +45,10 @@ type Component struct {
 	id       component.ID
 	ins      Instruments
 	byReason [len(Stats{}.Alerts)]metric.AddOption
+
+	// The flush loop delivers alerts whose correlation wait is over.
+	stop chan struct{}
+	done chan struct{}
 }
 
 // NewComponent wraps e for the component of kind and id.
@@ -54,28 +65,96 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	if err := c.Engine.Start(ctx, host, c.kind, c.id); err != nil {
 		return err
 	}
-	if c.ins.RegisterKeys == nil {
-		return nil
+	if c.ins.RegisterKeys != nil {
+		if err := c.ins.RegisterKeys(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(c.Engine.Keys()))
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	return c.ins.RegisterKeys(func(_ context.Context, o metric.Int64Observer) error {
-		o.Observe(int64(c.Engine.Keys()))
-		return nil
-	})
+	if c.ins.RegisterPending != nil {
+		if err := c.ins.RegisterPending(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(c.Engine.Pending()))
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if wait := c.Engine.cfg.Correlation.Wait; wait > 0 {
+		c.stop, c.done = make(chan struct{}), make(chan struct{})
+		go c.flushLoop(flushInterval(wait))
+	}
+	return nil
 }
 
-// Shutdown saves the dedup state.
+// flushInterval: a fraction of the wait, so alerts leave close to their due
+// time without a busy loop.
+func flushInterval(wait time.Duration) time.Duration {
+	return min(max(wait/10, 10*time.Millisecond), time.Second)
+}
+
+func (c *Component) flushLoop(every time.Duration) {
+	defer close(c.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.Flush(context.Background(), false)
+		}
+	}
+}
+
+// Flush delivers the pending alerts that are due (all of them when all is
+// set). A refused delivery is rolled back in the dedup state and logged: the
+// span cannot be retried, but its endpoint alerts on its next slow span.
+func (c *Component) Flush(ctx context.Context, all bool) {
+	deliveries := c.Engine.Due(c.Engine.now(), all)
+	for i := range deliveries {
+		d := &deliveries[i]
+		if err := d.Sink.ConsumeTraces(ctx, d.Traces); err != nil {
+			c.Engine.Undeliverable(d)
+			c.ins.Refused.Add(ctx, int64(d.Alerts))
+			c.Engine.logger.Warn("alerts refused after their correlation wait; their endpoints alert again on the next slow span",
+				zap.Int("alerts", d.Alerts), zap.Error(err))
+		}
+	}
+	if len(deliveries) > 0 {
+		c.Engine.saveState(ctx)
+	}
+}
+
+// Shutdown delivers every pending alert, then saves the dedup state.
 func (c *Component) Shutdown(ctx context.Context) error {
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+		c.stop = nil
+	}
+	c.Flush(ctx, true)
 	if c.ins.Shutdown != nil {
 		c.ins.Shutdown()
 	}
 	return c.Engine.Shutdown(ctx)
 }
 
+// ConsumeProfiles indexes the span-linked samples of pd for later alerts and
+// hands pd on unchanged.
+func (c *Component) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles, next xconsumer.Profiles) error {
+	if n := c.Engine.IndexProfiles(pd); n > 0 && c.ins.ProfileSamples != nil {
+		c.ins.ProfileSamples.Add(ctx, int64(n))
+	}
+	return next.ConsumeProfiles(ctx, pd)
+}
+
 // ConsumeTraces runs the engine over td and hands the alert spans, if any,
 // to next. When next refuses them the dedup decisions are rolled back, so
 // the sender's retry alerts again (with the same alert ids).
 func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next consumer.Traces) error {
-	res := c.Engine.Process(td)
+	res := c.Engine.Process(td, next)
 	c.record(ctx, &res.Stats)
 	if res.Alerts() == 0 {
 		c.Engine.Commit(ctx, &res)

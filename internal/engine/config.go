@@ -29,10 +29,12 @@ type Config struct {
 	Include []string `mapstructure:"include"`
 	// Exclude drops slow spans whose route or path matches; it wins over
 	// Include.
-	Exclude []string     `mapstructure:"exclude"`
-	Dedup   DedupConfig  `mapstructure:"dedup"`
-	Links   LinksConfig  `mapstructure:"links"`
-	Redact  RedactConfig `mapstructure:"redact"`
+	Exclude     []string          `mapstructure:"exclude"`
+	Dedup       DedupConfig       `mapstructure:"dedup"`
+	Correlation CorrelationConfig `mapstructure:"correlation"`
+	Profiles    ProfilesConfig    `mapstructure:"profiles"`
+	Links       LinksConfig       `mapstructure:"links"`
+	Redact      RedactConfig      `mapstructure:"redact"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -79,11 +81,32 @@ type RedisConfig struct {
 // Enabled reports whether Redis is configured.
 func (r *RedisConfig) Enabled() bool { return r.Endpoint != "" }
 
+// CorrelationConfig lets an alert wait for its child spans and profile
+// samples.
+type CorrelationConfig struct {
+	// Wait holds a flagged span this long before it goes out, so that child
+	// spans and profile samples arriving in later batches can join it. 0
+	// sends it at once, with what its own batch and the profile index hold.
+	Wait time.Duration `mapstructure:"wait"`
+	// MaxPending bounds the alerts waiting; beyond it an alert goes out at
+	// once.
+	MaxPending int `mapstructure:"max_pending"`
+}
+
+// ProfilesConfig bounds the index of span-linked profile samples.
+type ProfilesConfig struct {
+	MaxSamples int           `mapstructure:"max_samples"`
+	TTL        time.Duration `mapstructure:"ttl"`
+}
+
 // LinksConfig holds URL templates rendered into each alert.
 type LinksConfig struct {
 	// Trace is a Go text/template, e.g.
 	// http://localhost:16686/trace/{{.TraceID}}.
 	Trace string `mapstructure:"trace"`
+	// Profile is a Go text/template for the request's profile, e.g. a
+	// Pyroscope query over the span's time range.
+	Profile string `mapstructure:"profile"`
 }
 
 // RedactConfig lists what never reaches an alert. Query strings are always
@@ -120,7 +143,9 @@ func NewDefaultConfig() *Config {
 				Timeout:   250 * time.Millisecond,
 			},
 		},
-		Redact: RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
+		Correlation: CorrelationConfig{MaxPending: 1000},
+		Profiles:    ProfilesConfig{MaxSamples: 100000, TTL: 2 * time.Minute},
+		Redact:      RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
 }
 
@@ -198,8 +223,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("dedup.redis.key_prefix: must not be empty (it keeps slowspan keys apart from others in the database)"))
 		}
 	}
+	if c.Correlation.Wait < 0 {
+		errs = append(errs, fmt.Errorf("correlation.wait: must be >= 0, got %v", c.Correlation.Wait))
+	}
+	if c.Correlation.MaxPending <= 0 {
+		errs = append(errs, fmt.Errorf("correlation.max_pending: must be > 0, got %d", c.Correlation.MaxPending))
+	}
+	if c.Profiles.MaxSamples <= 0 {
+		errs = append(errs, fmt.Errorf("profiles.max_samples: must be > 0, got %d", c.Profiles.MaxSamples))
+	}
+	if c.Profiles.TTL <= 0 {
+		errs = append(errs, fmt.Errorf("profiles.ttl: must be > 0, got %v", c.Profiles.TTL))
+	}
 	if c.Links.Trace != "" {
 		if _, err := parseLinkTemplate("links.trace", c.Links.Trace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Links.Profile != "" {
+		if _, err := parseLinkTemplate("links.profile", c.Links.Profile); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -217,6 +259,9 @@ type linkData struct {
 	End            time.Time
 	StartUnixMilli int64
 	EndUnixMilli   int64
+	// ProfileID is the span's pyroscope.profile.id attribute, set by
+	// otel-profiling-go, for Pyroscope and Grafana span profiles.
+	ProfileID string
 }
 
 func parseLinkTemplate(field, text string) (*template.Template, error) {
@@ -228,7 +273,7 @@ func parseLinkTemplate(field, text string) (*template.Template, error) {
 	// fails at start-up rather than on the first alert.
 	var b strings.Builder
 	if err := t.Execute(&b, linkData{}); err != nil {
-		return nil, fmt.Errorf("%s: template does not render (fields: .TraceID .SpanID .Service .Method .Route .Start .End .StartUnixMilli .EndUnixMilli): %w", field, err)
+		return nil, fmt.Errorf("%s: template does not render (fields: .TraceID .SpanID .Service .Method .Route .Start .End .StartUnixMilli .EndUnixMilli .ProfileID): %w", field, err)
 	}
 	return t, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -24,6 +25,7 @@ import (
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/dedup"
 	"github.com/slowspan/slowspan/internal/glob"
+	"github.com/slowspan/slowspan/internal/profileindex"
 	"github.com/slowspan/slowspan/internal/route"
 )
 
@@ -49,6 +51,10 @@ type Engine struct {
 	exclude     *glob.Set
 	redact      map[string]struct{}
 	traceLink   *template.Template
+	profileLink *template.Template
+
+	pending  pendingSet
+	profiles *profileindex.Index
 
 	local  *dedup.Deduper
 	dedup  dedup.Decider // local, or Redis in front of it
@@ -114,6 +120,13 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if cfg.Links.Profile != "" {
+		if e.profileLink, err = parseLinkTemplate("links.profile", cfg.Links.Profile); err != nil {
+			return nil, err
+		}
+	}
+	e.pending.bySpan = make(map[pcommon.SpanID]*candidate)
+	e.profiles = profileindex.New(profileindex.Settings{MaxSamples: cfg.Profiles.MaxSamples, TTL: cfg.Profiles.TTL})
 	return e, nil
 }
 
@@ -244,11 +257,12 @@ func (s *Stats) countAlert(r alert.Reason) {
 }
 
 // Result of Process. Hand Traces on when Alerts > 0, then call Commit, or
-// Abort when the next consumer refused them.
+// Abort when the next consumer refused them. Alerts that wait for their
+// children and profile (correlation.wait) are not in it: Due hands them out.
 type Result struct {
 	Stats Stats
 	// Traces holds copies of the alert spans only, with their resources and
-	// scopes; the input is never modified.
+	// scopes; the input is never modified. Valid when Alerts() > 0.
 	Traces    ptrace.Traces
 	alerts    int
 	decisions []dedup.Decision
@@ -259,15 +273,16 @@ func (r *Result) Alerts() int { return r.alerts }
 
 // Process examines every span of td. It allocates nothing unless a span is
 // slow: kind and duration are checked against the smallest threshold before
-// any attribute is read.
-func (e *Engine) Process(td ptrace.Traces) Result {
+// any attribute is read. sink is where alerts that wait for correlation go
+// once their wait is over.
+func (e *Engine) Process(td ptrace.Traces, sink consumer.Traces) Result {
 	var out emitter
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		out.startResource(rss.At(i))
 		sss := out.rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			out.startScope(sss.At(j))
+			out.ss = sss.At(j)
 			spans := out.ss.Spans()
 			n := spans.Len()
 			out.res.Stats.Spans += int64(n)
@@ -287,30 +302,41 @@ func (e *Engine) Process(td ptrace.Traces) Result {
 			}
 		}
 	}
+	if len(out.fresh) > 0 || e.pending.len() > 0 {
+		e.collectChildren(td, out.fresh)
+	}
+	for _, c := range out.fresh {
+		c.sink = sink
+		if e.cfg.Correlation.Wait > 0 && e.pending.add(c, e.now().Add(e.cfg.Correlation.Wait), e.cfg.Correlation.MaxPending) {
+			continue
+		}
+		out.res.addAlert(e.finalize(c), c.decision)
+	}
 	return out.res
 }
 
-// emitter builds the output lazily: a batch without alerts allocates nothing.
+func (r *Result) addAlert(td ptrace.Traces, dec dedup.Decision) {
+	if r.alerts == 0 {
+		r.Traces = ptrace.NewTraces()
+	}
+	td.ResourceSpans().MoveAndAppendTo(r.Traces.ResourceSpans())
+	r.alerts++
+	r.decisions = append(r.decisions, dec)
+}
+
+// emitter carries the state of one Process call; a batch without slow
+// spans allocates nothing.
 type emitter struct {
 	res     Result
 	rs      ptrace.ResourceSpans
 	ss      ptrace.ScopeSpans
 	service string
-	outRS   ptrace.ResourceSpans
-	outSS   ptrace.ScopeSpans
-	haveRS  bool
-	haveSS  bool
+	fresh   []*candidate
 }
 
 func (o *emitter) startResource(rs ptrace.ResourceSpans) {
 	o.rs = rs
 	o.service = ""
-	o.haveRS = false
-}
-
-func (o *emitter) startScope(ss ptrace.ScopeSpans) {
-	o.ss = ss
-	o.haveSS = false
 }
 
 func (o *emitter) serviceName() string {
@@ -321,27 +347,6 @@ func (o *emitter) serviceName() string {
 		}
 	}
 	return o.service
-}
-
-func (o *emitter) newSpan() ptrace.Span {
-	if o.res.alerts == 0 {
-		o.res.Traces = ptrace.NewTraces()
-	}
-	if !o.haveRS {
-		o.outRS = o.res.Traces.ResourceSpans().AppendEmpty()
-		o.rs.Resource().CopyTo(o.outRS.Resource())
-		o.outRS.SetSchemaUrl(o.rs.SchemaUrl())
-		o.haveRS = true
-		o.haveSS = false
-	}
-	if !o.haveSS {
-		o.outSS = o.outRS.ScopeSpans().AppendEmpty()
-		o.ss.Scope().CopyTo(o.outSS.Scope())
-		o.outSS.SetSchemaUrl(o.ss.SchemaUrl())
-		o.haveSS = true
-	}
-	o.res.alerts++
-	return o.outSS.Spans().AppendEmpty()
 }
 
 // examine is the slow path, for spans over the smallest threshold.
@@ -366,23 +371,37 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 		return
 	}
 	out.res.Stats.countAlert(dec.Reason)
-	out.res.decisions = append(out.res.decisions, dec)
 
-	cp := out.newSpan()
+	// The alert's own copy: resource, scope and the redacted span.
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	out.rs.Resource().CopyTo(rs.Resource())
+	rs.SetSchemaUrl(out.rs.SchemaUrl())
+	ss := rs.ScopeSpans().AppendEmpty()
+	out.ss.Scope().CopyTo(ss.Scope())
+	ss.SetSchemaUrl(out.ss.SchemaUrl())
+	cp := ss.Spans().AppendEmpty()
 	span.CopyTo(cp)
 	e.redactSpan(cp)
+
 	tid, sid := cp.TraceID(), cp.SpanID()
 	traceHex, spanHex := hex.EncodeToString(tid[:]), hex.EncodeToString(sid[:])
-	a := alert.Alert{
-		ID:         alert.NewID(traceHex, spanHex, dec.Reason),
-		Key:        key,
-		Reason:     dec.Reason,
-		Rule:       ruleMatch,
-		Threshold:  threshold,
-		Suppressed: dec.Suppressed,
-	}
-	if e.traceLink != nil {
-		a.Links.Trace = e.renderLink(e.traceLink, linkData{
+	c := &candidate{
+		td:       td,
+		span:     cp,
+		traceID:  tid,
+		spanID:   sid,
+		decision: dec,
+		children: newChildren(cp),
+		alert: alert.Alert{
+			ID:         alert.NewID(traceHex, spanHex, dec.Reason),
+			Key:        key,
+			Reason:     dec.Reason,
+			Rule:       ruleMatch,
+			Threshold:  threshold,
+			Suppressed: dec.Suppressed,
+		},
+		link: linkData{
 			TraceID:        traceHex,
 			SpanID:         spanHex,
 			Service:        key.Service,
@@ -392,9 +411,10 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 			End:            cp.EndTimestamp().AsTime(),
 			StartUnixMilli: cp.StartTimestamp().AsTime().UnixMilli(),
 			EndUnixMilli:   cp.EndTimestamp().AsTime().UnixMilli(),
-		})
+			ProfileID:      attrStr(cp.Attributes(), "pyroscope.profile.id"),
+		},
 	}
-	alert.Encode(a, cp)
+	out.fresh = append(out.fresh, c)
 }
 
 // thresholdFor returns the threshold of the first matching routes rule (and
@@ -460,7 +480,15 @@ func (e *Engine) renderLink(t *template.Template, data linkData) string {
 // handed on (or when there were none). State is saved after delivery, so a
 // crash in between repeats an alert rather than losing one.
 func (e *Engine) Commit(ctx context.Context, res *Result) {
-	if e.client == nil || (res.alerts == 0 && res.Stats.Suppressed == 0) {
+	if res.alerts == 0 && res.Stats.Suppressed == 0 && res.Stats.Alerts == [3]int64{} {
+		return
+	}
+	e.saveState(ctx)
+}
+
+// saveState writes the changed dedup buckets, if the state is persisted.
+func (e *Engine) saveState(ctx context.Context) {
+	if e.client == nil {
 		return
 	}
 	if err := e.local.Save(ctx, e.client); err != nil {

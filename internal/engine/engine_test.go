@@ -115,7 +115,7 @@ func TestSelection(t *testing.T) {
 					c.SpanKinds = tt.kinds
 				}
 			})
-			res := e.Process(build(t, tt.span))
+			res := e.Process(build(t, tt.span), nil)
 			assert.Equal(t, tt.want, res.Alerts() == 1)
 			assert.EqualValues(t, 1, res.Stats.Spans)
 		})
@@ -149,7 +149,7 @@ func TestRouteRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := alerts(e.Process(build(t, tt.span)))
+			got := alerts(e.Process(build(t, tt.span), nil))
 			if !tt.alert {
 				assert.Empty(t, got)
 				return
@@ -179,7 +179,7 @@ func TestRouteSourcesMakeKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := newEngine(t, nil)
-			got := alerts(e.Process(build(t, tt.sp)))
+			got := alerts(e.Process(build(t, tt.sp), nil))
 			require.Len(t, got, 1)
 			assert.Equal(t, tt.method, got[0].Key.Method)
 			assert.Equal(t, tt.route, got[0].Key.Route)
@@ -216,7 +216,7 @@ func TestFilters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := newEngine(t, func(c *Config) { c.Include, c.Exclude = tt.include, tt.exclude })
-			res := e.Process(build(t, server(2*time.Second, tt.attrs)))
+			res := e.Process(build(t, server(2*time.Second, tt.attrs)), nil)
 			assert.Equal(t, tt.want, res.Alerts() == 1)
 			assert.EqualValues(t, 1, res.Stats.Slow)
 			if !tt.want {
@@ -229,27 +229,27 @@ func TestFilters(t *testing.T) {
 func TestDedupAcrossBatches(t *testing.T) {
 	e, clk := newEngine(t, nil)
 	attrs := map[string]any{"http.route": "/users/{id}", "http.request.method": "GET"}
-	first := alerts(e.Process(build(t, server(2*time.Second, attrs))))
+	first := alerts(e.Process(build(t, server(2*time.Second, attrs)), nil))
 	require.Len(t, first, 1)
 	assert.Equal(t, alert.ReasonFirst, first[0].Reason)
 
 	// Same key in one batch twice and another service: one new alert.
 	res := e.Process(build(t, server(3*time.Second, attrs), server(2500*time.Millisecond, attrs),
-		span{service: "other", kind: ptrace.SpanKindServer, dur: 2 * time.Second, attrs: attrs}))
+		span{service: "other", kind: ptrace.SpanKindServer, dur: 2 * time.Second, attrs: attrs}), nil)
 	got := alerts(res)
 	require.Len(t, got, 1)
 	assert.Equal(t, "other", got[0].Key.Service)
 	assert.EqualValues(t, 2, res.Stats.Suppressed)
 
 	// Escalation: twice the last alerted duration.
-	got = alerts(e.Process(build(t, server(4*time.Second, attrs))))
+	got = alerts(e.Process(build(t, server(4*time.Second, attrs)), nil))
 	require.Len(t, got, 1)
 	assert.Equal(t, alert.ReasonEscalation, got[0].Reason)
 	assert.EqualValues(t, 2, got[0].Suppressed.Count)
 	assert.Equal(t, 3*time.Second, got[0].Suppressed.MaxDuration)
 
 	clk.now = clk.now.Add(240 * time.Hour)
-	got = alerts(e.Process(build(t, server(time.Second, attrs))))
+	got = alerts(e.Process(build(t, server(time.Second, attrs)), nil))
 	require.Len(t, got, 1)
 	assert.Equal(t, alert.ReasonWindowExpired, got[0].Reason)
 	assert.Equal(t, t0, got[0].Suppressed.Since)
@@ -259,11 +259,11 @@ func TestDedupAcrossBatches(t *testing.T) {
 func TestAbortRealerts(t *testing.T) {
 	e, _ := newEngine(t, nil)
 	td := build(t, server(2*time.Second, map[string]any{"http.route": "/a"}))
-	res := e.Process(td)
+	res := e.Process(td, nil)
 	require.Equal(t, 1, res.Alerts())
 	id := alerts(res)[0].ID
 	e.Abort(&res)
-	again := alerts(e.Process(td))
+	again := alerts(e.Process(td, nil))
 	require.Len(t, again, 1, "a refused alert fires again on retry")
 	assert.Equal(t, id, again[0].ID, "with the same id, so delivery stays idempotent")
 }
@@ -290,7 +290,7 @@ func TestAlertSpanContents(t *testing.T) {
 	before := ptrace.NewTraces()
 	td.CopyTo(before)
 
-	res := e.Process(td)
+	res := e.Process(td, nil)
 	assert.Equal(t, before, td, "the input is never modified")
 	require.Equal(t, 1, res.Alerts())
 
@@ -316,7 +316,7 @@ func TestAlertSpanContents(t *testing.T) {
 	assert.Equal(t, "shop & co", a.Resource["service.name"])
 }
 
-func TestOutputKeepsResourceAndScopeGrouping(t *testing.T) {
+func TestOutputCarriesResourceAndScope(t *testing.T) {
 	e, _ := newEngine(t, nil)
 	td := build(t,
 		server(2*time.Second, map[string]any{"http.route": "/a"}),
@@ -324,11 +324,19 @@ func TestOutputKeepsResourceAndScopeGrouping(t *testing.T) {
 		server(2*time.Second, map[string]any{"http.route": "/c"}),
 		span{service: "other", kind: ptrace.SpanKindServer, dur: 3 * time.Second, attrs: map[string]any{"http.route": "/a"}},
 	)
-	res := e.Process(td)
+	res := e.Process(td, nil)
 	require.Equal(t, 3, res.Alerts())
-	require.Equal(t, 2, res.Traces.ResourceSpans().Len())
-	assert.Equal(t, 2, res.Traces.ResourceSpans().At(0).ScopeSpans().At(0).Spans().Len())
-	assert.Equal(t, 1, res.Traces.ResourceSpans().At(1).ScopeSpans().Len())
+	// One resource entry per alert, each with its resource and scope.
+	rss := res.Traces.ResourceSpans()
+	require.Equal(t, 3, rss.Len())
+	var services []string
+	for i := 0; i < rss.Len(); i++ {
+		v, _ := rss.At(i).Resource().Attributes().Get("service.name")
+		services = append(services, v.Str())
+		assert.Equal(t, "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp", rss.At(i).ScopeSpans().At(0).Scope().Name())
+		assert.Equal(t, 1, rss.At(i).ScopeSpans().At(0).Spans().Len())
+	}
+	assert.Equal(t, []string{"shop", "shop", "other"}, services)
 	assert.EqualValues(t, 4, res.Stats.Spans)
 	assert.EqualValues(t, 3, res.Stats.Slow)
 	assert.EqualValues(t, 3, res.Stats.AlertsFor(alert.ReasonFirst))
@@ -345,7 +353,7 @@ func TestHostileAttributes(t *testing.T) {
 		server(2*time.Second, map[string]any{"http.request.method": strings.Repeat("X", 1<<20), "http.route": "/m"}),
 	)
 	td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", "\xff"+strings.Repeat("s", 1<<20))
-	got := alerts(e.Process(td))
+	got := alerts(e.Process(td, nil))
 	require.Len(t, got, 4)
 	for _, a := range got {
 		assert.LessOrEqual(t, len(a.Key.Route), 512)
@@ -369,7 +377,7 @@ func TestFastSpansAllocateNothing(t *testing.T) {
 			attrs: map[string]any{"http.route": "/api/x", "url.path": "/api/x"}})
 	}
 	td := build(t, spans...)
-	allocs := testing.AllocsPerRun(100, func() { _ = e.Process(td) })
+	allocs := testing.AllocsPerRun(100, func() { _ = e.Process(td, nil) })
 	assert.Zero(t, allocs)
 }
 
@@ -399,7 +407,7 @@ func FuzzProcess(f *testing.F) {
 		sp.Attributes().PutStr("http.route", routeAttr)
 		sp.Attributes().PutStr("url.full", full)
 		sp.Attributes().PutStr("http.request.method", method)
-		res := e.Process(td)
+		res := e.Process(td, nil)
 		if res.Alerts() == 0 {
 			return
 		}
