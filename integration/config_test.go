@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry"
 
+	"github.com/slowspan/slowspan/exporter/fileexporter"
 	"github.com/slowspan/slowspan/processor/slowspanprocessor"
 )
 
@@ -31,7 +32,7 @@ func TestCollectorConfigValidates(t *testing.T) {
 	require.NoError(t, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](slowspanprocessor.NewFactory())
 	require.NoError(t, err)
-	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](debugexporter.NewFactory())
+	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory(), debugexporter.NewFactory())
 	require.NoError(t, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](filestorage.NewFactory())
 	require.NoError(t, err)
@@ -51,7 +52,7 @@ func TestCollectorConfigValidates(t *testing.T) {
 	require.True(t, ok, "pipeline %s missing", alerts)
 	assert.Equal(t, []component.ID{component.MustNewID("otlp")}, p.Receivers)
 	assert.Equal(t, []component.ID{component.MustNewID("slowspan")}, p.Processors)
-	assert.Equal(t, []component.ID{component.MustNewID("debug")}, p.Exporters)
+	assert.Equal(t, []component.ID{component.MustNewID("alertfile")}, p.Exporters)
 	assert.Equal(t, []component.ID{component.MustNewID("file_storage")}, []component.ID(cfg.Service.Extensions))
 
 	// Env defaults resolve when the variables are unset.
@@ -68,6 +69,13 @@ func TestCollectorConfigValidates(t *testing.T) {
 	require.True(t, ok)
 	host, _ := dig(*tel, "metrics", "readers", 0, "pull", "exporter", "prometheus", "host")
 	assert.Equal(t, "127.0.0.1", host, "service.telemetry.metrics prometheus host")
+
+	af, ok := cfg.Exporters[component.MustNewID("alertfile")].(*fileexporter.Config)
+	require.True(t, ok)
+	if _, set := os.LookupEnv("SLOWSPAN_ALERTS_DIR"); !set {
+		assert.Equal(t, "./alerts/alerts.jsonl", af.Path)
+		assert.Equal(t, "./alerts/reports", af.Reports)
+	}
 
 	fs, ok := cfg.Extensions[component.MustNewID("file_storage")].(*filestorage.Config)
 	require.True(t, ok)

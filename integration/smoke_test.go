@@ -2,7 +2,12 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/slowspan/slowspan/alert"
 )
 
 // alertTimeout bounds the wait for an alert to show up in the collector log.
@@ -24,7 +31,8 @@ const (
 )
 
 // smokeConfig: the slowspan processor (threshold 500ms, dedup state in
-// file_storage under storageDir) in front of the debug exporter.
+// file_storage under storageDir) in front of the alertfile exporter (writing
+// alertsFile(storageDir)) and the debug exporter.
 func smokeConfig(storageDir string) configFunc {
 	return func(httpPort int) string {
 		return fmt.Sprintf(`
@@ -43,6 +51,8 @@ processors:
     dedup:
       storage: file_storage
 exporters:
+  alertfile:
+    path: %q
   debug:
     verbosity: detailed
 service:
@@ -51,12 +61,58 @@ service:
     traces/alerts:
       receivers: [otlp]
       processors: [slowspan]
-      exporters: [debug]
+      exporters: [alertfile, debug]
   telemetry:
     metrics:
       level: none
-`, httpPort, storageDir)
+`, httpPort, storageDir, alertsFile(storageDir))
 	}
+}
+
+func alertsFile(storageDir string) string { return filepath.Join(storageDir, "alerts.jsonl") }
+
+// readAlerts parses the alert file: one JSON object per line, each an
+// alert.Alert. Any invalid line fails the test.
+func readAlerts(t *testing.T, path string) []alert.Alert {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	var out []alert.Alert
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("%s line %d is not an alert: %v\n%s", path, i+1, err, line)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// waitAlerts polls the alert file until cond holds (bounded).
+func waitAlerts(t *testing.T, c *collector, path, what string, cond func([]alert.Alert) bool) []alert.Alert {
+	t.Helper()
+	var got []alert.Alert
+	c.waitLog(alertTimeout, what, func(string) bool {
+		got = readAlerts(t, path)
+		return cond(got)
+	})
+	return got
+}
+
+func routesOf(as []alert.Alert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Key.Route)
+	}
+	return out
 }
 
 // spanSender sends server spans with explicit timestamps through the OTel Go
@@ -119,7 +175,8 @@ func waitForRouteAlert(c *collector, route string) string {
 }
 
 func TestSmokeOneAlert(t *testing.T) {
-	c := startCollector(t, smokeConfig(t.TempDir()))
+	dir := t.TempDir()
+	c := startCollector(t, smokeConfig(dir))
 	s := newSpanSender(t, c, "smoke-checkout")
 
 	const (
@@ -133,33 +190,36 @@ func TestSmokeOneAlert(t *testing.T) {
 	s.serverSpan("GET", fastRoute, 10*time.Millisecond)
 	s.flush()
 
-	log := waitForRouteAlert(c, slowRoute)
-	if n := countAttr(log, attrAlertID, ""); n != 1 {
-		t.Fatalf("want exactly 1 alert span after the first batch, got %d", n)
+	got := waitAlerts(t, c, alertsFile(dir), "the first alert in the alert file", func(as []alert.Alert) bool { return len(as) > 0 })
+	if len(got) != 1 {
+		t.Fatalf("want exactly 1 alert after the first batch, got %d: %v", len(got), routesOf(got))
 	}
-	if n := countAttr(log, attrReason, "first"); n != 1 {
-		t.Errorf("want the alert to carry %s: Str(first), got %d such lines", attrReason, n)
+	a := got[0]
+	if a.Key.Route != slowRoute || a.Key.Method != "GET" || a.Key.Service != "smoke-checkout" || a.Reason != alert.ReasonFirst {
+		t.Errorf("alert key/reason = %v %s, want smoke-checkout GET %s first", a.Key, a.Reason, slowRoute)
+	}
+	if a.Duration != 2*time.Second || a.Threshold != 500*time.Millisecond || len(a.TraceID) != 32 || len(a.SpanID) != 16 {
+		t.Errorf("alert duration %v threshold %v trace %q span %q", a.Duration, a.Threshold, a.TraceID, a.SpanID)
+	}
+	if n := countAttr(c.log(), attrReason, "first"); n != 1 {
+		t.Errorf("the debug exporter saw %d alerts with %s: Str(first), want 1", n, attrReason)
 	}
 
 	// The same slow endpoint again (a new trace) must be suppressed. To know the
 	// processor has seen it without sleeping, a slow span on another route goes
-	// in the same export request after it: once that one's alert is logged, the
+	// in the same export request after it: once that one's alert is written, the
 	// whole batch has been processed.
 	s.serverSpan("GET", slowRoute, 2*time.Second)
 	s.serverSpan("POST", otherRoute, 3*time.Second)
 	s.flush()
 
-	log = waitForRouteAlert(c, otherRoute)
-	if n := countAttr(log, attrRoute, slowRoute); n != 1 {
-		t.Errorf("want the repeated slow span on %s suppressed (1 alert in total), got %d alerts", slowRoute, n)
+	got = waitAlerts(t, c, alertsFile(dir), "the alert for "+otherRoute, func(as []alert.Alert) bool {
+		return slices.Contains(routesOf(as), otherRoute)
+	})
+	if want := []string{slowRoute, otherRoute}; !slices.Equal(routesOf(got), want) {
+		t.Errorf("alert file routes = %v, want %v (the repeat of %s suppressed, the fast span never an alert)", routesOf(got), want, slowRoute)
 	}
-	if n := countAttr(log, attrAlertID, ""); n != 2 {
-		t.Errorf("want 2 alert spans in total (%s once, %s once), got %d", slowRoute, otherRoute, n)
-	}
-	if n := countAttr(log, attrReason, "first"); n != 2 {
-		t.Errorf("want both alerts with reason first, got %d", n)
-	}
-	if strings.Contains(log, fastRoute) {
+	if strings.Contains(c.log(), fastRoute) {
 		t.Errorf("the fast span's route %s appears in the collector log; only slow spans may become alerts", fastRoute)
 	}
 }

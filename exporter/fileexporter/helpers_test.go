@@ -1,0 +1,226 @@
+package fileexporter
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/exporter/fileexporter/internal/metadata"
+)
+
+var testStart = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// fixtureAlert is the alert of the golden files: every field set, fixed
+// times.
+func fixtureAlert() alert.Alert {
+	a := numberedAlert(0)
+	a.Rule = "/orders/*"
+	a.Reason = alert.ReasonWindowExpired
+	a.ID = alert.NewID(a.TraceID, a.SpanID, a.Reason)
+	a.Suppressed = alert.Suppressed{Count: 41, MaxDuration: 3100 * time.Millisecond, Since: testStart.Add(-240 * time.Hour)}
+	a.Links = alert.Links{Trace: "http://localhost:16686/trace/" + a.TraceID}
+	a.Breakdown = &alert.Breakdown{
+		SelfTime: 400 * time.Millisecond,
+		Children: []alert.ChildGroup{
+			{Kind: "client", Name: "SELECT orders", Description: "postgresql SELECT orders WHERE id = ?", Count: 42,
+				Total: 1500 * time.Millisecond, Max: 90 * time.Millisecond, Offset: 50 * time.Millisecond},
+			{Kind: "client", Name: "GET", Description: "GET inventory:8080 /stock/{sku}", Count: 1,
+				Total: 450 * time.Millisecond, Max: 450 * time.Millisecond, Offset: 1600 * time.Millisecond},
+		},
+	}
+	a.Profile = &alert.Profile{
+		Source: "otlp_link", CPUTime: 620 * time.Millisecond, WallTime: 2400 * time.Millisecond, Samples: 62,
+		TopFunctions: []alert.Function{{Name: "main.loadOrder", Self: 0.2, Total: 0.9}},
+		HottestFrame: "main.loadOrder",
+		Stacks: []alert.Stack{
+			{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 38},
+			{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 24},
+		},
+	}
+	return a
+}
+
+// numberedAlert is a small alert with its own trace, so its own ID.
+func numberedAlert(i int) alert.Alert {
+	traceID := fmt.Sprintf("%032x", i+1)
+	spanID := fmt.Sprintf("%016x", i+1)
+	return alert.Alert{
+		ID:        alert.NewID(traceID, spanID, alert.ReasonFirst),
+		Key:       alert.Key{Service: "checkout", Method: "GET", Route: "/orders/{id}"},
+		Reason:    alert.ReasonFirst,
+		SpanName:  "GET /orders/{id}",
+		Duration:  2400 * time.Millisecond,
+		Threshold: 500 * time.Millisecond,
+		TraceID:   traceID,
+		SpanID:    spanID,
+		Start:     testStart.Add(time.Duration(i) * time.Second),
+		Attributes: map[string]string{
+			"http.route":                "/orders/{id}",
+			"http.response.status_code": "200",
+		},
+		Resource: map[string]string{"service.name": "checkout"},
+	}
+}
+
+// tracesOf carries the alerts as the processor emits them, plus a span that
+// is not an alert (which the exporter must ignore).
+func tracesOf(t *testing.T, alerts ...alert.Alert) ptrace.Traces {
+	t.Helper()
+	td := ptrace.NewTraces()
+	for _, a := range alerts {
+		rs := td.ResourceSpans().AppendEmpty()
+		for k, v := range a.Resource {
+			rs.Resource().Attributes().PutStr(k, v)
+		}
+		span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		span.SetName(a.SpanName)
+		span.SetKind(ptrace.SpanKindServer)
+		var tid pcommon.TraceID
+		var sid pcommon.SpanID
+		_, err := hex.Decode(tid[:], []byte(a.TraceID))
+		require.NoError(t, err)
+		_, err = hex.Decode(sid[:], []byte(a.SpanID))
+		require.NoError(t, err)
+		span.SetTraceID(tid)
+		span.SetSpanID(sid)
+		span.SetStartTimestamp(pcommon.NewTimestampFromTime(a.Start))
+		span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.Start.Add(a.Duration)))
+		for k, v := range a.Attributes {
+			span.Attributes().PutStr(k, v)
+		}
+		alert.Encode(a, span)
+	}
+	plain := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	plain.SetName("GET /health")
+	plain.SetTraceID(pcommon.TraceID{9, 9, 9})
+	plain.SetSpanID(pcommon.SpanID{9, 9})
+	plain.Attributes().PutStr("http.route", "/health")
+	return td
+}
+
+// syncConfig writes synchronously and fails fast: ConsumeTraces returns the
+// push error.
+func syncConfig(path string) *Config {
+	cfg := createDefaultConfig()
+	cfg.Path = path
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.BackOffConfig.Enabled = false
+	return cfg
+}
+
+func startExporter(t *testing.T, cfg *Config, set exporter.Settings, host component.Host) exporter.Traces {
+	t.Helper()
+	exp, err := NewFactory().CreateTraces(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), host))
+	return exp
+}
+
+func newSettings(logger *zap.Logger) exporter.Settings {
+	set := exportertest.NewNopSettings(metadata.Type)
+	if logger != nil {
+		set.Logger = logger
+	}
+	return set
+}
+
+func runExporter(t *testing.T, cfg *Config, batches ...ptrace.Traces) {
+	t.Helper()
+	exp := startExporter(t, cfg, newSettings(nil), componenttest.NewNopHost())
+	for _, td := range batches {
+		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
+	}
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
+// readAllLines returns the lines of the alert file and of its rotated files
+// (compressed or not), oldest file first.
+func readAllLines(t *testing.T, path string) []string {
+	t.Helper()
+	w := newLineWriter(&Config{Path: path}, zap.NewNop())
+	backups, err := w.backups()
+	require.NoError(t, err)
+	var files []string
+	for i := len(backups) - 1; i >= 0; i-- {
+		files = append(files, backups[i].path)
+	}
+	if _, err := os.Stat(path); err == nil {
+		files = append(files, path)
+	}
+	var lines []string
+	for _, f := range files {
+		lines = append(lines, readLines(t, f)...)
+	}
+	return lines
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		require.NoError(t, err)
+		r = zr
+	}
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	require.NoError(t, sc.Err())
+	return lines
+}
+
+// idCounts decodes every line (failing on an invalid one) and counts IDs.
+func idCounts(t *testing.T, lines []string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for i, l := range lines {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(l), &a), "line %d is not a valid alert: %.200s", i+1, l)
+		counts[a.ID]++
+	}
+	return counts
+}
+
+func requireEachOnce(t *testing.T, counts map[string]int, alerts []alert.Alert) {
+	t.Helper()
+	require.Len(t, counts, len(alerts), "number of distinct alerts in the file")
+	for _, a := range alerts {
+		require.Equal(t, 1, counts[a.ID], "alert %s", a.ID)
+	}
+}
+
+func permOf(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return fi.Mode().Perm()
+}
+
+func dirOf(path string) string { return filepath.Dir(path) }

@@ -1,0 +1,102 @@
+package report
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/slowspan/slowspan/alert"
+)
+
+var (
+	scriptRE = regexp.MustCompile(`(?i)<\s*script`)
+	jsHrefRE = regexp.MustCompile(`(?i)href\s*=\s*["']?\s*(javascript|data|vbscript):`)
+)
+
+// checkMarkup tokenizes page the way a browser does and fails on a script
+// element, an event handler attribute, or a link that is neither http(s) nor
+// one of the report's own files.
+func checkMarkup(t *testing.T, page, name string) {
+	t.Helper()
+	z := html.NewTokenizer(strings.NewReader(page))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return
+		case html.StartTagToken, html.SelfClosingTagToken:
+			tok := z.Token()
+			switch strings.ToLower(tok.Data) {
+			case "script", "iframe", "object", "embed", "img", "link", "base", "form", "meta":
+				if tok.Data != "meta" {
+					t.Fatalf("report holds a <%s> element", tok.Data)
+				}
+			}
+			for _, at := range tok.Attr {
+				key := strings.ToLower(at.Key)
+				if strings.HasPrefix(key, "on") {
+					t.Fatalf("report holds an event handler attribute %s=%q on <%s>", at.Key, at.Val, tok.Data)
+				}
+				if key == "href" || key == "xlink:href" || key == "src" {
+					h := at.Val
+					if !strings.HasPrefix(h, "http://") && !strings.HasPrefix(h, "https://") && !strings.HasPrefix(h, name+".") {
+						t.Fatalf("report links to %q: only http(s) and its own files are allowed", h)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzReport feeds hostile text into every client-controlled field: the page
+// must render without panicking, hold no script, no javascript: link, no
+// event handler attribute, and link only to http(s) URLs or its own files.
+func FuzzReport(f *testing.F) {
+	f.Add("/<script>alert(1)</script>", "javascript:alert(1)", "<img src=x onerror=alert(1)>", "main.<script>", "client", "\xff\xfe")
+	f.Add("/a\"><svg onload=alert(1)>", "JaVaScRiPt:alert(1)", "</style><script>x</script>", "a;b\nc", "<b>", "ok")
+	f.Add("/orders/{id}", "http://jaeger/trace/1\" onmouseover=\"x", "{{.}}", "</svg><script>", "internal", "--><script>")
+	f.Add("", " javascript:alert(1)", "\x00", "", "", "")
+	f.Add("/x", "data:text/html;base64,PHNjcmlwdD4=", "&lt;script&gt;", "\u2028", "server", "https://ok.example/x?<script>")
+	f.Fuzz(func(t *testing.T, route, link, attr, frame, kind, misc string) {
+		a := testAlert()
+		a.ID = misc
+		a.Key.Route = route
+		a.Key.Service = misc
+		a.SpanName = route
+		a.Rule = attr
+		a.Reason = alert.Reason(misc)
+		a.Links = alert.Links{Trace: link, Profile: misc}
+		a.Attributes = map[string]string{attr: route, "url.full": link, misc: frame}
+		a.Resource = map[string]string{"service.name": misc}
+		a.Breakdown.Children = append(a.Breakdown.Children, alert.ChildGroup{
+			Kind: kind, Name: attr, Description: route, Count: len(misc), Total: time.Duration(len(route)) * time.Millisecond,
+			Offset: -time.Duration(len(link)) * time.Second,
+		})
+		a.Profile.Source = misc
+		a.Profile.HottestFrame = frame
+		a.Profile.TopFunctions = append(a.Profile.TopFunctions, alert.Function{Name: frame, Self: -1, Total: 7})
+		a.Profile.Stacks = append(a.Profile.Stacks, alert.Stack{Frames: []string{"root", frame, route}, Value: 5})
+		a.Profile.Pprof = []byte(misc)
+
+		set, err := Build(a)
+		if err != nil {
+			t.Fatalf("Build: %v", err)
+		}
+		page := string(set.HTML)
+		if scriptRE.MatchString(page) {
+			t.Fatalf("report holds a script tag:\n%s", page)
+		}
+		if jsHrefRE.MatchString(page) {
+			t.Fatalf("report holds a script URL in a link:\n%s", page)
+		}
+		checkMarkup(t, page, set.Name)
+		if set.SVG != nil && scriptRE.Match(set.SVG) {
+			t.Fatalf("flame graph SVG holds a script tag")
+		}
+		if !memberRE.MatchString(set.Name + ExtHTML) {
+			t.Fatalf("report name %q is not a safe file name", set.Name)
+		}
+	})
+}

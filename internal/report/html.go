@@ -1,0 +1,262 @@
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"math"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slowspan/slowspan/alert"
+)
+
+//go:embed report.html.tmpl
+var pageTemplate string
+
+var page = template.Must(template.New("report").Parse(pageTemplate))
+
+type view struct {
+	Name, ID                      string
+	Key, Service, Method, Route   string
+	Reason, Rule, SpanName        string
+	Duration, Threshold, Ratio    string
+	Start                         string
+	TraceID, SpanID               string
+	SuppressedCount               int64
+	SuppressedMax, SuppressedFrom string
+	SuppressedAgo                 string
+	Links                         []link
+	Attributes, Resource          []kv
+	Breakdown                     *breakdownView
+	Profile                       *profileView
+	FlameSVG                      template.HTML
+	Files                         []fileLink
+}
+
+type link struct {
+	Label string
+	// URL is set only for absolute http and https URLs; anything else is
+	// shown as text.
+	URL  string
+	Text string
+}
+
+type kv struct{ Key, Value string }
+
+type fileLink struct{ Label, Href string }
+
+type breakdownView struct {
+	SelfTime string
+	SelfPct  string
+	Rows     []waterfallRow
+}
+
+type waterfallRow struct {
+	Kind        string // a CSS class from a fixed set
+	Name        string
+	Description string
+	Count       int
+	Total, Max  string
+	Offset      string
+	// Left and Width position the bar, in percent of the request's
+	// duration, formatted with three decimals.
+	Left, Width string
+}
+
+type profileView struct {
+	Source, CPUTime, WallTime string
+	Samples                   int64
+	Hottest                   string
+	Top                       []functionView
+}
+
+type functionView struct{ Name, Self, Total string }
+
+func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
+	v := view{
+		Name:            s.Name,
+		ID:              validUTF8(a.ID),
+		Key:             validUTF8(a.Key.String()),
+		Service:         validUTF8(a.Key.Service),
+		Method:          validUTF8(a.Key.Method),
+		Route:           validUTF8(a.Key.Route),
+		Reason:          validUTF8(string(a.Reason)),
+		Rule:            validUTF8(a.Rule),
+		SpanName:        validUTF8(a.SpanName),
+		Duration:        fmtDuration(a.Duration),
+		Threshold:       fmtDuration(a.Threshold),
+		Start:           fmtTime(a.Start),
+		TraceID:         validUTF8(a.TraceID),
+		SpanID:          validUTF8(a.SpanID),
+		SuppressedCount: a.Suppressed.Count,
+		Attributes:      sortedKV(a.Attributes),
+		Resource:        sortedKV(a.Resource),
+	}
+	if a.Threshold > 0 {
+		v.Ratio = fmt.Sprintf("%.1f", float64(a.Duration)/float64(a.Threshold))
+	}
+	if a.Suppressed.MaxDuration > 0 {
+		v.SuppressedMax = fmtDuration(a.Suppressed.MaxDuration)
+	}
+	if !a.Suppressed.Since.IsZero() {
+		v.SuppressedFrom = fmtTime(a.Suppressed.Since)
+		if ago := a.Start.Sub(a.Suppressed.Since); ago > 0 {
+			v.SuppressedAgo = fmtAgo(ago)
+		}
+	}
+	v.Links = append(v.Links, makeLink("Trace", a.Links.Trace), makeLink("Profile", a.Links.Profile))
+	if a.Breakdown != nil {
+		v.Breakdown = makeBreakdown(a.Breakdown, a.Duration)
+	}
+	if a.Profile != nil {
+		v.Profile = makeProfile(a.Profile)
+	}
+	if s.SVG != nil {
+		// The flame graph escapes its text and carries no script (checked
+		// again in Build), so it can be inlined as markup.
+		v.FlameSVG = template.HTML(stripProlog(s.SVG)) //nolint:gosec // see above
+		v.Files = append(v.Files, fileLink{"Flame graph (SVG)", s.Name + ExtSVG}, fileLink{"Collapsed stacks (folded)", s.Name + ExtFolded})
+	}
+	if s.Pprof != nil {
+		v.Files = append(v.Files, fileLink{"Profile (pprof, go tool pprof)", s.Name + ExtPprof})
+	}
+	var b bytes.Buffer
+	if err := page.Execute(&b, v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// stripProlog drops an XML declaration or doctype before the <svg> element:
+// both are fine in a standalone file and wrong inside HTML.
+func stripProlog(svg []byte) string {
+	s := string(svg)
+	if i := strings.Index(s, "<svg"); i > 0 {
+		return s[i:]
+	}
+	return s
+}
+
+func makeLink(label, raw string) link {
+	if raw == "" {
+		return link{Label: label}
+	}
+	raw = validUTF8(raw)
+	l := link{Label: label, Text: raw}
+	if u, err := url.Parse(raw); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		l.URL = u.String()
+	}
+	return l
+}
+
+var knownKinds = map[string]bool{"client": true, "server": true, "internal": true, "producer": true, "consumer": true}
+
+func makeBreakdown(b *alert.Breakdown, total time.Duration) *breakdownView {
+	v := &breakdownView{SelfTime: fmtDuration(b.SelfTime)}
+	if total > 0 {
+		v.SelfPct = fmt.Sprintf("%.0f", 100*float64(b.SelfTime)/float64(total))
+	}
+	for _, c := range b.Children {
+		kind := strings.ToLower(c.Kind)
+		if !knownKinds[kind] {
+			kind = "other"
+		}
+		row := waterfallRow{
+			Kind: kind, Name: validUTF8(c.Name), Description: validUTF8(c.Description), Count: c.Count,
+			Total: fmtDuration(c.Total), Max: fmtDuration(c.Max), Offset: fmtDuration(c.Offset),
+		}
+		left, width := barGeometry(c.Offset, c.Total, total)
+		row.Left, row.Width = fmt.Sprintf("%.3f", left), fmt.Sprintf("%.3f", width)
+		v.Rows = append(v.Rows, row)
+	}
+	return v
+}
+
+// minBarPct keeps a very short child visible as a sliver.
+const minBarPct = 0.5
+
+// barGeometry places a child group on the request's time axis: it starts at
+// its offset and is as long as its total time (the sum over the group, which
+// for repeated sequential calls is the stretch they occupy), clamped to the
+// request.
+func barGeometry(offset, sum, total time.Duration) (left, width float64) {
+	if total <= 0 {
+		return 0, 100
+	}
+	left = clamp(100*float64(offset)/float64(total), 0, 100-minBarPct)
+	width = clamp(100*float64(sum)/float64(total), minBarPct, 100-left)
+	return left, width
+}
+
+func clamp(x, lo, hi float64) float64 {
+	if math.IsNaN(x) {
+		return lo
+	}
+	return math.Min(math.Max(x, lo), hi)
+}
+
+func makeProfile(p *alert.Profile) *profileView {
+	v := &profileView{
+		Source: validUTF8(p.Source), CPUTime: fmtDuration(p.CPUTime), WallTime: fmtDuration(p.WallTime),
+		Samples: p.Samples, Hottest: validUTF8(p.HottestFrame),
+	}
+	for _, f := range p.TopFunctions {
+		v.Top = append(v.Top, functionView{Name: validUTF8(f.Name), Self: pct(f.Self), Total: pct(f.Total)})
+	}
+	return v
+}
+
+func pct(share float64) string { return fmt.Sprintf("%.1f%%", 100*clamp(share, 0, 1)) }
+
+func sortedKV(m map[string]string) []kv {
+	out := make([]kv, 0, len(m))
+	for k, v := range m {
+		out = append(out, kv{validUTF8(k), validUTF8(v)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Millisecond:
+		return d.String()
+	case d < time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
+}
+
+// fmtAgo writes a long interval the way people say it ("10 days 3 h").
+func fmtAgo(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < day:
+		return fmt.Sprintf("%d h %d min", d/time.Hour, d%time.Hour/time.Minute)
+	}
+	days, hours := d/day, d%day/time.Hour
+	unit := "days"
+	if days == 1 {
+		unit = "day"
+	}
+	if hours == 0 {
+		return fmt.Sprintf("%d %s", days, unit)
+	}
+	return fmt.Sprintf("%d %s %d h", days, unit, hours)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000 UTC")
+}

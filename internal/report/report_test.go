@@ -1,0 +1,242 @@
+package report
+
+import (
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slowspan/slowspan/alert"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// flameRE matches the inlined flame graph: internal/flamegraph has its own
+// tests, and its drawing must be free to change without touching these
+// golden files.
+var flameRE = regexp.MustCompile(`(?s)<figure class="flame">.*?</figure>`)
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	got = flameRE.ReplaceAll(got, []byte(`<figure class="flame"><!-- flame graph SVG from internal/flamegraph --></figure>`))
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "golden file missing: run go test ./internal/report -run %s -update", t.Name())
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs from the golden file %s (run with -update to accept the change, then review the diff)", t.Name(), path)
+	}
+}
+
+func TestGoldenReport(t *testing.T) {
+	tests := []struct {
+		name   string
+		alert  func() alert.Alert
+		golden string
+	}{
+		{name: "full", alert: testAlert, golden: "report.golden.html"},
+		{name: "minimal", alert: func() alert.Alert {
+			a := testAlert()
+			a.Breakdown, a.Profile, a.Links, a.Suppressed, a.Rule = nil, nil, alert.Links{}, alert.Suppressed{}, ""
+			a.Reason = alert.ReasonFirst
+			return a
+		}, golden: "report-minimal.golden.html"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := Build(tt.alert())
+			require.NoError(t, err)
+			assert.Empty(t, set.Warnings)
+			golden(t, tt.golden, set.HTML)
+		})
+	}
+}
+
+func TestReportContent(t *testing.T) {
+	a := testAlert()
+	set, err := Build(a)
+	require.NoError(t, err)
+	html := string(set.HTML)
+	for _, want := range []string{
+		"Slow request: checkout GET /orders/{id}",
+		"2.4s</span> against a threshold of 500ms (4.8&times;)",
+		"window_expired",
+		"41 slow requests, the slowest 3.1s since 2026-11-17 10:00:00.000 UTC (10 days earlier)",
+		`<a href="http://localhost:16686/trace/0102030405060708090a0b0c0d0e0f10"`,
+		"0102030405060708090a0b0c0d0e0f10", "0102030405060708",
+		`<span class="count">42 x</span> SELECT orders`,
+		`style="left:2.083%;width:62.500%"`,
+		"http.response.status_code", "service.version",
+		"<svg", "main.loadOrder",
+		`href="` + set.Name + `.pb.gz"`, `href="` + set.Name + `.folded"`, `href="` + set.Name + `.svg"`,
+	} {
+		assert.Contains(t, html, want)
+	}
+	assert.NotContains(t, html, "<script")
+	assert.NotContains(t, html, "<?xml")
+	assert.NotContains(t, html, "http://fonts", "no external assets")
+	assert.NotRegexp(t, regexp.MustCompile(`(?i)\ssrc=|<link|<img|<iframe|<object|<embed|@import|url\(`), html, "no external assets")
+}
+
+func TestName(t *testing.T) {
+	a := testAlert()
+	tests := []struct {
+		name string
+		id   string
+		want string
+	}{
+		{"hex id", a.ID, a.ID[:8]},
+		{"hostile id", "../../etc/passwd", ""},
+		{"short id", "ab", ""},
+		{"upper-case id", "ABCDEF0123", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := a
+			b.ID = tt.id
+			b.Key.Route = "/<script>/../x"
+			b.Start = testStart.In(time.FixedZone("X", 3600))
+			got := Name(b)
+			assert.True(t, strings.HasPrefix(got, "20261127T100000Z-"+b.Key.Hash()+"-"), got)
+			assert.Regexp(t, memberRE, got+ExtHTML)
+			if tt.want != "" {
+				assert.Equal(t, "20261127T100000Z-"+b.Key.Hash()+"-"+tt.want, got)
+			}
+		})
+	}
+}
+
+func TestFolded(t *testing.T) {
+	got := Folded([]alert.Stack{
+		{Frames: []string{"main", "a;b", "c\nd"}, Value: 3},
+		{Frames: []string{"main"}, Value: 0},
+		{Frames: nil, Value: 5},
+		{Frames: []string{"main", "\xff"}, Value: 1},
+	})
+	assert.Equal(t, "main;a_b;c_d 3\nmain;\uFFFD 1\n", string(got))
+}
+
+// suppliedPprof is a real-looking CPU profile with its own function names, so
+// the test can tell it from one synthesised from the stacks.
+func suppliedPprof(t *testing.T, gzipped bool) []byte {
+	t.Helper()
+	fn := &profile.Function{ID: 1, Name: "supplied.Handler", SystemName: "supplied.Handler", Filename: "h.go"}
+	fn2 := &profile.Function{ID: 2, Name: "supplied.Query", SystemName: "supplied.Query", Filename: "q.go"}
+	l1 := &profile.Location{ID: 1, Line: []profile.Line{{Function: fn, Line: 10}}}
+	l2 := &profile.Location{ID: 2, Line: []profile.Line{{Function: fn2, Line: 20}}}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}, Period: 10_000_000,
+		Sample:   []*profile.Sample{{Location: []*profile.Location{l2, l1}, Value: []int64{7, 70_000_000}}},
+		Location: []*profile.Location{l1, l2}, Function: []*profile.Function{fn, fn2},
+	}
+	var b bytes.Buffer
+	if gzipped {
+		require.NoError(t, p.Write(&b))
+	} else {
+		require.NoError(t, p.WriteUncompressed(&b))
+	}
+	return b.Bytes()
+}
+
+func functionNames(t *testing.T, data []byte) []string {
+	t.Helper()
+	require.True(t, len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b, "a .pb.gz must be gzipped")
+	p, err := profile.Parse(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.NoError(t, p.CheckValid())
+	var names []string
+	for _, f := range p.Function {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+func TestPprof(t *testing.T) {
+	bomb := func() []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = io.CopyN(zw, zeroReader{}, maxPprofBytes+1)
+		_ = zw.Close()
+		return b.Bytes()
+	}
+	tests := []struct {
+		name      string
+		pprof     []byte
+		noStacks  bool
+		wantFuncs []string
+		wantSame  bool // the supplied bytes are written as they are
+		wantWarn  bool
+		wantNil   bool
+	}{
+		{name: "supplied gzipped", pprof: suppliedPprof(t, true), wantFuncs: []string{"supplied.Handler", "supplied.Query"}, wantSame: true},
+		{name: "supplied uncompressed", pprof: suppliedPprof(t, false), wantFuncs: []string{"supplied.Handler", "supplied.Query"}},
+		{name: "synthesised from stacks", wantFuncs: []string{"net/http.(*conn).serve", "main.loadOrder", "encoding/json.(*decodeState).object", "runtime.mallocgc"}},
+		{name: "invalid bytes fall back to stacks", pprof: []byte("not a profile"), wantWarn: true, wantFuncs: []string{"main.loadOrder"}},
+		{name: "gzip bomb refused", pprof: bomb(), wantWarn: true, wantFuncs: []string{"main.loadOrder"}},
+		{name: "nothing to write", noStacks: true, wantNil: true},
+		{name: "invalid bytes and no stacks", pprof: []byte{0x1f, 0x8b, 1, 2}, noStacks: true, wantNil: true, wantWarn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := testAlert()
+			a.Profile.Pprof = tt.pprof
+			if tt.noStacks {
+				a.Profile.Stacks = nil
+			}
+			data, warn := Pprof(a)
+			if tt.wantWarn {
+				assert.Error(t, warn)
+			} else {
+				assert.NoError(t, warn)
+			}
+			if tt.wantNil {
+				assert.Nil(t, data)
+				return
+			}
+			if tt.wantSame {
+				assert.Equal(t, tt.pprof, data)
+			}
+			names := functionNames(t, data)
+			for _, f := range tt.wantFuncs {
+				assert.Contains(t, names, f)
+			}
+		})
+	}
+}
+
+func TestSynthesizedPprofValues(t *testing.T) {
+	a := testAlert()
+	data, err := Pprof(a)
+	require.NoError(t, err)
+	p, err := profile.Parse(bytes.NewReader(data))
+	require.NoError(t, err)
+	var samples, cpu int64
+	for _, s := range p.Sample {
+		samples += s.Value[0]
+		cpu += s.Value[1]
+		assert.Equal(t, "net/http.(*conn).serve", s.Location[len(s.Location)-1].Line[0].Function.Name, "root is the last location")
+	}
+	assert.Equal(t, int64(62), samples)
+	assert.Equal(t, int64(620*time.Millisecond), cpu, "period is cpu time / samples")
+	assert.Equal(t, a.Start.UnixNano(), p.TimeNanos)
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
