@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/connector/slowspanconnector/internal/metadata"
@@ -24,15 +25,17 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 		return nil, err
 	}
 	return engine.NewComponent(eng, component.KindConnector, set.ID, engine.Instruments{
-		Spans:         tel.ConnectorSlowspanSpans,
-		SlowSpans:     tel.ConnectorSlowspanSlowSpans,
-		Filtered:      tel.ConnectorSlowspanFilteredSpans,
-		Suppressed:    tel.ConnectorSlowspanSuppressedSpans,
-		Alerts:        tel.ConnectorSlowspanAlerts,
-		Refused:       tel.ConnectorSlowspanAlertsRefused,
-		BackendErrors: tel.ConnectorSlowspanDedupBackendErrors,
-		RegisterKeys:  tel.RegisterConnectorSlowspanDedupKeysCallback,
-		Shutdown:      tel.Shutdown,
+		Spans:           tel.ConnectorSlowspanSpans,
+		ProfileSamples:  tel.ConnectorSlowspanProfileSamples,
+		RegisterPending: tel.RegisterConnectorSlowspanPendingAlertsCallback,
+		SlowSpans:       tel.ConnectorSlowspanSlowSpans,
+		Filtered:        tel.ConnectorSlowspanFilteredSpans,
+		Suppressed:      tel.ConnectorSlowspanSuppressedSpans,
+		Alerts:          tel.ConnectorSlowspanAlerts,
+		Refused:         tel.ConnectorSlowspanAlertsRefused,
+		BackendErrors:   tel.ConnectorSlowspanDedupBackendErrors,
+		RegisterKeys:    tel.RegisterConnectorSlowspanDedupKeysCallback,
+		Shutdown:        tel.Shutdown,
 	}), nil
 }
 
@@ -58,4 +61,30 @@ func (c *tracesConnector) Capabilities() consumer.Capabilities {
 
 func (c *tracesConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	return c.shared.Unwrap().ConsumeTraces(ctx, td, c.next)
+}
+
+// profilesConnector takes the span-linked profiles of the user's profiles
+// pipeline (it is one of its exporters) for the alerts it emits on the
+// traces side. It emits nothing itself.
+type profilesConnector struct {
+	shared *sharedcomponent.Component[*engine.Component]
+}
+
+func (c *profilesConnector) Start(ctx context.Context, host component.Host) error {
+	return c.shared.Start(ctx, host)
+}
+
+func (c *profilesConnector) Shutdown(ctx context.Context) error {
+	return c.shared.Shutdown(ctx)
+}
+
+func (c *profilesConnector) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+func (c *profilesConnector) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	if n := c.shared.Unwrap().Engine.IndexProfiles(pd); n > 0 {
+		c.shared.Unwrap().RecordProfileSamples(ctx, n)
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ func NewFactory() xconnector.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		xconnector.WithTracesToTraces(createTracesToTraces, metadata.TracesToTracesStability),
+		xconnector.WithProfilesToTraces(createProfilesToTraces, metadata.ProfilesToTracesStability),
 	)
 }
 
@@ -26,13 +27,25 @@ func NewFactory() xconnector.Factory {
 // connector serves.
 var instances = sharedcomponent.NewMap[*Config, *engine.Component]()
 
-func createTracesToTraces(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Traces) (connector.Traces, error) {
+func shared(set connector.Settings, cfg component.Config) (*sharedcomponent.Component[*engine.Component], error) {
 	c := cfg.(*Config)
-	shared, err := instances.LoadOrStore(c, func() (*engine.Component, error) {
+	return instances.LoadOrStore(c, func() (*engine.Component, error) {
 		return newComponent(set, c)
 	})
+}
+
+func createTracesToTraces(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Traces) (connector.Traces, error) {
+	s, err := shared(set, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &tracesConnector{shared: shared, next: next}, nil
+	return &tracesConnector{shared: s, next: next}, nil
+}
+
+func createProfilesToTraces(_ context.Context, set connector.Settings, cfg component.Config, _ consumer.Traces) (xconnector.Profiles, error) {
+	s, err := shared(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &profilesConnector{shared: s}, nil
 }

@@ -167,7 +167,7 @@ func describe(a pcommon.Map) string {
 		if t := attrStr(a, "url.template", "http.route"); t != "" {
 			parts = append(parts, t)
 		} else if full != "" {
-			parts = append(parts, route.Normalize(full))
+			parts = append(parts, route.URLRoute(full))
 		}
 	case attrStr(a, "messaging.system") != "":
 		parts = append(parts, attrStr(a, "messaging.system"), attrStr(a, "messaging.destination.name", "messaging.destination"))
@@ -203,8 +203,16 @@ func summarizeQuery(q string) string {
 		ch := q[i]
 		switch {
 		case ch == '\'' || ch == '"':
+			// A quoted literal; a doubled quote inside ('x''y') is part of it.
 			j := i + 1
-			for j < len(q) && q[j] != ch {
+			for j < len(q) {
+				if q[j] == ch {
+					if j+1 < len(q) && q[j+1] == ch {
+						j += 2
+						continue
+					}
+					break
+				}
 				j++
 			}
 			b.WriteByte('?')
@@ -229,6 +237,8 @@ func summarizeQuery(q string) string {
 	return strings.TrimSpace(b.String())
 }
 
+// isIdent: a digit after one of these is part of a name or a placeholder
+// ($1), not a literal.
 func isIdent(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

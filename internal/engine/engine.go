@@ -269,7 +269,7 @@ type Result struct {
 }
 
 // Alerts is the number of alert spans in Traces.
-func (r *Result) Alerts() int { return r.alerts }
+func (r Result) Alerts() int { return r.alerts }
 
 // Process examines every span of td. It allocates nothing unless a span is
 // slow: kind and duration are checked against the smallest threshold before

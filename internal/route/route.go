@@ -293,3 +293,16 @@ func schemeLen(s string) int {
 	}
 	return 0
 }
+
+// URLRoute returns the normalised path of a URL or path (query and fragment
+// stripped, ids replaced by {id}), or "" when s has no path. It describes
+// outgoing calls in a breakdown with the same bounded form as routes.
+func URLRoute(s string) string {
+	w, cut := window(s, scanLimit)
+	w, stripped := stripQuery(w)
+	p, ok := pathOf(w)
+	if !ok {
+		return ""
+	}
+	return own(normalize(p, cut && !stripped), s)
+}

@@ -452,3 +452,17 @@ func TestAllocs(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { Normalize("/users/me") }))
 	assert.Zero(t, testing.AllocsPerRun(100, func() { Method("get") }))
 }
+
+func TestURLRoute(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://payments.internal/charge/123?card=secret": "/charge/{id}",
+		"http://inventory":                                 "/",
+		"/items/42#x":                                      "/items/{id}",
+		"mailto:x":                                         "",
+		"":                                                 "",
+	} {
+		if got := URLRoute(in); got != want {
+			t.Errorf("URLRoute(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/xprocessor"
 
@@ -19,6 +20,7 @@ func NewFactory() xprocessor.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		xprocessor.WithTraces(createTraces, metadata.TracesStability),
+		xprocessor.WithProfiles(createProfiles, metadata.ProfilesStability),
 	)
 }
 
@@ -26,13 +28,27 @@ func NewFactory() xprocessor.Factory {
 // processor shares its dedup state.
 var instances = sharedcomponent.NewMap[*Config, *engine.Component]()
 
-func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+func shared(set processor.Settings, cfg component.Config) (*sharedcomponent.Component[*engine.Component], error) {
 	c := cfg.(*Config)
-	shared, err := instances.LoadOrStore(c, func() (*engine.Component, error) {
+	return instances.LoadOrStore(c, func() (*engine.Component, error) {
 		return newComponent(set, c)
 	})
+}
+
+func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	s, err := shared(set, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &tracesProcessor{shared: shared, next: next}, nil
+	return &tracesProcessor{shared: s, next: next}, nil
+}
+
+// createProfiles: the profiles pipeline listing the same processor shares
+// the traces pipelines' instance, whose alerts get the profiles.
+func createProfiles(_ context.Context, set processor.Settings, cfg component.Config, next xconsumer.Profiles) (xprocessor.Profiles, error) {
+	s, err := shared(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &profilesProcessor{shared: s, next: next}, nil
 }

@@ -5,6 +5,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 
@@ -26,15 +28,17 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 		return nil, err
 	}
 	return engine.NewComponent(eng, component.KindProcessor, set.ID, engine.Instruments{
-		Spans:         tel.ProcessorSlowspanSpans,
-		SlowSpans:     tel.ProcessorSlowspanSlowSpans,
-		Filtered:      tel.ProcessorSlowspanFilteredSpans,
-		Suppressed:    tel.ProcessorSlowspanSuppressedSpans,
-		Alerts:        tel.ProcessorSlowspanAlerts,
-		Refused:       tel.ProcessorSlowspanAlertsRefused,
-		BackendErrors: tel.ProcessorSlowspanDedupBackendErrors,
-		RegisterKeys:  tel.RegisterProcessorSlowspanDedupKeysCallback,
-		Shutdown:      tel.Shutdown,
+		Spans:           tel.ProcessorSlowspanSpans,
+		ProfileSamples:  tel.ProcessorSlowspanProfileSamples,
+		RegisterPending: tel.RegisterProcessorSlowspanPendingAlertsCallback,
+		SlowSpans:       tel.ProcessorSlowspanSlowSpans,
+		Filtered:        tel.ProcessorSlowspanFilteredSpans,
+		Suppressed:      tel.ProcessorSlowspanSuppressedSpans,
+		Alerts:          tel.ProcessorSlowspanAlerts,
+		Refused:         tel.ProcessorSlowspanAlertsRefused,
+		BackendErrors:   tel.ProcessorSlowspanDedupBackendErrors,
+		RegisterKeys:    tel.RegisterProcessorSlowspanDedupKeysCallback,
+		Shutdown:        tel.Shutdown,
 	}), nil
 }
 
@@ -61,4 +65,27 @@ func (p *tracesProcessor) Capabilities() consumer.Capabilities {
 // ConsumeTraces passes on the alert spans only; everything else ends here.
 func (p *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	return p.shared.Unwrap().ConsumeTraces(ctx, td, p.next)
+}
+
+// profilesProcessor indexes span-linked profile samples for the alerts of
+// the traces pipelines and passes the profiles on unchanged.
+type profilesProcessor struct {
+	shared *sharedcomponent.Component[*engine.Component]
+	next   xconsumer.Profiles
+}
+
+func (p *profilesProcessor) Start(ctx context.Context, host component.Host) error {
+	return p.shared.Start(ctx, host)
+}
+
+func (p *profilesProcessor) Shutdown(ctx context.Context) error {
+	return p.shared.Shutdown(ctx)
+}
+
+func (p *profilesProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+func (p *profilesProcessor) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	return p.shared.Unwrap().ConsumeProfiles(ctx, pd, p.next)
 }

@@ -13,5 +13,6 @@ var (
 )
 
 const (
-	TracesToTracesStability = component.StabilityLevelAlpha
+	TracesToTracesStability   = component.StabilityLevelAlpha
+	ProfilesToTracesStability = component.StabilityLevelDevelopment
 )

@@ -27,6 +27,8 @@ type TelemetryBuilder struct {
 	ConnectorSlowspanAlertsRefused      metric.Int64Counter
 	ConnectorSlowspanDedupBackendErrors metric.Int64Counter
 	ConnectorSlowspanDedupKeys          metric.Int64ObservableGauge
+	ConnectorSlowspanPendingAlerts      metric.Int64ObservableGauge
+	ConnectorSlowspanProfileSamples     metric.Int64Counter
 	ConnectorSlowspanFilteredSpans      metric.Int64Counter
 	ConnectorSlowspanSlowSpans          metric.Int64Counter
 	ConnectorSlowspanSpans              metric.Int64Counter
@@ -44,6 +46,21 @@ func (builder *TelemetryBuilder) RegisterConnectorSlowspanDedupKeysCallback(cb m
 		cb(ctx, &observerInt64{inst: builder.ConnectorSlowspanDedupKeys, obs: o})
 		return nil
 	}, builder.ConnectorSlowspanDedupKeys)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterConnectorSlowspanPendingAlertsCallback sets callback for observable ConnectorSlowspanPendingAlerts metric.
+func (builder *TelemetryBuilder) RegisterConnectorSlowspanPendingAlertsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ConnectorSlowspanPendingAlerts, obs: o})
+		return nil
+	}, builder.ConnectorSlowspanPendingAlerts)
 	if err != nil {
 		return err
 	}
@@ -109,6 +126,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_slowspan_filtered_spans",
 		metric.WithDescription("Slow spans dropped by the include and exclude filters. [Alpha]"),
 		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSlowspanPendingAlerts, err = builder.meter.Int64ObservableGauge(
+		"otelcol_connector_slowspan_pending_alerts",
+		metric.WithDescription("Alerts waiting for their child spans and profile samples (correlation.wait). [Alpha]"),
+		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSlowspanProfileSamples, err = builder.meter.Int64Counter(
+		"otelcol_connector_slowspan_profile_samples",
+		metric.WithDescription("Span-linked profile samples indexed for alerts. [Alpha]"),
+		metric.WithUnit("{samples}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorSlowspanSlowSpans, err = builder.meter.Int64Counter(

@@ -13,5 +13,6 @@ var (
 )
 
 const (
-	TracesStability = component.StabilityLevelAlpha
+	TracesStability   = component.StabilityLevelAlpha
+	ProfilesStability = component.StabilityLevelDevelopment
 )

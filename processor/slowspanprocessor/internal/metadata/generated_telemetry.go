@@ -27,6 +27,8 @@ type TelemetryBuilder struct {
 	ProcessorSlowspanAlertsRefused      metric.Int64Counter
 	ProcessorSlowspanDedupBackendErrors metric.Int64Counter
 	ProcessorSlowspanDedupKeys          metric.Int64ObservableGauge
+	ProcessorSlowspanPendingAlerts      metric.Int64ObservableGauge
+	ProcessorSlowspanProfileSamples     metric.Int64Counter
 	ProcessorSlowspanFilteredSpans      metric.Int64Counter
 	ProcessorSlowspanSlowSpans          metric.Int64Counter
 	ProcessorSlowspanSpans              metric.Int64Counter
@@ -44,6 +46,21 @@ func (builder *TelemetryBuilder) RegisterProcessorSlowspanDedupKeysCallback(cb m
 		cb(ctx, &observerInt64{inst: builder.ProcessorSlowspanDedupKeys, obs: o})
 		return nil
 	}, builder.ProcessorSlowspanDedupKeys)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorSlowspanPendingAlertsCallback sets callback for observable ProcessorSlowspanPendingAlerts metric.
+func (builder *TelemetryBuilder) RegisterProcessorSlowspanPendingAlertsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorSlowspanPendingAlerts, obs: o})
+		return nil
+	}, builder.ProcessorSlowspanPendingAlerts)
 	if err != nil {
 		return err
 	}
@@ -109,6 +126,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_slowspan_filtered_spans",
 		metric.WithDescription("Slow spans dropped by the include and exclude filters. [Alpha]"),
 		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanPendingAlerts, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_slowspan_pending_alerts",
+		metric.WithDescription("Alerts waiting for their child spans and profile samples (correlation.wait). [Alpha]"),
+		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanProfileSamples, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_profile_samples",
+		metric.WithDescription("Span-linked profile samples indexed for alerts. [Alpha]"),
+		metric.WithUnit("{samples}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSlowspanSlowSpans, err = builder.meter.Int64Counter(

@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		attrs map[string]any
+		want  string
+	}{
+		{map[string]any{"db.system.name": "postgresql", "db.query.text": "select *\n  from t where a = $1 and b = 'x''y' and c = 3.5"}, "postgresql select * from t where a = $1 and b = ? and c = ?"},
+		{map[string]any{"db.system": "redis", "db.operation": "GET"}, "redis GET"},
+		{map[string]any{"db.system": "mysql", "db.query.summary": "SELECT users"}, "mysql SELECT users"},
+		{map[string]any{"http.request.method": "get", "server.address": "api", "url.template": "/v1/{id}"}, "GET api /v1/{id}"},
+		{map[string]any{"messaging.system": "kafka", "messaging.destination.name": "orders"}, "kafka orders"},
+		{map[string]any{"rpc.system": "grpc", "rpc.service": "Cart", "rpc.method": "Add"}, "grpc Cart/Add"},
+		{map[string]any{"other": "x"}, ""},
+		{map[string]any{"db.system": "x\xff", "db.statement": strings.Repeat("a", 10000)}, ""},
+	}
+	for _, tt := range tests {
+		m := pcommon.NewMap()
+		_ = m.FromRaw(tt.attrs)
+		got := describe(m)
+		if tt.want != "" {
+			assert.Equal(t, tt.want, got)
+		}
+		assert.True(t, utf8.ValidString(got))
+		assert.LessOrEqual(t, len(got), maxDescription)
+	}
+}
+
+func FuzzDescribe(f *testing.F) {
+	f.Add("postgresql", "SELECT 'a' FROM t WHERE x = 1", "GET", "http://h/a/1?x")
+	f.Add("\xff", "'unterminated", "\x00", "::")
+	f.Fuzz(func(t *testing.T, system, query, method, url string) {
+		for _, attrs := range []map[string]any{
+			{"db.system": system, "db.statement": query},
+			{"http.method": method, "url.full": url, "server.address": system},
+			{"messaging.system": system, "messaging.destination.name": query},
+		} {
+			m := pcommon.NewMap()
+			_ = m.FromRaw(attrs)
+			got := describe(m)
+			if !utf8.ValidString(got) || len(got) > maxDescription {
+				t.Fatalf("describe(%v) = %q", attrs, got)
+			}
+			if strings.Contains(query, "'secret'") && strings.Contains(got, "secret") && attrs["db.statement"] != nil {
+				t.Fatalf("a quoted literal reached the description: %q", got)
+			}
+		}
+	})
+}
