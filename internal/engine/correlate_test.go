@@ -243,4 +243,3 @@ func TestComponentFlushesOnShutdownAndRollsBackRefusals(t *testing.T) {
 	res := e.Process(build(t, server(3*time.Second, map[string]any{"http.route": "/refused"})), nil)
 	assert.EqualValues(t, 1, res.Stats.AlertsFor(alert.ReasonFirst))
 }
-

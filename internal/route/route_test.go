@@ -456,10 +456,10 @@ func TestAllocs(t *testing.T) {
 func TestURLRoute(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://payments.internal/charge/123?card=secret": "/charge/{id}",
-		"http://inventory":                                 "/",
-		"/items/42#x":                                      "/items/{id}",
-		"mailto:x":                                         "",
-		"":                                                 "",
+		"http://inventory": "/",
+		"/items/42#x":      "/items/{id}",
+		"mailto:x":         "",
+		"":                 "",
 	} {
 		if got := URLRoute(in); got != want {
 			t.Errorf("URLRoute(%q) = %q, want %q", in, got, want)
