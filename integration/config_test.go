@@ -12,10 +12,13 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
+	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/otelcol/otelcoltest"
 	"go.opentelemetry.io/collector/pipeline"
+	"go.opentelemetry.io/collector/pipeline/xpipeline"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
@@ -32,7 +35,10 @@ func TestCollectorConfigValidates(t *testing.T) {
 	require.NoError(t, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](slowspanprocessor.NewFactory())
 	require.NoError(t, err)
-	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory(), debugexporter.NewFactory())
+	// The profiles pipeline needs the alpha gate, as `make run` sets it.
+	require.NoError(t, featuregate.GlobalRegistry().Set("service.profilesSupport", true))
+	t.Cleanup(func() { _ = featuregate.GlobalRegistry().Set("service.profilesSupport", false) })
+	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory(), debugexporter.NewFactory(), nopexporter.NewFactory())
 	require.NoError(t, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](filestorage.NewFactory())
 	require.NoError(t, err)
@@ -54,6 +60,9 @@ func TestCollectorConfigValidates(t *testing.T) {
 	assert.Equal(t, []component.ID{component.MustNewID("slowspan")}, p.Processors)
 	assert.Equal(t, []component.ID{component.MustNewID("alertfile")}, p.Exporters)
 	assert.Equal(t, []component.ID{component.MustNewID("file_storage")}, []component.ID(cfg.Service.Extensions))
+	prof, ok := cfg.Service.Pipelines[pipeline.NewID(xpipeline.SignalProfiles)]
+	require.True(t, ok, "profiles pipeline missing")
+	assert.Equal(t, []component.ID{component.MustNewID("slowspan")}, prof.Processors, "the same processor: one shared instance")
 
 	// Env defaults resolve when the variables are unset.
 	ss, ok := cfg.Processors[component.MustNewID("slowspan")].(*slowspanprocessor.Config)
@@ -120,6 +129,7 @@ func dig(v any, path ...any) (any, bool) {
 // default config: the built distribution's own factories, telemetry included.
 func TestBinaryValidatesDefaultConfig(t *testing.T) {
 	bin := collectorPath(t)
-	out, err := exec.Command(bin, "validate", "--config", "../collector-config.yaml").CombinedOutput()
+	out, err := exec.Command(bin, "validate", "--config", "../collector-config.yaml",
+		"--feature-gates=service.profilesSupport").CombinedOutput()
 	require.NoError(t, err, "validate:\n%s", out)
 }
