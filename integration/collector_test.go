@@ -108,12 +108,12 @@ type configFunc func(httpPort int) string
 // returns once its OTLP HTTP receiver accepts an export request (receivers are
 // started last, so the whole pipeline is up by then). The collector is stopped
 // with SIGTERM when the test ends, and its log is printed if the test failed.
-func startCollector(t *testing.T, render configFunc) *collector {
+func startCollector(t *testing.T, render configFunc, args ...string) *collector {
 	t.Helper()
 	bin := collectorPath(t)
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		c, err := tryStart(t, bin, render)
+		c, err := tryStart(t, bin, render, args...)
 		if err == nil {
 			return c
 		}
@@ -129,7 +129,7 @@ func startCollector(t *testing.T, render configFunc) *collector {
 
 var errAddrInUse = errors.New("collector port already in use")
 
-func tryStart(t *testing.T, bin string, render configFunc) (*collector, error) {
+func tryStart(t *testing.T, bin string, render configFunc, args ...string) (*collector, error) {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
@@ -145,7 +145,7 @@ func tryStart(t *testing.T, bin string, render configFunc) (*collector, error) {
 	defer logFile.Close() // the child has its own copy of the descriptor
 
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--config", cfgPath)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--config", cfgPath}, args...)...)
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

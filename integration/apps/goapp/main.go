@@ -1,0 +1,139 @@
+// Command goapp is a small web app instrumented the way users instrument
+// theirs (otelhttp, the OTel SDK, spanprofiler), for slowspan's end-to-end
+// tests. It has a fast route, a CPU-bound slow route, a route slow because of
+// repeated database-like child spans, a parametrised route and a health
+// route. POST /flush exports the pending spans and the current profile window
+// at once, so tests need not wait for the SDK's timers.
+//
+// Environment: GOAPP_ADDR (listen address), OTEL_EXPORTER_OTLP_ENDPOINT
+// (collector gRPC host:port), OTEL_SERVICE_NAME.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/slowspan/slowspan/spanprofiler"
+)
+
+func main() {
+	ctx := context.Background()
+	endpoint := envOr("GOAPP_OTLP_ENDPOINT", "localhost:4317")
+	service := envOr("OTEL_SERVICE_NAME", "goapp")
+	res := resource.NewSchemaless(attribute.String("service.name", service))
+
+	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	otel.SetTracerProvider(spanprofiler.WrapTracerProvider(tp))
+	prof, err := spanprofiler.Start(ctx, spanprofiler.Options{Endpoint: endpoint, Insecure: true, Resource: res})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "fast") })
+	mux.HandleFunc("GET /slow/cpu", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%x\n", burnCPU(700*time.Millisecond))
+	})
+	mux.HandleFunc("GET /slow/db", func(w http.ResponseWriter, r *http.Request) {
+		tracer := otel.Tracer("goapp/db")
+		for i := range 42 { // the N+1 query
+			_, span := tracer.Start(r.Context(), "SELECT shop.orders", trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(
+					attribute.String("db.system", "postgresql"),
+					attribute.String("db.statement", fmt.Sprintf("SELECT * FROM orders WHERE id = %d", i)),
+				))
+			time.Sleep(15 * time.Millisecond) // the query's latency
+			span.End()
+		}
+		fmt.Fprintln(w, "db")
+	})
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(600 * time.Millisecond)
+		fmt.Fprintln(w, "user", r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /reports/{name}", func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(700 * time.Millisecond) // under its per-route threshold
+		fmt.Fprintln(w, "report")
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(600 * time.Millisecond) // slow, but excluded by the collector config
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		// Anything else (hostile paths in the tests) is slow too.
+		time.Sleep(600 * time.Millisecond)
+		w.WriteHeader(http.StatusNotFound)
+	})
+
+	flush := func(w http.ResponseWriter, r *http.Request) {
+		// Profiles first: the collector then has the samples when the
+		// spans arrive.
+		if err := prof.Flush(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if err := tp.ForceFlush(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "flushed")
+	}
+
+	mux.HandleFunc("POST /flush", flush) // test plumbing: a fast span
+
+	// The usual way: otelhttp around the whole mux.
+	srv := &http.Server{Addr: envOr("GOAPP_ADDR", "127.0.0.1:8080"), Handler: otelhttp.NewHandler(mux, "server"), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		_ = srv.Shutdown(ctx)
+	}()
+	log.Printf("goapp listening on %s, exporting to %s", srv.Addr, endpoint)
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	_ = prof.Stop(ctx)
+	_ = tp.Shutdown(ctx)
+}
+
+// burnCPU spins for d of wall time in its own code (a xorshift loop, so the
+// CPU samples land in this very function): the function the alert must name.
+//
+//go:noinline
+func burnCPU(d time.Duration) uint64 {
+	x := uint64(88172645463325252)
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		for range 100000 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+	}
+	return x
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
