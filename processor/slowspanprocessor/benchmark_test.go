@@ -198,3 +198,40 @@ func TestFastBatchAllocatesNothing(t *testing.T) {
 		t.Fatalf("a batch of fast spans allocated %v times", allocs)
 	}
 }
+
+// BenchmarkChildCollection measures what a batch costs while alerts wait for
+// their children (correlation.wait): every span's parent id is looked up.
+// Compare with BenchmarkProcessTraces/defaults, the same batch with nothing
+// pending.
+func BenchmarkChildCollection(b *testing.B) {
+	td := benchBatch()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Correlation.Wait = time.Hour
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(ctx) }()
+	// Parent ids, so the lookups are real: every span a child of the last.
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		spans := rss.At(i).ScopeSpans().At(0).Spans()
+		for k := 1; k < spans.Len(); k++ {
+			spans.At(k).SetParentSpanID(spans.At(k - 1).SpanID())
+		}
+	}
+	if err := p.ConsumeTraces(ctx, td); err != nil { // 200 alerts now pending
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.ConsumeTraces(ctx, td); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchSpans, "ns/span")
+}
