@@ -23,7 +23,7 @@ COLLECTOR := $(abspath build/otelcol-slowspan/otelcol-slowspan)
 RUN_FLAGS ?= --feature-gates=service.profilesSupport
 
 # Go files we own: everything except the generated collector sources and tools.
-GOFILES = $(shell find . \( -path ./build -o -path ./.tools -o -path ./.git -o -name node_modules \) -prune \
+GOFILES = $(shell find . \( -path ./build -o -path ./bench/build -o -path ./.tools -o -path ./.git -o -name node_modules \) -prune \
             -o -type f -name '*.go' -print)
 
 .PHONY: all deps tools build run test unit integration lint fmt-check vet bench clean
@@ -51,7 +51,10 @@ deps:
 	  $$sudo apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@# npm packages (planned, Node integration apps): npm ci --prefix integration/nodeapp
+	@# npm packages of the Node test app, from its committed lockfile
+	@if [ ! -d integration/apps/nodeapp/node_modules ] || [ integration/apps/nodeapp/package-lock.json -nt integration/apps/nodeapp/node_modules ]; then \
+	  npm ci --prefix integration/apps/nodeapp --no-audit --no-fund; \
+	fi
 
 # tools: the pinned collector builder (ocb) in .tools/, reinstalled when the version differs.
 tools:

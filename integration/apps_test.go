@@ -154,3 +154,26 @@ func (a *app) flush() {
 		a.t.Fatalf("flush %s: %s %s", a.name, resp.Status, body)
 	}
 }
+
+// startNodeApp starts apps/nodeapp (express with the contrib HTTP and
+// express instrumentations) exporting spans over OTLP/HTTP to the collector.
+// Its npm packages come from the committed lockfile (`make deps`).
+func startNodeApp(t *testing.T, otlpHTTPPort int, service string) *app {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: the Node test app needs Node.js 20: %v", err)
+	}
+	if _, err := os.Stat("apps/nodeapp/node_modules/express"); err != nil {
+		t.Fatalf("the Node test app's packages are missing: run `make deps` (npm ci --prefix integration/apps/nodeapp): %v", err)
+	}
+	port := freePort(t)
+	cmd := exec.Command(node, "server.js")
+	cmd.Dir = "apps/nodeapp"
+	cmd.Env = append(os.Environ(),
+		fmt.Sprintf("NODEAPP_PORT=%d", port),
+		fmt.Sprintf("NODEAPP_OTLP_URL=http://127.0.0.1:%d/v1/traces", otlpHTTPPort),
+		"OTEL_SERVICE_NAME="+service,
+	)
+	return startApp(t, "nodeapp", cmd, fmt.Sprintf("127.0.0.1:%d", port))
+}
