@@ -237,6 +237,17 @@ func (c *collector) stop() {
 	}
 }
 
+// kill ends the collector with SIGKILL, as a crash would: nothing is
+// flushed on the way out.
+func (c *collector) kill() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
 // log returns everything the collector wrote to stdout and stderr so far.
 func (c *collector) log() string {
 	b, err := os.ReadFile(c.logPath)

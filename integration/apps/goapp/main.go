@@ -66,7 +66,12 @@ func main() {
 		fmt.Fprintln(w, "db")
 	})
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(600 * time.Millisecond)
+		// ?delay=1.5s lets tests make one request slower than the others.
+		d, err := time.ParseDuration(r.URL.Query().Get("delay"))
+		if err != nil || d <= 0 || d > 10*time.Second {
+			d = 600 * time.Millisecond
+		}
+		time.Sleep(d)
 		fmt.Fprintln(w, "user", r.PathValue("id"))
 	})
 	mux.HandleFunc("GET /reports/{name}", func(w http.ResponseWriter, _ *http.Request) {
