@@ -96,6 +96,7 @@ func TestDecodeIsLenientAboutDamagedAttributes(t *testing.T) {
 	attrs.PutStr("huge", strings.Repeat("x", 1<<20))
 	attrs.PutStr("bad", "a\xffb")
 	span.SetEndTimestamp(0) // end before start: no negative duration
+	span.SetName("GET \x00\x1b[31m/x\u009b")
 
 	a, ok := Decode(res, span)
 	require.True(t, ok)
@@ -106,6 +107,7 @@ func TestDecodeIsLenientAboutDamagedAttributes(t *testing.T) {
 	assert.LessOrEqual(t, len(a.Attributes["huge"]), MaxValueLength)
 	assert.Equal(t, "a\uFFFDb", a.Attributes["bad"])
 	assert.NotEmpty(t, a.ID, "a missing id is derived from the span")
+	assert.Equal(t, "GET [31m/x", a.SpanName, "control characters never reach the name")
 }
 
 func TestDecodeCapsAttributeCount(t *testing.T) {

@@ -88,7 +88,7 @@ func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
 	a.Links.Profile = str(attrs, AttrLinkProfile)
 	a.Breakdown, a.Profile = decodeDetails(attrs)
 
-	a.SpanName = capString(span.Name())
+	a.SpanName = stripControl(capString(span.Name()))
 	start, end := span.StartTimestamp(), span.EndTimestamp()
 	if end > start {
 		a.Duration = time.Duration(end - start)
@@ -197,6 +197,22 @@ func stringMap(m pcommon.Map, skipOwn bool) map[string]string {
 	}
 	return out
 }
+
+// stripControl removes control characters (a span name is one line of
+// text; an escape sequence in it would act on a terminal that prints it).
+func stripControl(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
 
 // capString makes s valid UTF-8 and at most MaxValueLength bytes, cut on a
 // rune boundary, so every consumer can print it safely.
