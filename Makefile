@@ -71,9 +71,13 @@ build: tools
 	@mkdir -p build
 	GOFLAGS="-buildvcs=false $(GOFLAGS)" $(BUILDER) --config=builder-config.yaml
 
+# run: with SLOWSPAN_MATTERMOST_ENDPOINT set, collector-config.mattermost.yaml
+# is merged in and alerts also go to Mattermost (see README.md).
+RUN_CONFIGS = --config collector-config.yaml $(if $(SLOWSPAN_MATTERMOST_ENDPOINT),--config collector-config.mattermost.yaml)
+
 run: build
 	@mkdir -p data alerts
-	$(COLLECTOR) --config collector-config.yaml $(RUN_FLAGS)
+	$(COLLECTOR) $(RUN_CONFIGS) $(RUN_FLAGS)
 
 # test: lint, then build the collector, then every package's tests with the
 # race detector. ./... includes ./integration, which runs the freshly built

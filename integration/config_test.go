@@ -133,3 +133,19 @@ func TestBinaryValidatesDefaultConfig(t *testing.T) {
 		"--feature-gates=service.profilesSupport").CombinedOutput()
 	require.NoError(t, err, "validate:\n%s", out)
 }
+
+// TestBinaryValidatesMattermostConfig: what `make run` starts when
+// SLOWSPAN_MATTERMOST_ENDPOINT is set.
+func TestBinaryValidatesMattermostConfig(t *testing.T) {
+	bin := collectorPath(t)
+	cmd := exec.Command(bin, "validate", "--config", "../collector-config.yaml", "--config", "../collector-config.mattermost.yaml",
+		"--feature-gates=service.profilesSupport")
+	cmd.Env = append(os.Environ(),
+		"SLOWSPAN_MATTERMOST_ENDPOINT=https://mattermost.example.com",
+		"SLOWSPAN_MATTERMOST_TOKEN=abcdefghijklmnopqrstuvwxyz",
+		"SLOWSPAN_MATTERMOST_CHANNEL_ID=abcdefghijklmnopqrstuvwxyz",
+	)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "validate:\n%s", out)
+	assert.NotContains(t, string(out), "abcdefghijklmnopqrstuvwxyz", "the token never appears in output")
+}

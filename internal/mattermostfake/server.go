@@ -142,6 +142,10 @@ func WithStrict(strict bool) Option { return func(s *Server) { s.strict = strict
 type Server struct {
 	ts     *httptest.Server
 	addr   string
+	// cur is the listener in use: httptest's at first, ours after Up.
+	// httptest.Server.Listener is never reassigned: its serve goroutine
+	// reads it unsynchronised.
+	cur net.Listener
 	teamID string
 
 	mu              sync.Mutex
@@ -219,6 +223,7 @@ func New(opts ...Option) *Server {
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.addr = s.ts.Listener.Addr().String()
+	s.cur = s.ts.Listener
 	return s
 }
 
@@ -237,6 +242,9 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	close(s.closing)
+	if s.cur != s.ts.Listener {
+		_ = s.cur.Close() // a listener of Up's: httptest does not know it
+	}
 	s.mu.Unlock()
 	s.ts.CloseClientConnections()
 	s.ts.Close()
@@ -314,7 +322,7 @@ func (s *Server) Down() {
 		return
 	}
 	s.down = true
-	_ = s.ts.Listener.Close()
+	_ = s.cur.Close()
 	s.ts.CloseClientConnections()
 }
 
@@ -330,7 +338,7 @@ func (s *Server) Up() error {
 		return fmt.Errorf("mattermostfake: listen again on %s: %w", s.addr, err)
 	}
 	s.down = false
-	s.ts.Listener = l
+	s.cur = l
 	go func() { _ = s.ts.Config.Serve(l) }()
 	return nil
 }

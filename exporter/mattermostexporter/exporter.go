@@ -1,0 +1,402 @@
+package mattermostexporter // import "github.com/slowspan/slowspan/exporter/mattermostexporter"
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/flamegraph"
+	"github.com/slowspan/slowspan/internal/markdown"
+	"github.com/slowspan/slowspan/internal/report"
+)
+
+const (
+	// maxRememberedIDs bounds the in-memory set of alerts already posted.
+	maxRememberedIDs = 10000
+	// uploadsRetryAfter is how long uploads stay off after a refusal.
+	uploadsRetryAfter = time.Hour
+	// flameGraphDepth keeps the PNG small enough for a chat preview.
+	flameGraphDepth = 64
+)
+
+type mattermostExporter struct {
+	cfg    *Config
+	set    exporter.Settings
+	logger *zap.Logger
+	now    func() time.Time
+
+	// mu serialises deliveries: the queue runs several consumers, and the
+	// thread of a key must be known before its follow-up is posted.
+	mu      sync.Mutex
+	c       *client
+	tpl     *markdown.Template
+	threads *threadStore // nil without storage
+	sent    *idSet
+
+	uploadsOffUntil time.Time
+	uploadsLogged   bool
+}
+
+func newMattermostExporter(cfg *Config, set exporter.Settings) *mattermostExporter {
+	return &mattermostExporter{
+		cfg:    cfg,
+		set:    set,
+		logger: set.Logger,
+		now:    time.Now,
+		sent:   newIDSet(maxRememberedIDs),
+	}
+}
+
+func (e *mattermostExporter) start(ctx context.Context, host component.Host) error {
+	hc, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("mattermost: HTTP client: %w", err)
+	}
+	// exporterhelper's timeout bounds a whole delivery through the context.
+	hc.Timeout = 0
+	e.c = &client{http: hc}
+	webhook := !e.cfg.apiMode()
+	if webhook {
+		e.c.hookURL = string(e.cfg.WebhookURL)
+	} else {
+		e.c.base = strings.TrimRight(e.cfg.Endpoint, "/")
+		e.c.token = string(e.cfg.Token)
+	}
+	if e.cfg.MessageTemplate != "" {
+		if e.tpl, err = markdown.NewTemplate(e.cfg.MessageTemplate, webhook); err != nil {
+			return fmt.Errorf("mattermost: message_template: %w", err)
+		}
+	}
+	if e.cfg.Storage != nil {
+		if e.threads, err = openThreadStore(ctx, host, *e.cfg.Storage, e.set.ID); err != nil {
+			return err
+		}
+	}
+	if webhook {
+		e.logger.Info("Posting alerts to a Mattermost incoming webhook", zap.String("webhook", redactedHookURL(e.c.hookURL)))
+		return nil
+	}
+	return e.checkAPI(ctx)
+}
+
+// checkAPI verifies the token and the channel (CONTRACT.md section 8). A
+// rejected token or a missing, unreadable or archived channel fails the
+// start; an unreachable or failing server is only a warning: the queue holds
+// alerts until it is back.
+func (e *mattermostExporter) checkAPI(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	unreachable := func(err error) error {
+		e.logger.Warn("Mattermost is not reachable at start; alerts are queued and retried until it is",
+			zap.String("endpoint", e.c.base), zap.Error(err))
+		return nil
+	}
+	me, err := e.c.me(ctx)
+	if err != nil {
+		if k, _ := classify(err); k != permanent {
+			return unreachable(err)
+		}
+		e.annotate(err)
+		return fmt.Errorf("mattermost: checking token: %w", err)
+	}
+	ch, err := e.c.channel(ctx, e.cfg.ChannelID)
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			switch se.status {
+			case 404:
+				se.hint = "channel_id does not exist on this server: copy it from the channel menu > View Info"
+			case 403:
+				se.hint = "the bot cannot read channel_id: add the bot to the channel's team and to the channel (private channels need membership)"
+			default:
+				e.annotate(err)
+			}
+		}
+		if k, _ := classify(err); k != permanent {
+			return unreachable(err)
+		}
+		return fmt.Errorf("mattermost: checking channel_id: %w", err)
+	}
+	if ch.DeleteAt != 0 {
+		return fmt.Errorf("mattermost: channel_id %s (%s) is archived: unarchive it or set another channel_id", e.cfg.ChannelID, oneLine(ch.Name))
+	}
+	if !me.IsBot {
+		e.logger.Info("The token is not a bot's: a bot account is recommended (its tokens do not depend on EnableUserAccessTokens)",
+			zap.String("user", oneLine(me.Username)))
+	}
+	e.logger.Info("Posting alerts to Mattermost", zap.String("endpoint", e.c.base),
+		zap.String("user", oneLine(me.Username)), zap.String("channel", oneLine(ch.Name)),
+		zap.Bool("threads", e.threads != nil))
+	return nil
+}
+
+func (e *mattermostExporter) annotate(err error) {
+	var se *statusError
+	if errors.As(err, &se) && se.hint == "" {
+		explain(se, !e.cfg.apiMode())
+	}
+}
+
+func (e *mattermostExporter) shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	if e.threads != nil {
+		err = e.threads.close(ctx)
+		e.threads = nil
+	}
+	if e.c != nil {
+		e.c.http.CloseIdleConnections()
+	}
+	return err
+}
+
+// pushTraces posts every alert in td not posted before. Errors are mapped to
+// exporterhelper's policy by deliveryError; alerts already posted are
+// remembered (in memory, and in storage when set), so the retry of a batch
+// that failed part way posts only what is missing.
+func (e *mattermostExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	posted := 0
+	for a := range alert.All(td) {
+		if e.sent.has(a.ID) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		var err error
+		if e.cfg.apiMode() {
+			err = e.deliverAPI(ctx, a)
+		} else {
+			err = e.deliverWebhook(ctx, a)
+		}
+		if err != nil {
+			e.annotate(err)
+			errs = append(errs, fmt.Errorf("alert %s (%s): %w", a.ID, a.Key.Hash(), err))
+			continue
+		}
+		e.sent.add(a.ID)
+		posted++
+	}
+	if posted > 0 {
+		e.logger.Debug("Posted alerts to Mattermost", zap.Int("alerts", posted))
+	}
+	return deliveryError(errs)
+}
+
+// Step 1: build. The message (default layout or message_template) as
+// sections, and the files to attach.
+
+func (e *mattermostExporter) buildSections(a alert.Alert, attached []string) []markdown.Section {
+	webhook := !e.cfg.apiMode()
+	if e.tpl != nil {
+		secs, err := e.tpl.Execute(a)
+		if err == nil {
+			return secs
+		}
+		e.logger.Warn("message_template failed; the default layout is used for this alert", zap.String("alert_id", a.ID), zap.Error(err))
+	}
+	return markdown.AlertSections(a, markdown.Options{Webhook: webhook, Attachments: attached})
+}
+
+func (e *mattermostExporter) buildFiles(a alert.Alert) []upload {
+	if a.Profile == nil {
+		return nil
+	}
+	name := report.Name(a)
+	var files []upload
+	if e.cfg.Attach.FlameGraph && len(a.Profile.Stacks) > 0 {
+		var buf bytes.Buffer
+		if err := flamegraph.Build(a.Profile.Stacks, flamegraph.Options{MaxDepth: flameGraphDepth}).WritePNG(&buf); err == nil {
+			files = append(files, upload{name: name + ".png", contentType: "image/png", data: buf.Bytes()})
+		} else {
+			e.logger.Warn("Rendering the flame graph failed; posting without it", zap.String("alert_id", a.ID), zap.Error(err))
+		}
+	}
+	if e.cfg.Attach.Profile {
+		data, warn := report.Pprof(a)
+		if warn != nil {
+			e.logger.Debug("Profile bytes not used as is", zap.String("alert_id", a.ID), zap.Error(warn))
+		}
+		if len(data) > 0 {
+			files = append(files, upload{name: name + ".pb.gz", contentType: "application/gzip", data: data})
+		}
+	}
+	return files
+}
+
+// Step 2: sanitise. Valid UTF-8, Slack markup neutralised for webhooks, and
+// fitted to the server's limit by whole sections.
+func (e *mattermostExporter) sanitize(secs []markdown.Section) string {
+	webhook := !e.cfg.apiMode()
+	for i := range secs {
+		t := strings.ToValidUTF8(secs[i].Text, "\uFFFD")
+		t = strings.ReplaceAll(t, "\x00", "")
+		if webhook {
+			t = markdown.Webhook(t)
+		}
+		secs[i].Text = t
+	}
+	return markdown.Fit(secs, e.cfg.MaxMessageRunes)
+}
+
+// Step 3: send.
+
+func (e *mattermostExporter) deliverWebhook(ctx context.Context, a alert.Alert) error {
+	msg := e.sanitize(e.buildSections(a, nil))
+	return e.c.postWebhook(ctx, webhookRequest{
+		Text:     msg,
+		Username: e.cfg.Username,
+		IconURL:  e.cfg.IconURL,
+		Channel:  e.cfg.Channel,
+	})
+}
+
+func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) error {
+	var rec threadRecord
+	if e.threads != nil {
+		var err error
+		if rec, err = e.threads.get(ctx, a.Key); err != nil {
+			e.logger.Warn("Reading the thread of the endpoint from storage failed; posting as a new thread", zap.Error(err))
+			rec = threadRecord{}
+		}
+		if rec.posted(a.ID) {
+			e.logger.Debug("Alert already posted (remembered in storage)", zap.String("alert_id", a.ID))
+			return nil
+		}
+	}
+	root := ""
+	if a.Reason != alert.ReasonFirst && rec.ChannelID == e.cfg.ChannelID {
+		root = rec.RootID
+	}
+
+	fileIDs, attached, err := e.uploadFiles(ctx, a)
+	if err != nil {
+		return err
+	}
+	req := createPostRequest{
+		ChannelID:     e.cfg.ChannelID,
+		Message:       e.sanitize(e.buildSections(a, attached)),
+		RootID:        root,
+		FileIDs:       fileIDs,
+		PendingPostID: pendingPostID(e.cfg.ChannelID, root, a.ID),
+	}
+	p, err := e.c.createPost(ctx, req)
+	if root != "" && rootGone(err) {
+		e.logger.Info("The thread's first post is gone (deleted); posting the alert as a new thread",
+			zap.String("alert_id", a.ID), zap.String("root_id", root))
+		req.RootID = ""
+		req.PendingPostID = pendingPostID(e.cfg.ChannelID, "", a.ID)
+		p, err = e.c.createPost(ctx, req)
+	}
+	if err != nil {
+		return err
+	}
+	if e.threads != nil {
+		if req.RootID == "" {
+			rec.ChannelID, rec.RootID = e.cfg.ChannelID, p.ID
+		}
+		rec.remember(a.ID, p.ID)
+		if err := e.threads.put(ctx, a.Key, rec); err != nil {
+			e.logger.Warn("Remembering the thread in storage failed; the next alert of this endpoint may start a new thread",
+				zap.String("alert_id", a.ID), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// uploadFiles attaches the flame graph and the profile. When the server
+// refuses uploads (403, 413, 501) the alert is posted without files, logged
+// once, and uploads stay off for an hour. Other failures fail the delivery
+// (retried).
+func (e *mattermostExporter) uploadFiles(ctx context.Context, a alert.Alert) (ids, names []string, err error) {
+	if e.now().Before(e.uploadsOffUntil) {
+		return nil, nil, nil
+	}
+	files := e.buildFiles(a)
+	if len(files) == 0 {
+		return nil, nil, nil
+	}
+	ids, err = e.c.uploadFiles(ctx, e.cfg.ChannelID, files)
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) && (se.status == 403 || se.status == 413 || se.status == 501) {
+			e.uploadsOffUntil = e.now().Add(uploadsRetryAfter)
+			if !e.uploadsLogged {
+				e.uploadsLogged = true
+				e.annotate(err)
+				e.logger.Warn("Mattermost refused the upload of the flame graph and profile; alerts are posted without files. "+
+					"Allow file attachments (FileSettings.EnableFileAttachments) and upload_file for the bot, or set attach.flame_graph and attach.profile to false",
+					zap.Error(err))
+			}
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	for _, f := range files {
+		names = append(names, f.name)
+	}
+	return ids, names, nil
+}
+
+func rootGone(err error) bool {
+	var se *statusError
+	return errors.As(err, &se) && se.status == 400 && (se.id == errRootID || se.id == errChannelRootID)
+}
+
+// pendingPostID derives the post's pending_post_id from the alert ID (and
+// the channel and thread, so the same alert in another place is another
+// post): the same alert always gets the same value, so a retry after a lost
+// answer returns the post already created (CONTRACT.md section 11). The
+// format, "slowspan:" and 32 hex digits, is of the length and alphabet of
+// the web app's own "<user id>:<timestamp>".
+func pendingPostID(channelID, rootID, alertID string) string {
+	h := sha256.New()
+	h.Write([]byte(channelID))
+	h.Write([]byte{0})
+	h.Write([]byte(rootID))
+	h.Write([]byte{0})
+	h.Write([]byte(alertID))
+	return "slowspan:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// idSet remembers the last n IDs added.
+type idSet struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (s *idSet) has(id string) bool { _, ok := s.ids[id]; return ok }
+
+func (s *idSet) add(id string) {
+	if s.has(id) {
+		return
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next] = id
+	s.ids[id] = struct{}{}
+	s.next = (s.next + 1) % len(s.ring)
+}

@@ -1,0 +1,63 @@
+package markdown
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/mattermostfake"
+)
+
+// FuzzRender: whatever the route, attribute values and function names, the
+// default layout mentions nobody (per the fake's faithful mention parser,
+// also after webhook Slack translation), is valid UTF-8 and fits the limit.
+func FuzzRender(f *testing.F) {
+	f.Add("/@channel", "<!channel> @here", "main.@all", "http://x/@here", 1)
+	f.Add("[x](http://evil)", "````", "``@here``", strings.Repeat("a", 20000), 3)
+	f.Add("a\xff@channel", "&#64;channel", "\\@all", "javascript:@here", 200)
+	f.Add("`", "` @channel `", "<@USERID>", "http://e/&#64;here", 0)
+	f.Fuzz(func(t *testing.T, route, attr, fn, link string, n int) {
+		a := fullAlert()
+		a.Key.Route = route
+		a.Key.Service = attr
+		a.Rule = fn
+		a.SpanName = route
+		a.Attributes = map[string]string{attr: attr, "r": route, "f": fn}
+		a.Links = alert.Links{Trace: link, Profile: route}
+		a.Breakdown.Children[0].Description = attr
+		a.Breakdown.Children[0].Kind = fn
+		a.Profile.HottestFrame = fn
+		a.Profile.TopFunctions = []alert.Function{{Name: fn}, {Name: route}}
+		if n < 0 {
+			n = -n
+		}
+		for i := 0; i < n%300; i++ {
+			a.Breakdown.Children = append(a.Breakdown.Children, alert.ChildGroup{Description: strings.Repeat(attr, 3)})
+			a.Attributes[fn+strings.Repeat("x", i)] = strings.Repeat(route, 10)
+		}
+		for _, webhook := range []bool{false, true} {
+			out := Alert(a, Options{Webhook: webhook, MaxRunes: 1000 + n%20000})
+			check(t, out, webhook)
+		}
+	})
+}
+
+func check(t *testing.T, out string, webhook bool) {
+	t.Helper()
+	if !utf8.ValidString(out) {
+		t.Fatalf("invalid UTF-8: %q", out)
+	}
+	if n := utf8.RuneCountInString(out); n > MaxRunes {
+		t.Fatalf("%d runes", n)
+	}
+	if m := mattermostfake.DetectMentions(out, users); m.Any() {
+		t.Fatalf("mentions %+v in\n%s", m, out)
+	}
+	if webhook {
+		tr := mattermostfake.ProcessSlackText(out, map[string]string{"USERID": "alice"})
+		if m := mattermostfake.DetectMentions(tr, users); m.Any() {
+			t.Fatalf("mentions after Slack translation %+v in\n%s", m, tr)
+		}
+	}
+}
