@@ -140,12 +140,12 @@ func WithStrict(strict bool) Option { return func(s *Server) { s.strict = strict
 
 // Server is the fake. All methods are safe for concurrent use.
 type Server struct {
-	ts     *httptest.Server
-	addr   string
+	ts   *httptest.Server
+	addr string
 	// cur is the listener in use: httptest's at first, ours after Up.
 	// httptest.Server.Listener is never reassigned: its serve goroutine
 	// reads it unsynchronised.
-	cur net.Listener
+	cur    net.Listener
 	teamID string
 
 	mu              sync.Mutex
