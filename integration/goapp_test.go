@@ -19,6 +19,10 @@ type appsConfig struct {
 	dir      string // alert file, reports and state
 	extra    string // more processor settings, indented by 4
 	wait     time.Duration
+	// more exporters (YAML indented by 2) and the names to add to the
+	// alerts pipeline beside alertfile
+	exporters     string
+	alertsExtraTo []string
 }
 
 func (c appsConfig) render(httpPort int) string {
@@ -53,13 +57,14 @@ exporters:
     sending_queue:
       storage: file_storage
   nop:
+%s
 service:
   extensions: [file_storage]
   pipelines:
     traces/alerts:
       receivers: [otlp]
       processors: [slowspan]
-      exporters: [alertfile]
+      exporters: [%s]
     profiles:
       receivers: [otlp]
       processors: [slowspan]
@@ -68,7 +73,8 @@ service:
     metrics:
       level: none
 `, c.grpcPort, httpPort, filepath.Join(c.dir, "state"), c.wait, c.extra,
-		filepath.Join(c.dir, "alerts.jsonl"), filepath.Join(c.dir, "reports"))
+		filepath.Join(c.dir, "alerts.jsonl"), filepath.Join(c.dir, "reports"),
+		c.exporters, strings.Join(append([]string{"alertfile"}, c.alertsExtraTo...), ", "))
 }
 
 func (c appsConfig) alertFile() string { return filepath.Join(c.dir, "alerts.jsonl") }

@@ -193,6 +193,9 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	Status int
+	// At is when the request arrived (wall clock, for tests that check
+	// a client's pacing, e.g. Retry-After).
+	At time.Time
 }
 
 // New starts a fake on a loopback port. Without options it has one bot
@@ -434,7 +437,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	idx := len(s.requests)
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, At: time.Now()})
 	hang := s.hanging
 	var fail *Failure
 	if len(s.failures) > 0 {
