@@ -83,7 +83,7 @@ run: build
 # race detector. ./... includes ./integration, which runs the freshly built
 # collector (SLOWSPAN_COLLECTOR); its tests stat the binary, so Go's test cache
 # reruns them whenever the collector changes.
-test: deps lint build
+test: deps lint build bench-equivalence
 	SLOWSPAN_COLLECTOR=$(COLLECTOR) $(GO) test -race ./...
 
 # unit: every package with -race (the integration package builds the collector itself if needed).
@@ -103,8 +103,27 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# bench: in-process benchmarks (a few minutes): the root module's, then bench/
+# (its own module: contrib filterprocessor resolves only at v0.161.0), whose
+# benchreport runs the side-by-side and growth benchmarks interleaved and
+# prints medians and ratios. Numbers and goals: BENCHMARKS.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	cd bench && $(GO) run ./cmd/benchreport -rounds 5
+
+.PHONY: bench-e2e bench-equivalence
+
+# bench-e2e: whole collectors under the same OTLP load (about 12 minutes):
+# otelcol-slowspan and a contrib-only build from bench/builder-contrib.yaml.
+BENCH_CONTRIB := bench/build/otelcol-contrib-bench/otelcol-contrib-bench
+bench-e2e: build
+	cd bench && GOFLAGS="-buildvcs=false $(GOFLAGS)" $(BUILDER) --config=builder-contrib.yaml
+	cd bench && $(GO) run ./cmd/e2e -slowspan $(COLLECTOR) -contrib $(abspath $(BENCH_CONTRIB))
+
+# bench-equivalence: vet bench/ and prove every compared setup keeps the same
+# spans (seconds; bench/ is a nested module that `go test ./...` skips).
+bench-equivalence:
+	cd bench && $(GO) vet ./... && $(GO) test -race -run Equivalence .
 
 clean:
 	rm -rf build
