@@ -52,6 +52,7 @@ type Decision struct {
 // entry is the state of one key.
 type entry struct {
 	key           alert.Key
+	hash          uint64
 	lastAlert     int64 // unix nanoseconds
 	lastDuration  time.Duration
 	suppressed    int64
@@ -74,7 +75,10 @@ type Deduper struct {
 	escalate bool
 
 	mu      sync.Mutex
-	buckets [numBuckets]map[alert.Key]*entry
+	// Entries are found by the 64-bit hash of their key: hashing the key
+	// once and comparing integers keeps a lookup to about two cache misses
+	// however many keys there are (a collision needs ~2^32 keys).
+	buckets [numBuckets]map[uint64]*entry
 	lru     *list.List // front: least recently alerted
 	dirty   uint64     // bit per bucket changed since the last snapshot
 	evicted int64
@@ -92,7 +96,7 @@ func New(s Settings) *Deduper {
 		lru:      list.New(),
 	}
 	for i := range d.buckets {
-		d.buckets[i] = make(map[alert.Key]*entry)
+		d.buckets[i] = make(map[uint64]*entry)
 	}
 	return d
 }
@@ -102,14 +106,15 @@ var _ Decider = (*Deduper)(nil)
 // Decide records a slow span of key with duration d seen at now.
 func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, now time.Time) Decision {
 	nowNs := now.UnixNano()
-	b := bucketOf(key)
+	h := keyHash(key)
+	b := bucketOf(h)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.buckets[b][key]
+	e, ok := d.buckets[b][h]
 	if !ok {
-		e = &entry{key: key, bucket: b}
-		d.buckets[b][key] = e
+		e = &entry{key: key, hash: h, bucket: b}
+		d.buckets[b][h] = e
 		e.elem = d.lru.PushBack(e)
 		d.fire(e, dur, nowNs)
 		d.evictLocked()
@@ -155,7 +160,7 @@ func (d *Deduper) fire(e *entry, dur time.Duration, nowNs int64) {
 func (d *Deduper) evictLocked() {
 	for d.lru.Len() > d.settings.MaxKeys {
 		e := d.lru.Remove(d.lru.Front()).(*entry)
-		delete(d.buckets[e.bucket], e.key)
+		delete(d.buckets[e.bucket], e.hash)
 		d.dirty |= 1 << e.bucket
 		d.evicted++
 	}
@@ -169,16 +174,17 @@ func (d *Deduper) Undo(_ context.Context, dec Decision) {
 		return
 	}
 	u := dec.undo
-	b := bucketOf(u.key)
+	h := keyHash(u.key)
+	b := bucketOf(h)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.buckets[b][u.key]
+	e, ok := d.buckets[b][h]
 	if !ok || e.lastAlert != u.applied {
 		return
 	}
 	d.dirty |= 1 << b
 	if !u.had {
-		delete(d.buckets[b], u.key)
+		delete(d.buckets[b], h)
 		d.lru.Remove(e.elem)
 		return
 	}

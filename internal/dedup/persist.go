@@ -24,9 +24,9 @@ const numBuckets = 64
 // future format can live beside this one during a migration.
 func storageKey(b int) string { return fmt.Sprintf("dedup.v1.bucket.%02d", b) }
 
-// bucketOf is FNV-1a over the key's fields: stable across processes, since
-// buckets are persisted.
-func bucketOf(k alert.Key) int {
+// keyHash is FNV-1a over the key's fields, each followed by a zero byte:
+// stable across processes, since it places keys in persisted buckets.
+func keyHash(k alert.Key) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	for _, s := range [...]string{k.Service, k.Method, k.Route} {
@@ -37,8 +37,11 @@ func bucketOf(k alert.Key) int {
 		h ^= 0
 		h *= prime
 	}
-	return int(h % numBuckets)
+	return h
 }
+
+// bucketOf is the persisted bucket of a key hash.
+func bucketOf(h uint64) int { return int(h % numBuckets) }
 
 // record is the stored form of an entry; short names keep buckets small.
 type record struct {
@@ -136,6 +139,7 @@ func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
 		}
 		for _, r := range recs {
 			k := alert.Key{Service: r.Service, Method: r.Method, Route: r.Route}
+			h := keyHash(k)
 			// A record in the wrong bucket would be unreachable and
 			// never rewritten: place it where it belongs.
 			all = append(all, &entry{
@@ -144,7 +148,8 @@ func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
 				lastDuration:  time.Duration(r.LastDuration),
 				suppressed:    r.Suppressed,
 				suppressedMax: time.Duration(r.SuppressedMax),
-				bucket:        bucketOf(k),
+				hash:          h,
+				bucket:        bucketOf(h),
 			})
 		}
 	}
@@ -153,14 +158,14 @@ func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i := range d.buckets {
-		d.buckets[i] = make(map[alert.Key]*entry)
+		d.buckets[i] = make(map[uint64]*entry)
 	}
 	d.lru.Init()
 	for _, e := range all {
-		if old, ok := d.buckets[e.bucket][e.key]; ok {
+		if old, ok := d.buckets[e.bucket][e.hash]; ok {
 			d.lru.Remove(old.elem)
 		}
-		d.buckets[e.bucket][e.key] = e
+		d.buckets[e.bucket][e.hash] = e
 		e.elem = d.lru.PushBack(e)
 	}
 	d.evictLocked()
