@@ -74,7 +74,7 @@ type Deduper struct {
 	settings Settings
 	escalate bool
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// Entries are found by the 64-bit hash of their key: hashing the key
 	// once and comparing integers keeps a lookup to about two cache misses
 	// however many keys there are (a collision needs ~2^32 keys).
