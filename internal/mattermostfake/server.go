@@ -133,6 +133,10 @@ func WithPostOverrides() Option { return func(s *Server) { s.overrides = true } 
 // WithClock injects the clock used for create_at and pending_post_id expiry.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
+// WithListener serves on l instead of a random loopback port (the
+// fakemattermost command uses it to listen on a given address).
+func WithListener(l net.Listener) Option { return func(s *Server) { s.listener = l } }
+
 // WithStrict sets whether a request that violates the OpenAPI subset is
 // answered with 400 mattermostfake.contract_violation (default true) or
 // only recorded in Violations.
@@ -145,8 +149,10 @@ type Server struct {
 	// cur is the listener in use: httptest's at first, ours after Up.
 	// httptest.Server.Listener is never reassigned: its serve goroutine
 	// reads it unsynchronised.
-	cur    net.Listener
-	teamID string
+	cur net.Listener
+	// listener, set by WithListener, replaces httptest's own.
+	listener net.Listener
+	teamID   string
 
 	mu              sync.Mutex
 	bot             User
@@ -224,7 +230,12 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if s.listener != nil {
+		_ = s.ts.Listener.Close()
+		s.ts.Listener = s.listener
+	}
+	s.ts.Start()
 	s.addr = s.ts.Listener.Addr().String()
 	s.cur = s.ts.Listener
 	return s
