@@ -118,9 +118,9 @@ type Alert struct {
 	Resource   map[string]string
 	Suppressed Suppressed
 	Links      Links
-	// Breakdown and Profile are set when the processor correlated the
-	// span's children and profile samples (correlation.wait > 0); nil
-	// otherwise.
+	// Breakdown and Profile are set when the processor found child spans
+	// of the span or profile samples linked to it (in its batch, in the
+	// profile index, or during correlation.wait); nil otherwise.
 	Breakdown *Breakdown
 	Profile   *Profile
 }

@@ -2,6 +2,7 @@ package slowspanconnector
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -107,4 +109,28 @@ func TestConnectorEmitsAlertsAndReadsOnly(t *testing.T) {
 	m, err := tel.GetMetric("otelcol_connector_slowspan_suppressed_spans")
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+}
+
+func TestRefusalIsNotReturnedToTheUsersPipeline(t *testing.T) {
+	ctx := context.Background()
+	refuse := true
+	sink := new(consumertest.TracesSink)
+	next, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
+		if refuse {
+			return errors.New("alerts queue full")
+		}
+		return sink.ConsumeTraces(ctx, td)
+	})
+	require.NoError(t, err)
+	c, err := NewFactory().CreateTracesToTraces(ctx, connectortest.NewNopSettings(metadata.Type), createDefaultConfig(), next)
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, c.Shutdown(ctx)) }()
+
+	// An error here would make the user's pipeline resend its whole batch
+	// to its other exporters: the refusal is logged and rolled back instead.
+	require.NoError(t, c.ConsumeTraces(ctx, batch(2*time.Second)))
+	refuse = false
+	require.NoError(t, c.ConsumeTraces(ctx, batch(2*time.Second)))
+	require.Len(t, sink.AllTraces(), 1, "rolled back: the next slow span of the endpoint alerts")
 }

@@ -8,6 +8,7 @@ package dedup
 import (
 	"container/list"
 	"context"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ type Decider interface {
 	Decide(ctx context.Context, key alert.Key, dur time.Duration, now time.Time) Decision
 	// Undo reverts an alerting decision whose alert was not delivered.
 	Undo(ctx context.Context, dec Decision)
+	// Delivered confirms an alerting decision: its alert was handed on.
+	Delivered(ctx context.Context, dec Decision)
 	// Len is the number of keys held in this process.
 	Len() int
 }
@@ -52,13 +55,31 @@ type Decision struct {
 // entry is the state of one key.
 type entry struct {
 	key           alert.Key
-	hash          uint64
-	lastAlert     int64 // unix nanoseconds
+	hash          uint64 // FNV-1a of the key: places it in a persisted bucket
+	lastAlert     int64  // unix nanoseconds
 	lastDuration  time.Duration
 	suppressed    int64
 	suppressedMax time.Duration
 	elem          *list.Element // position in lru
 	bucket        int
+	// durable is what Save writes while an alert of the entry is not yet
+	// delivered: the state before it. A crash before delivery then repeats
+	// the alert instead of losing it (and silencing the key for a window).
+	// nil: the current state is durable.
+	durable *durableState
+}
+
+type durableState struct {
+	had           bool // false: the key did not exist; nothing to save
+	lastAlert     int64
+	lastDuration  time.Duration
+	suppressed    int64
+	suppressedMax time.Duration
+}
+
+func (e *entry) snapshot() *durableState {
+	return &durableState{had: true, lastAlert: e.lastAlert, lastDuration: e.lastDuration,
+		suppressed: e.suppressed, suppressedMax: e.suppressedMax}
 }
 
 type undo struct {
@@ -75,10 +96,12 @@ type Deduper struct {
 	escalate bool
 
 	mu sync.Mutex
-	// Entries are found by the 64-bit hash of their key: hashing the key
-	// once and comparing integers keeps a lookup to about two cache misses
-	// however many keys there are (a collision needs ~2^32 keys).
+	// Entries are found by a seeded 64-bit hash of their key (maphash, a
+	// random seed per process, so keys cannot be crafted to collide):
+	// comparing integers keeps a lookup to about two cache misses however
+	// many keys there are.
 	buckets [numBuckets]map[uint64]*entry
+	seed    maphash.Seed
 	lru     *list.List // front: least recently alerted
 	dirty   uint64     // bit per bucket changed since the last snapshot
 	evicted int64
@@ -94,6 +117,7 @@ func New(s Settings) *Deduper {
 		settings: s,
 		escalate: s.EscalationFactor > 0,
 		lru:      list.New(),
+		seed:     maphash.MakeSeed(),
 	}
 	for i := range d.buckets {
 		d.buckets[i] = make(map[uint64]*entry)
@@ -108,13 +132,14 @@ func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, no
 	nowNs := now.UnixNano()
 	h := keyHash(key)
 	b := bucketOf(h)
+	mk := d.mapKey(key)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.buckets[b][h]
+	e, ok := d.buckets[b][mk]
 	if !ok {
-		e = &entry{key: key, hash: h, bucket: b}
-		d.buckets[b][h] = e
+		e = &entry{key: key, hash: h, bucket: b, durable: &durableState{}}
+		d.buckets[b][mk] = e
 		e.elem = d.lru.PushBack(e)
 		d.fire(e, dur, nowNs)
 		d.evictLocked()
@@ -143,6 +168,9 @@ func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, no
 		},
 		undo: undo{key: key, had: true, prev: *e, applied: nowNs},
 	}
+	if e.durable == nil {
+		e.durable = e.snapshot()
+	}
 	d.fire(e, dur, nowNs)
 	d.lru.MoveToBack(e.elem)
 	return dec
@@ -160,7 +188,7 @@ func (d *Deduper) fire(e *entry, dur time.Duration, nowNs int64) {
 func (d *Deduper) evictLocked() {
 	for d.lru.Len() > d.settings.MaxKeys {
 		e := d.lru.Remove(d.lru.Front()).(*entry)
-		delete(d.buckets[e.bucket], e.hash)
+		delete(d.buckets[e.bucket], d.mapKey(e.key))
 		d.dirty |= 1 << e.bucket
 		d.evicted++
 	}
@@ -174,17 +202,17 @@ func (d *Deduper) Undo(_ context.Context, dec Decision) {
 		return
 	}
 	u := dec.undo
-	h := keyHash(u.key)
-	b := bucketOf(h)
+	b := bucketOf(keyHash(u.key))
+	mk := d.mapKey(u.key)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.buckets[b][h]
+	e, ok := d.buckets[b][mk]
 	if !ok || e.lastAlert != u.applied {
 		return
 	}
 	d.dirty |= 1 << b
 	if !u.had {
-		delete(d.buckets[b], h)
+		delete(d.buckets[b], mk)
 		d.lru.Remove(e.elem)
 		return
 	}
@@ -200,6 +228,28 @@ func (d *Deduper) Undo(_ context.Context, dec Decision) {
 		d.lru.MoveBefore(elem, mark)
 	}
 }
+
+// Delivered marks an alerting decision as handed on: from now on Save
+// writes the state that includes it. Until then Save writes the state from
+// before it, so a crash repeats the alert rather than losing it.
+func (d *Deduper) Delivered(_ context.Context, dec Decision) {
+	if !dec.Alert || dec.undo.remote != nil {
+		return
+	}
+	u := dec.undo
+	b := bucketOf(keyHash(u.key))
+	mk := d.mapKey(u.key)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// A later alert of the key, still undelivered, keeps the snapshot.
+	if e, ok := d.buckets[b][mk]; ok && e.lastAlert == u.applied && e.durable != nil {
+		e.durable = nil
+		d.dirty |= 1 << b
+	}
+}
+
+// mapKey is the in-memory lookup hash of a key.
+func (d *Deduper) mapKey(k alert.Key) uint64 { return maphash.Comparable(d.seed, k) }
 
 // Len is the number of remembered keys.
 func (d *Deduper) Len() int {

@@ -23,6 +23,14 @@ var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 func key(route string) alert.Key { return alert.Key{Service: "svc", Method: "GET", Route: route} }
 
+// decideDelivered decides and, for an alert, confirms its delivery: what
+// the engine does once the next consumer took the alert.
+func decideDelivered(d *Deduper, k alert.Key, dur time.Duration, at time.Time) Decision {
+	dec := d.Decide(ctx0, k, dur, at)
+	d.Delivered(ctx0, dec)
+	return dec
+}
+
 func defaults() Settings {
 	return Settings{Window: 240 * time.Hour, EscalationFactor: 2, MaxKeys: 100}
 }
@@ -191,9 +199,9 @@ func TestSaveAndLoad(t *testing.T) {
 	client := open()
 	d := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 1000})
 	for i := range 200 {
-		d.Decide(ctx0, key(fmt.Sprintf("/r%d", i)), time.Second, t0.Add(time.Duration(i)*time.Second))
+		decideDelivered(d, key(fmt.Sprintf("/r%d", i)), time.Second, t0.Add(time.Duration(i)*time.Second))
 	}
-	require.False(t, d.Decide(ctx0, key("/r100"), 1500*time.Millisecond, t0.Add(time.Minute)).Alert)
+	require.False(t, decideDelivered(d, key("/r100"), 1500*time.Millisecond, t0.Add(time.Minute)).Alert)
 	require.NoError(t, d.Save(ctx, client))
 	require.NoError(t, d.Save(ctx, client), "nothing dirty: no-op")
 	require.NoError(t, client.Close(ctx))
@@ -217,10 +225,10 @@ func TestSuppressedCountSurvivesReload(t *testing.T) {
 	ctx := context.Background()
 	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
 	d := New(defaults())
-	d.Decide(ctx0, key("/a"), time.Second, t0)
+	decideDelivered(d, key("/a"), time.Second, t0)
 	require.NoError(t, d.Save(ctx, client))
 	for i := range 5 {
-		d.Decide(ctx0, key("/a"), 1100*time.Millisecond+time.Duration(i)*100*time.Millisecond, t0.Add(time.Duration(i+1)*time.Minute))
+		decideDelivered(d, key("/a"), 1100*time.Millisecond+time.Duration(i)*100*time.Millisecond, t0.Add(time.Duration(i+1)*time.Minute))
 	}
 	require.NoError(t, d.Save(ctx, client))
 
@@ -248,7 +256,7 @@ func TestSaveFailureKeepsBucketsDirty(t *testing.T) {
 	ctx := context.Background()
 	client := &failingClient{TestClient: storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), ""), fail: true}
 	d := New(defaults())
-	d.Decide(ctx0, key("/a"), time.Second, t0)
+	decideDelivered(d, key("/a"), time.Second, t0)
 	err := d.Save(ctx, client)
 	require.ErrorContains(t, err, "disk full")
 	client.fail = false
@@ -264,7 +272,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
 	d := New(defaults())
 	for i := range 50 {
-		d.Decide(ctx0, key(fmt.Sprintf("/r%d", i)), time.Second, t0)
+		decideDelivered(d, key(fmt.Sprintf("/r%d", i)), time.Second, t0)
 	}
 	require.NoError(t, d.Save(ctx, client))
 	require.NoError(t, client.Set(ctx, storageKey(3), []byte("{not json")))
@@ -288,4 +296,37 @@ func TestBucketOfIsStable(t *testing.T) {
 func TestKeyHashIsStable(t *testing.T) {
 	// Persisted buckets depend on it: this value must never change.
 	assert.Equal(t, uint64(0x2a7b1f8178cb11bd), keyHash(alert.Key{Service: "svc", Method: "GET", Route: "/a"}))
+}
+
+func TestUndeliveredAlertIsNotSaved(t *testing.T) {
+	ctx := context.Background()
+	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
+	d := New(defaults())
+	decideDelivered(d, key("/a"), time.Second, t0)
+	require.NoError(t, d.Save(ctx, client))
+
+	// An escalation and a first alert, neither delivered yet (they wait
+	// for correlation), then a crash: the saved state is the one before.
+	esc := d.Decide(ctx, key("/a"), 5*time.Second, t0.Add(time.Minute))
+	require.Equal(t, alert.ReasonEscalation, esc.Reason)
+	first := d.Decide(ctx, key("/b"), time.Second, t0.Add(time.Minute))
+	require.True(t, first.Alert)
+	require.NoError(t, d.Save(ctx, client))
+
+	r := New(defaults())
+	require.NoError(t, r.Load(ctx, client))
+	assert.Equal(t, 1, r.Len(), "the undelivered first alert of /b is not saved")
+	assert.Equal(t, alert.ReasonEscalation, r.Decide(ctx, key("/a"), 5*time.Second, t0.Add(2*time.Minute)).Reason,
+		"after a crash the undelivered escalation fires again")
+	assert.True(t, r.Decide(ctx, key("/b"), time.Second, t0.Add(2*time.Minute)).Alert)
+
+	// Once delivered, the state that includes them is saved.
+	d.Delivered(ctx, esc)
+	d.Delivered(ctx, first)
+	require.NoError(t, d.Save(ctx, client))
+	r = New(defaults())
+	require.NoError(t, r.Load(ctx, client))
+	assert.Equal(t, 2, r.Len())
+	assert.False(t, r.Decide(ctx, key("/a"), 5*time.Second, t0.Add(2*time.Minute)).Alert)
+	assert.False(t, r.Decide(ctx, key("/b"), time.Second, t0.Add(2*time.Minute)).Alert)
 }

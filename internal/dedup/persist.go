@@ -100,7 +100,7 @@ func (d *Deduper) encodeBucketLocked(b int) ([]byte, error) {
 	}
 	recs := make([]record, 0, len(m))
 	for _, e := range m {
-		recs = append(recs, record{
+		r := record{
 			Service:       e.key.Service,
 			Method:        e.key.Method,
 			Route:         e.key.Route,
@@ -108,7 +108,20 @@ func (d *Deduper) encodeBucketLocked(b int) ([]byte, error) {
 			LastDuration:  int64(e.lastDuration),
 			Suppressed:    e.suppressed,
 			SuppressedMax: int64(e.suppressedMax),
-		})
+		}
+		if ds := e.durable; ds != nil {
+			// An alert of this key is not delivered yet: save the state
+			// from before it.
+			if !ds.had {
+				continue
+			}
+			r.LastAlert, r.LastDuration = ds.lastAlert, int64(ds.lastDuration)
+			r.Suppressed, r.SuppressedMax = ds.suppressed, int64(ds.suppressedMax)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) == 0 {
+		return nil, nil
 	}
 	// Sorted, so that identical state gives identical bytes.
 	slices.SortFunc(recs, func(a, b record) int {
@@ -162,10 +175,11 @@ func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
 	}
 	d.lru.Init()
 	for _, e := range all {
-		if old, ok := d.buckets[e.bucket][e.hash]; ok {
+		mk := d.mapKey(e.key)
+		if old, ok := d.buckets[e.bucket][mk]; ok {
 			d.lru.Remove(old.elem)
 		}
-		d.buckets[e.bucket][e.hash] = e
+		d.buckets[e.bucket][mk] = e
 		e.elem = d.lru.PushBack(e)
 	}
 	d.evictLocked()

@@ -217,6 +217,15 @@ func (r *Redis) Undo(ctx context.Context, dec Decision) {
 	}
 }
 
+// Delivered confirms a decision. Redis holds the decision from the start
+// (it is shared: other collectors must see it at once); a local fallback
+// decision is confirmed locally.
+func (r *Redis) Delivered(ctx context.Context, dec Decision) {
+	if dec.undo.remote == nil {
+		r.local.Delivered(ctx, dec)
+	}
+}
+
 // Len is the number of keys in the local fallback state.
 func (r *Redis) Len() int { return r.local.Len() }
 

@@ -46,9 +46,16 @@ type Component struct {
 	ins      Instruments
 	byReason [len(Stats{}.Alerts)]metric.AddOption
 
-	// The flush loop delivers alerts whose correlation wait is over.
-	stop chan struct{}
-	done chan struct{}
+	// ReturnRefusals: a refusal of the next consumer is returned upstream
+	// (the processor: the sender retries) or only logged and counted (the
+	// connector: an error would make the user's own pipeline resend its
+	// whole batch to its other exporters).
+	ReturnRefusals bool
+
+	// The background loop delivers alerts whose correlation wait is over
+	// and saves the dedup state.
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // NewComponent wraps e for the component of kind and id.
@@ -81,29 +88,42 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 			return err
 		}
 	}
-	if wait := c.Engine.cfg.Correlation.Wait; wait > 0 {
-		c.stop, c.done = make(chan struct{}), make(chan struct{})
-		go c.flushLoop(flushInterval(wait))
-	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	c.cancel, c.done = cancel, make(chan struct{})
+	go c.loop(loopCtx, loopInterval(c.Engine.cfg.Correlation.Wait))
 	return nil
 }
 
-// flushInterval: a fraction of the wait, so alerts leave close to their due
-// time without a busy loop.
-func flushInterval(wait time.Duration) time.Duration {
+// saveEvery is how often suppression counts are saved; alerts are saved as
+// they are delivered.
+const saveEvery = 5 * time.Second
+
+// loopInterval: with correlation, a fraction of the wait, so alerts leave
+// close to their due time without a busy loop; without, the save period.
+func loopInterval(wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return saveEvery
+	}
 	return min(max(wait/10, 10*time.Millisecond), time.Second)
 }
 
-func (c *Component) flushLoop(every time.Duration) {
+// loop delivers the alerts whose correlation wait is over and saves the
+// dedup state now and then, until Shutdown.
+func (c *Component) loop(ctx context.Context, every time.Duration) {
 	defer close(c.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastSave := time.Now()
 	for {
 		select {
-		case <-c.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.Flush(context.Background(), false)
+			c.Flush(ctx, false)
+			if time.Since(lastSave) >= saveEvery {
+				c.Engine.saveState(ctx)
+				lastSave = time.Now()
+			}
 		}
 	}
 }
@@ -120,19 +140,26 @@ func (c *Component) Flush(ctx context.Context, all bool) {
 			c.ins.Refused.Add(ctx, int64(d.Alerts))
 			c.Engine.logger.Warn("alerts refused after their correlation wait; their endpoints alert again on the next slow span",
 				zap.Int("alerts", d.Alerts), zap.Error(err))
+			continue
 		}
+		c.Engine.Delivered(ctx, d)
 	}
 	if len(deliveries) > 0 {
 		c.Engine.saveState(ctx)
 	}
 }
 
-// Shutdown delivers every pending alert, then saves the dedup state.
+// Shutdown delivers every pending alert, then saves the dedup state. ctx
+// bounds the wait for a delivery in progress.
 func (c *Component) Shutdown(ctx context.Context) error {
-	if c.stop != nil {
-		close(c.stop)
-		<-c.done
-		c.stop = nil
+	if c.cancel != nil {
+		c.cancel()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.cancel = nil
 	}
 	c.Flush(ctx, true)
 	if c.ins.Shutdown != nil {
@@ -159,7 +186,8 @@ func (c *Component) RecordProfileSamples(ctx context.Context, n int) {
 
 // ConsumeTraces runs the engine over td and hands the alert spans, if any,
 // to next. When next refuses them the dedup decisions are rolled back, so
-// the sender's retry alerts again (with the same alert ids).
+// a retry alerts again (with the same alert ids), and the refusal is
+// returned when ReturnRefusals is set.
 func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next consumer.Traces) error {
 	res := c.Engine.Process(td, next)
 	c.record(ctx, &res.Stats)
@@ -170,7 +198,12 @@ func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next co
 	if err := next.ConsumeTraces(ctx, res.Traces); err != nil {
 		c.Engine.Abort(&res)
 		c.ins.Refused.Add(ctx, int64(res.Alerts()))
-		return err
+		if c.ReturnRefusals {
+			return err
+		}
+		c.Engine.logger.Warn("the alerts pipeline refused alerts; their endpoints alert again on the next slow span",
+			zap.Int("alerts", res.Alerts()), zap.Error(err))
+		return nil
 	}
 	c.Engine.Commit(ctx, &res)
 	return nil

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/internal/glob"
+	"github.com/slowspan/slowspan/internal/route"
 )
 
 // Config is the configuration shared by the slowspan processor and connector.
@@ -128,6 +129,10 @@ var DefaultRedactedAttributes = []string{
 	"http.response.header.set-cookie",
 }
 
+// maxPendingLimit bounds correlation.max_pending: each waiting alert holds
+// a span copy and a breakdown.
+const maxPendingLimit = 100000
+
 // NewDefaultConfig returns the documented defaults.
 func NewDefaultConfig() *Config {
 	return &Config{
@@ -186,8 +191,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("routes[%d].threshold: must be > 0, got %v", i, r.Threshold))
 		}
 		for j, m := range r.Methods {
-			if strings.TrimSpace(m) == "" {
-				errs = append(errs, fmt.Errorf("routes[%d].methods[%d]: empty method", i, j))
+			// Keys carry the method as route.Method maps it: a method it
+			// turns into _OTHER could never match.
+			if want := strings.ToUpper(strings.TrimSpace(m)); want == "" || route.Method(want) != want {
+				errs = append(errs, fmt.Errorf("routes[%d].methods[%d]: %q is not a standard HTTP method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, QUERY, or _OTHER for the rest)", i, j, m))
 			}
 		}
 	}
@@ -205,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dedup.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("dedup.max_keys: must be > 0, got %d", c.Dedup.MaxKeys))
+	}
+	if r := &c.Dedup.Redis; !r.Enabled() && (r.Username != "" || r.Password != "" || r.DB != 0) {
+		errs = append(errs, errors.New("dedup.redis.endpoint: required when other dedup.redis options are set"))
 	}
 	if r := &c.Dedup.Redis; r.Enabled() {
 		if c.Dedup.Storage != nil {
@@ -226,8 +236,8 @@ func (c *Config) Validate() error {
 	if c.Correlation.Wait < 0 {
 		errs = append(errs, fmt.Errorf("correlation.wait: must be >= 0, got %v", c.Correlation.Wait))
 	}
-	if c.Correlation.MaxPending <= 0 {
-		errs = append(errs, fmt.Errorf("correlation.max_pending: must be > 0, got %d", c.Correlation.MaxPending))
+	if c.Correlation.MaxPending <= 0 || c.Correlation.MaxPending > maxPendingLimit {
+		errs = append(errs, fmt.Errorf("correlation.max_pending: must be between 1 and %d, got %d", maxPendingLimit, c.Correlation.MaxPending))
 	}
 	if c.Profiles.MaxSamples <= 0 {
 		errs = append(errs, fmt.Errorf("profiles.max_samples: must be > 0, got %d", c.Profiles.MaxSamples))

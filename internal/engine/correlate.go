@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,15 @@ func (p *pendingSet) add(c *candidate, due time.Time, limit int) bool {
 // alert to that alert's breakdown. It runs only when there is one.
 func (e *Engine) collectChildren(td ptrace.Traces, fresh []*candidate) {
 	lookPending := e.pending.len() > 0
+	// A linear scan is cheapest for the usual handful of new alerts; a
+	// batch full of them gets a map, so the pass stays linear.
+	var freshByID map[pcommon.SpanID]*candidate
+	if len(fresh) > 8 {
+		freshByID = make(map[pcommon.SpanID]*candidate, len(fresh))
+		for _, f := range fresh {
+			freshByID[f.spanID] = f
+		}
+	}
 	if lookPending {
 		e.pending.mu.Lock()
 		defer e.pending.mu.Unlock()
@@ -77,10 +88,14 @@ func (e *Engine) collectChildren(td ptrace.Traces, fresh []*candidate) {
 					continue
 				}
 				var c *candidate
-				for _, f := range fresh {
-					if f.spanID == parent {
-						c = f
-						break
+				if freshByID != nil {
+					c = freshByID[parent]
+				} else {
+					for _, f := range fresh {
+						if f.spanID == parent {
+							c = f
+							break
+						}
 					}
 				}
 				if c == nil && lookPending {
@@ -139,7 +154,7 @@ func (e *Engine) Due(now time.Time, all bool) []Delivery {
 		return nil
 	}
 	// Oldest first, so alerts go out in the order their spans came.
-	sortByDue(due)
+	slices.SortStableFunc(due, func(a, b *candidate) int { return a.due.Compare(b.due) })
 	var out []Delivery
 	for _, c := range due {
 		td := e.finalize(c)
@@ -163,6 +178,13 @@ func (e *Engine) Undeliverable(d *Delivery) {
 	e.Abort(&Result{decisions: d.decisions})
 }
 
+// Delivered confirms the alerts of a delivery the sink took.
+func (e *Engine) Delivered(ctx context.Context, d *Delivery) {
+	for _, dec := range d.decisions {
+		e.dedup.Delivered(ctx, dec)
+	}
+}
+
 // Pending is the number of alerts waiting for correlation.
 func (e *Engine) Pending() int { return e.pending.len() }
 
@@ -174,11 +196,3 @@ func (e *Engine) IndexProfiles(pd pprofile.Profiles) int {
 
 // ProfileSamples is the number of samples the index holds.
 func (e *Engine) ProfileSamples() int { return e.profiles.Len() }
-
-func sortByDue(cs []*candidate) {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && cs[j].due.Before(cs[j-1].due); j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
-		}
-	}
-}

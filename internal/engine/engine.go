@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -56,10 +57,12 @@ type Engine struct {
 	pending  pendingSet
 	profiles *profileindex.Index
 
-	local  *dedup.Deduper
-	dedup  dedup.Decider // local, or Redis in front of it
-	redis  *redis.Client
-	client storage.Client
+	local *dedup.Deduper
+	dedup dedup.Decider // local, or Redis in front of it
+	redis *redis.Client
+
+	clientMu sync.Mutex // client is set at Start and cleared at Shutdown
+	client   storage.Client
 }
 
 type rule struct {
@@ -154,7 +157,9 @@ func (e *Engine) Start(ctx context.Context, host component.Host, kind component.
 	if err != nil {
 		return fmt.Errorf("dedup.storage: opening storage of %q: %w", sid, err)
 	}
+	e.clientMu.Lock()
 	e.client = client
+	e.clientMu.Unlock()
 	if err := e.local.Load(ctx, client); err != nil {
 		e.logger.Warn("part of the dedup state could not be read; the keys it held may alert once more", zap.Error(err))
 	}
@@ -209,12 +214,14 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		err = e.redis.Close()
 		e.redis = nil
 	}
-	if e.client == nil {
+	e.clientMu.Lock()
+	client := e.client
+	e.client = nil
+	e.clientMu.Unlock()
+	if client == nil {
 		return err
 	}
-	err = errors.Join(err, e.local.Save(ctx, e.client), e.client.Close(ctx))
-	e.client = nil
-	return err
+	return errors.Join(err, e.local.Save(ctx, client), client.Close(ctx))
 }
 
 // Keys is the number of endpoint keys the dedup state remembers.
@@ -476,22 +483,31 @@ func (e *Engine) renderLink(t *template.Template, data linkData) string {
 	return b.String()
 }
 
-// Commit makes the decisions of res durable; call it once the alerts were
-// handed on (or when there were none). State is saved after delivery, so a
-// crash in between repeats an alert rather than losing one.
+// Commit confirms the alerts of res, once they were handed on, and saves
+// the dedup state. Until confirmed, an alert's key is saved in its state
+// from before the alert, so a crash in between repeats the alert rather
+// than losing it. Suppression counts alone are not saved here (that would
+// put a storage write on the path of every batch with a slow span): the
+// component saves them periodically and at shutdown.
 func (e *Engine) Commit(ctx context.Context, res *Result) {
-	if res.alerts == 0 && res.Stats.Suppressed == 0 && res.Stats.Alerts == [3]int64{} {
+	if len(res.decisions) == 0 {
 		return
+	}
+	for _, dec := range res.decisions {
+		e.dedup.Delivered(ctx, dec)
 	}
 	e.saveState(ctx)
 }
 
 // saveState writes the changed dedup buckets, if the state is persisted.
 func (e *Engine) saveState(ctx context.Context) {
-	if e.client == nil {
+	e.clientMu.Lock()
+	client := e.client
+	e.clientMu.Unlock()
+	if client == nil {
 		return
 	}
-	if err := e.local.Save(ctx, e.client); err != nil {
+	if err := e.local.Save(ctx, client); err != nil {
 		e.logger.Warn("saving dedup state failed; it stays in memory and the next batch retries", zap.Error(err))
 	}
 }
@@ -522,12 +538,22 @@ func stripQuery(s string) (string, bool) {
 
 const maxServiceLen = 256
 
-// sanitize makes untrusted text valid UTF-8 of at most n bytes.
+// sanitize makes untrusted text valid UTF-8 of at most n bytes, without
+// control characters (a newline or a terminal escape in a service name would
+// reach every message and log line of its alerts).
 func sanitize(s string, n int) string {
 	if len(s) > 4*n {
 		s = s[:4*n] // bound the work on huge values before scanning them
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.IndexFunc(s, isControl) >= 0 {
+		s = strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
 	if len(s) > n {
 		cut := n
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -539,3 +565,5 @@ func sanitize(s string, n int) string {
 	}
 	return s
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

@@ -418,3 +418,12 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+func TestServiceNameLosesControlCharacters(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	td := build(t, server(2*time.Second, map[string]any{"http.route": "/a"}))
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", "shop\n\x1b[2Jevil")
+	got := alerts(e.Process(td, nil))
+	require.Len(t, got, 1)
+	assert.Equal(t, "shop[2Jevil", got[0].Key.Service)
+}

@@ -69,10 +69,13 @@ func New(s Settings) *Index {
 	return &Index{settings: s, bySpan: make(map[pcommon.SpanID]*entry), order: list.New()}
 }
 
-// Bounds on what one sample may hold, against hostile or broken input.
+// Bounds on what one sample and one span may hold, against hostile or
+// broken input. 10,000 samples is 100 s of CPU at 100 Hz: more than any
+// request an alert is about.
 const (
-	maxFrames    = 256
-	maxNameBytes = 512
+	maxFrames         = 256
+	maxNameBytes      = 512
+	maxSamplesPerSpan = 10000
 )
 
 // Add indexes the span-linked samples of pd and returns how many it kept.
@@ -137,12 +140,13 @@ func (ix *Index) Add(pd pprofile.Profiles, now time.Time) int {
 		}
 		e.added = now
 		ix.order.MoveToBack(e.elem)
-		e.s.Samples = append(e.s.Samples, f.s.Samples...)
+		add := f.s.Samples[:min(len(f.s.Samples), max(maxSamplesPerSpan-len(e.s.Samples), 0))]
+		e.s.Samples = append(e.s.Samples, add...)
 		if e.s.TraceID.IsEmpty() {
 			e.s.TraceID = f.s.TraceID
 		}
-		ix.total += len(f.s.Samples)
-		kept += len(f.s.Samples)
+		ix.total += len(add)
+		kept += len(add)
 	}
 	ix.expireLocked(now)
 	return kept

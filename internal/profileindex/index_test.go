@@ -241,3 +241,13 @@ func TestIsAppCode(t *testing.T) {
 		assert.Equal(t, want, IsAppCode(name), name)
 	}
 }
+
+func TestSamplesPerSpanAreCapped(t *testing.T) {
+	b := newBuilder("nanoseconds")
+	for range maxSamplesPerSpan + 50 {
+		b.linked(trace, span1, 100, "main.f")
+	}
+	ix := New(Settings{MaxSamples: 1 << 20, TTL: time.Minute})
+	assert.Equal(t, maxSamplesPerSpan, ix.Add(b.pd, t0))
+	assert.Len(t, ix.Take(trace, span1).Samples, maxSamplesPerSpan)
+}

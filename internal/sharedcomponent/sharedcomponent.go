@@ -32,17 +32,25 @@ func (m *Map[K, V]) LoadOrStore(key K, create func() (V, error)) (*Component[V],
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c, ok := m.components[key]; ok {
+		c.refs++
 		return c, nil
 	}
 	v, err := create()
 	if err != nil {
 		return nil, err
 	}
-	c := &Component[V]{component: v}
-	c.remove = func() {
+	c := &Component[V]{component: v, refs: 1}
+	// release drops one reference and reports whether it was the last; the
+	// last one takes the instance out of the map.
+	c.release = func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		c.refs--
+		if c.refs > 0 {
+			return false
+		}
 		delete(m.components, key)
+		return true
 	}
 	m.components[key] = c
 	return c, nil
@@ -55,12 +63,16 @@ func (m *Map[K, V]) Len() int {
 	return len(m.components)
 }
 
-// Component wraps an instance so that Start and Shutdown run once whatever
-// the number of pipelines. After Shutdown it leaves the Map, so a collector
-// reload creates a fresh instance.
+// Component wraps an instance so that Start runs once, on the first call,
+// and Shutdown once, on the last: each LoadOrStore hands out a reference
+// (one per pipeline node), each Shutdown returns one. The service shuts a
+// node down after its own upstream only, so another pipeline may still feed
+// the instance when the first of its nodes shuts down. After the last
+// Shutdown it leaves the Map, so a collector reload creates a fresh instance.
 type Component[V component.Component] struct {
 	component V
-	remove    func()
+	refs      int // guarded by the Map's mutex
+	release   func() bool
 
 	startOnce    sync.Once
 	startErr     error
@@ -77,13 +89,12 @@ func (c *Component[V]) Start(ctx context.Context, host component.Host) error {
 	return c.startErr
 }
 
-// Shutdown shuts the instance down on the first call. The service shuts all
-// receivers down before any processor, so no pipeline still feeds it then.
+// Shutdown shuts the instance down when the last reference is returned.
 func (c *Component[V]) Shutdown(ctx context.Context) error {
-	c.shutdownOnce.Do(func() {
-		c.shutdownErr = c.component.Shutdown(ctx)
-		c.remove()
-	})
+	if !c.release() {
+		return nil
+	}
+	c.shutdownOnce.Do(func() { c.shutdownErr = c.component.Shutdown(ctx) })
 	return c.shutdownErr
 }
 

@@ -34,9 +34,11 @@ func TestStartAndShutdownOnce(t *testing.T) {
 	require.NoError(t, a.Start(ctx, componenttest.NewNopHost()))
 	require.NoError(t, b.Start(ctx, componenttest.NewNopHost()))
 	require.NoError(t, a.Shutdown(ctx))
+	assert.Equal(t, 0, a.Unwrap().shutdowns, "another pipeline still holds it")
+	assert.Equal(t, 1, m.Len())
 	require.NoError(t, b.Shutdown(ctx))
 	assert.Equal(t, 1, a.Unwrap().starts)
-	assert.Equal(t, 1, a.Unwrap().shutdowns)
+	assert.Equal(t, 1, a.Unwrap().shutdowns, "shut down with the last reference")
 	assert.Equal(t, 0, m.Len())
 
 	c, err := m.LoadOrStore("cfg", create)

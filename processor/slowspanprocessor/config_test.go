@@ -59,6 +59,10 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_dedup"), wantErr: []string{
 			"dedup.window: must be > 0", "dedup.escalation_factor: must be 0 (off) or > 1", "dedup.max_keys: must be > 0"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_link"), wantErr: []string{"links.trace:", "TraceId"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_method"), wantErr: []string{
+			`routes[0].methods[1]: "PROPFIND" is not a standard HTTP method`,
+			"correlation.max_pending: must be between 1 and 100000",
+			"dedup.redis.endpoint: required when other dedup.redis options are set"}},
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)

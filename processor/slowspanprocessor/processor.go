@@ -27,7 +27,7 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 	if err != nil {
 		return nil, err
 	}
-	return engine.NewComponent(eng, component.KindProcessor, set.ID, engine.Instruments{
+	c := engine.NewComponent(eng, component.KindProcessor, set.ID, engine.Instruments{
 		Spans:           tel.ProcessorSlowspanSpans,
 		ProfileSamples:  tel.ProcessorSlowspanProfileSamples,
 		RegisterPending: tel.RegisterProcessorSlowspanPendingAlertsCallback,
@@ -39,7 +39,11 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 		BackendErrors:   tel.ProcessorSlowspanDedupBackendErrors,
 		RegisterKeys:    tel.RegisterProcessorSlowspanDedupKeysCallback,
 		Shutdown:        tel.Shutdown,
-	}), nil
+	})
+	// A refusal goes back to the receiver, so the sender retries and the
+	// rolled-back alert fires again.
+	c.ReturnRefusals = true
+	return c, nil
 }
 
 // tracesProcessor is one pipeline's view of the shared instance.
