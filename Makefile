@@ -36,7 +36,7 @@ all: test
 #   APT_PACKAGES  Debian packages (installed with apt-get when missing; CI runs as root)
 #   npm           add an `npm ci --prefix <dir>` line below for each Node app (lockfiles committed)
 # ---------------------------------------------------------------------------
-APT_PACKAGES := gcc libc6-dev redis-server chromium
+APT_PACKAGES := ca-certificates gcc libc6-dev redis-server chromium
 
 deps:
 	@missing=""; \
@@ -50,6 +50,14 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  $$sudo apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# Node.js and npm for the Node test app, when the machine has none
+	@# (Debian's nodejs 18 is new enough for its lockfile)
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "deps: installing nodejs npm"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends nodejs npm; \
 	fi
 	@# npm packages of the Node test app, from its committed lockfile
 	@if [ ! -d integration/apps/nodeapp/node_modules ] || [ integration/apps/nodeapp/package-lock.json -nt integration/apps/nodeapp/node_modules ]; then \

@@ -162,7 +162,7 @@ func startNodeApp(t *testing.T, otlpHTTPPort int, service string) *app {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node not found: the Node test app needs Node.js 20: %v", err)
+		t.Fatalf("node not found: the Node test app needs Node.js 18.19 or later (`make deps` installs it): %v", err)
 	}
 	if _, err := os.Stat("apps/nodeapp/node_modules/express"); err != nil {
 		t.Fatalf("the Node test app's packages are missing: run `make deps` (npm ci --prefix integration/apps/nodeapp): %v", err)

@@ -147,15 +147,16 @@ func TestMattermostOutages(t *testing.T) {
 	if len(posts) != 2 {
 		t.Fatalf("%d posts, want 2: each alert exactly once", len(posts))
 	}
-	// The retry after the 429 came no sooner than Retry-After allows.
+	// The retry after the 429 came no sooner than Retry-After allows. The
+	// 429 may hit a file upload or the post: compare with the next request
+	// on the same path.
 	var throttledAt, retriedAt time.Time
+	throttledPath := ""
 	for _, r := range f.Requests() {
-		if r.Path != "/api/v4/posts" {
-			continue
-		}
-		if r.Status == 429 {
-			throttledAt = r.At
-		} else if !throttledAt.IsZero() && retriedAt.IsZero() {
+		switch {
+		case r.Status == 429 && throttledPath == "":
+			throttledAt, throttledPath = r.At, r.Path
+		case throttledPath != "" && r.Path == throttledPath && retriedAt.IsZero():
 			retriedAt = r.At
 		}
 	}

@@ -81,7 +81,7 @@ func createDefaultConfig() *Config {
 		},
 		ReportsMaxCount: defaultReportsMaxCount,
 		TimeoutConfig:   exporterhelper.NewDefaultTimeoutConfig(),
-		BackOffConfig:   configretry.NewDefaultBackOffConfig(),
+		BackOffConfig:   retryForever(),
 		QueueConfig:     configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 	}
 }
@@ -119,4 +119,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("reports: %q is the alert file itself: use a directory, e.g. %s", c.Reports, filepath.Join(filepath.Dir(c.Path), "reports")))
 	}
 	return errors.Join(errs...)
+}
+
+// retryForever is exporterhelper's default backoff without its 5-minute
+// budget: past the budget exporterhelper drops the batch, even from a
+// persistent queue, and an alert must wait out an outage instead.
+func retryForever() configretry.BackOffConfig {
+	c := configretry.NewDefaultBackOffConfig()
+	c.MaxElapsedTime = 0
+	return c
 }

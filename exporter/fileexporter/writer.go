@@ -207,7 +207,10 @@ func (w *lineWriter) rotate() error {
 		w.logger.Warn("Closing the alert file before rotation failed", zap.String("path", w.path), zap.Error(err))
 	}
 	w.f = nil
-	backup := w.backupName()
+	backup, err := w.backupName()
+	if err != nil {
+		return fmt.Errorf("rotating alert file %q: %w", w.path, err)
+	}
 	if err := os.Rename(w.path, backup); err != nil {
 		// Leave the file where it is: the next write reopens it and
 		// tries again.
@@ -229,22 +232,31 @@ func (w *lineWriter) rotate() error {
 // backupName is lumberjack's <prefix>-<time><ext>, moved forward by a
 // millisecond while it is taken, so two rotations in the same millisecond
 // never overwrite a backup.
-func (w *lineWriter) backupName() string {
+func (w *lineWriter) backupName() (string, error) {
 	dir := filepath.Dir(w.path)
 	prefix, ext := w.prefixAndExt()
 	t := w.now()
 	if !w.localTime {
 		t = t.UTC()
 	}
-	for {
+	// Bounded: an Lstat error other than "not found" (a name too long for
+	// the file system, a permission problem) must fail the rotation, not
+	// spin forever.
+	for range 1000 {
 		name := filepath.Join(dir, prefix+t.Format(backupTimeFormat)+ext)
 		_, err1 := os.Lstat(name)
 		_, err2 := os.Lstat(name + compressSuffix)
 		if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
-			return name
+			return name, nil
+		}
+		for _, err := range []error{err1, err2} {
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("no usable backup name in %q (shorten the file name of path?): %w", dir, err)
+			}
 		}
 		t = t.Add(time.Millisecond)
 	}
+	return "", fmt.Errorf("no free backup name in %q after 1000 tries", dir)
 }
 
 func (w *lineWriter) prefixAndExt() (prefix, ext string) {

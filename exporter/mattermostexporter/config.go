@@ -85,7 +85,7 @@ func createDefaultConfig() *Config {
 		ClientConfig:    client,
 		MaxMessageRunes: markdown.MaxRunes,
 		Attach:          AttachConfig{FlameGraph: true, Profile: true},
-		BackOffConfig:   configretry.NewDefaultBackOffConfig(),
+		BackOffConfig:   retryForever(),
 		QueueConfig:     configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 	}
 }
@@ -194,4 +194,13 @@ func sortStrings(s []string) []string {
 		}
 	}
 	return s
+}
+
+// retryForever is exporterhelper's default backoff without its 5-minute
+// budget: past the budget exporterhelper drops the batch, even from a
+// persistent queue, and an alert must wait out an outage instead.
+func retryForever() configretry.BackOffConfig {
+	c := configretry.NewDefaultBackOffConfig()
+	c.MaxElapsedTime = 0
+	return c
 }

@@ -156,7 +156,7 @@ func TestErrorArchivedChannelAtRuntime(t *testing.T) {
 func TestNetworkErrorAndTimeoutAreRetried(t *testing.T) {
 	s := newFake(t)
 	cfg := apiConfig(s)
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.Timeout = 2 * time.Second
 	exp, _ := start(t, cfg)
 
 	down(t, s)

@@ -312,10 +312,10 @@ func TestBounds(t *testing.T) {
 			assert.Equal(t, 999.0, names["big"].Width)
 		}
 	})
-	t.Run("100k distinct stacks stay small", func(t *testing.T) {
+	t.Run("20k distinct stacks stay small", func(t *testing.T) {
 		for name, stacks := range map[string][]alert.Stack{
-			"service": synthStacks(100000, 2),
-			"wide":    wideStacks(100000),
+			"service": synthStacks(20000, 2),
+			"wide":    wideStacks(20000),
 		} {
 			g := Build(stacks, Options{})
 			assert.LessOrEqual(t, len(g.Frames()), DefaultMaxFrames)
@@ -328,7 +328,7 @@ func TestBounds(t *testing.T) {
 				os.WriteFile(filepath.Join(os.TempDir(), name+".svg"), svg, 0o644)
 				os.WriteFile(filepath.Join(os.TempDir(), name+".png"), pngBytes, 0o644)
 			}
-			t.Logf("100k %s stacks: %d frames drawn, depth %d, SVG %d bytes, PNG %d bytes",
+			t.Logf("20k %s stacks: %d frames drawn, depth %d, SVG %d bytes, PNG %d bytes",
 				name, len(g.Frames()), g.Depth(), len(svg), len(pngBytes))
 		}
 	})
