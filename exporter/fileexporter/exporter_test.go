@@ -427,3 +427,20 @@ func TestConcurrentConsumers(t *testing.T) {
 	require.NoError(t, exp.Shutdown(context.Background())) // drains the in-memory queue
 	requireEachOnce(t, idCounts(t, readAllLines(t, path)), alerts)
 }
+
+// TestRotationFailsInsteadOfSpinning: a file name that leaves no room for
+// the backup's timestamp (the file system's 255-byte limit) must fail the
+// rotation with an error naming the path, never loop.
+func TestRotationFailsInsteadOfSpinning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), strings.Repeat("a", 240)+".jsonl")
+	cfg := syncConfig(path)
+	cfg.Rotation = RotationConfig{MaxMegabytes: 1}
+	w := newLineWriter(cfg, zap.NewNop())
+	require.NoError(t, w.open())
+	defer w.close()
+	line := append([]byte(strings.Repeat("x", 600<<10)), '\n')
+	require.NoError(t, w.writeLine(line))
+	err := w.writeLine(line) // over 1 MB: rotates
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rotating alert file")
+}
