@@ -2,6 +2,7 @@ package integration
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,9 +11,12 @@ import (
 
 // TestNodeAppAlerts: an express app instrumented with the OpenTelemetry JS
 // SDK and contrib instrumentation. Slow routes alert once each, keyed on the
-// route template express reports; the fast route never alerts.
+// route template express reports, in the alert file and in Mattermost; the
+// fast route never alerts.
 func TestNodeAppAlerts(t *testing.T) {
+	f := newFakeMattermost(t)
 	cfg := &appsConfig{}
+	withMattermost(cfg, f)
 	c := startAppsCollector(t, cfg)
 	a := startNodeApp(t, c.httpPort, "node-shop")
 
@@ -32,6 +36,22 @@ func TestNodeAppAlerts(t *testing.T) {
 		if al.Key.Service != "node-shop" || al.Key.Method != "GET" || al.Threshold != 500*time.Millisecond ||
 			al.Duration < 500*time.Millisecond || len(al.TraceID) != 32 {
 			t.Errorf("alert %v: duration %v threshold %v trace %q", al.Key, al.Duration, al.Threshold, al.TraceID)
+		}
+	}
+
+	posts := waitPosts(t, c, f, "the Node app's posts", len(want))
+	if len(posts) != len(want) {
+		t.Fatalf("%d posts, want %d", len(posts), len(want))
+	}
+	for _, r := range want {
+		n := 0
+		for _, p := range posts {
+			if strings.Contains(p.Message, r) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("route %s in %d posts, want 1", r, n)
 		}
 	}
 }
