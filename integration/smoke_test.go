@@ -72,7 +72,10 @@ service:
 func alertsFile(storageDir string) string { return filepath.Join(storageDir, "alerts.jsonl") }
 
 // readAlerts parses the alert file: one JSON object per line, each an
-// alert.Alert. Any invalid line fails the test.
+// alert.Alert. The collector may be writing while we read, and a reader can
+// see part of a line being written, so the text after the last newline is
+// left for the next poll; any complete line that is not an alert fails the
+// test.
 func readAlerts(t *testing.T, path string) []alert.Alert {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -82,8 +85,12 @@ func readAlerts(t *testing.T, path string) []alert.Alert {
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
 	}
+	end := strings.LastIndexByte(string(data), '\n')
+	if end < 0 {
+		return nil
+	}
 	var out []alert.Alert
-	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+	for i, line := range strings.Split(string(data[:end]), "\n") {
 		if line == "" {
 			continue
 		}

@@ -212,10 +212,7 @@ func TestRestartWithPersistentQueue(t *testing.T) {
 			require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, b...)))
 		}
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			counts := map[string]int{}
-			if _, err := os.Stat(path); err == nil {
-				counts = idCounts(t, readAllLines(t, path))
-			}
+			counts := liveIDCounts(c, path)
 			for _, a := range alerts {
 				assert.Equal(c, 1, counts[a.ID])
 			}

@@ -2,6 +2,7 @@ package fileexporter
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -194,6 +196,31 @@ func readLines(t *testing.T, path string) []string {
 	}
 	require.NoError(t, sc.Err())
 	return lines
+}
+
+// liveIDCounts counts the IDs in the alert file while the exporter may still
+// be writing it: a line being written can be seen in part (a reader is not
+// ordered with a write that crosses a page), so the text after the last
+// newline is left for the next poll. Complete lines must all be valid.
+func liveIDCounts(c *assert.CollectT, path string) map[string]int {
+	counts := map[string]int{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return counts
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i]
+	} else {
+		return counts
+	}
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		var a alert.Alert
+		if !assert.NoError(c, json.Unmarshal(l, &a), "line %d is not a valid alert: %.200s", i+1, l) {
+			continue
+		}
+		counts[a.ID]++
+	}
+	return counts
 }
 
 // idCounts decodes every line (failing on an invalid one) and counts IDs.
