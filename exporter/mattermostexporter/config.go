@@ -171,6 +171,11 @@ func checkURL(s string) error {
 	if u.Host == "" {
 		return errors.New("has no host")
 	}
+	if u.User != nil {
+		// Would be logged with every request error: credentials belong in
+		// token (a bot token), never in the URL.
+		return errors.New("must not contain credentials (user:password@); put the bot token in token")
+	}
 	return nil
 }
 

@@ -70,6 +70,7 @@ func TestLoadConfig(t *testing.T) {
 			"message_template: template: message_template:1: unclosed action",
 		}},
 		{name: "bad_webhook", wantErr: []string{"webhook_url: must start with https://", "storage: threads need API mode"}},
+		{name: "credentials_in_endpoint", wantErr: []string{"endpoint: must not contain credentials"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +85,7 @@ func TestLoadConfig(t *testing.T) {
 				for _, w := range tt.wantErr {
 					assert.Contains(t, err.Error(), w)
 				}
+				assert.NotContains(t, err.Error(), "hunter2", "a config error never shows a secret")
 				return
 			}
 			require.NoError(t, err)
