@@ -322,8 +322,9 @@ func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) erro
 }
 
 // uploadFiles attaches the flame graph and the profile. When the server
-// refuses uploads (403, 413, 501) the alert is posted without files, logged
-// once, and uploads stay off for an hour. Other failures fail the delivery
+// refuses uploads (403, 501) the alert is posted without files, logged once,
+// and uploads stay off for an hour; a 413 (these files too large) only
+// posts this alert without them. Other failures fail the delivery
 // (retried).
 func (e *mattermostExporter) uploadFiles(ctx context.Context, a alert.Alert) (ids, names []string, err error) {
 	if e.now().Before(e.uploadsOffUntil) {
@@ -336,7 +337,12 @@ func (e *mattermostExporter) uploadFiles(ctx context.Context, a alert.Alert) (id
 	ids, err = e.c.uploadFiles(ctx, e.cfg.ChannelID, files)
 	if err != nil {
 		var se *statusError
-		if errors.As(err, &se) && (se.status == 403 || se.status == 413 || se.status == 501) {
+		if errors.As(err, &se) && se.status == 413 {
+			e.logger.Warn("Mattermost refused this alert's files as too large (FileSettings.MaxFileSize); the alert is posted without them",
+				zap.String("alert_id", a.ID), zap.Error(err))
+			return nil, nil, nil
+		}
+		if errors.As(err, &se) && (se.status == 403 || se.status == 501) {
 			e.uploadsOffUntil = e.now().Add(uploadsRetryAfter)
 			if !e.uploadsLogged {
 				e.uploadsLogged = true

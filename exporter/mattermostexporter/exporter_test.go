@@ -232,6 +232,27 @@ func TestUploadsRefusedPostsWithoutFilesAndLogsOnce(t *testing.T) {
 	assert.Empty(t, s.Files())
 }
 
+// TestOversizedFilesSkipOnlyThatAlert: a 413 on an upload means these
+// files are too large, not that uploads are off: the alert is posted without
+// them, and the next alert tries its own upload.
+func TestOversizedFilesSkipOnlyThatAlert(t *testing.T) {
+	s := newFake(t, mattermostfake.WithMaxFileSize(64))
+	exp, _ := start(t, apiConfig(s))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(1))))
+	for _, p := range requireSafePosts(t, s, 2) {
+		assert.Empty(t, p.FileIDs, "too large: posted without files")
+	}
+	uploads := 0
+	for _, r := range s.Requests() {
+		if r.Path == "/api/v4/files" {
+			assert.Equal(t, 413, r.Status)
+			uploads++
+		}
+	}
+	assert.Equal(t, 2, uploads, "each alert tried its own upload")
+}
+
 func TestNoFilesWhenAttachOff(t *testing.T) {
 	s := newFake(t)
 	cfg := apiConfig(s)
