@@ -28,10 +28,12 @@ type Settings struct {
 	TTL        time.Duration
 }
 
-// Sample is one stack with its CPU time.
+// Sample is one stack with its CPU time. Profilers often aggregate: one
+// sample may stand for several CPU ticks (Count).
 type Sample struct {
 	Frames []string // leaf first
 	CPU    time.Duration
+	Count  int64
 }
 
 // Source names how samples were tied to spans.
@@ -112,13 +114,19 @@ func (ix *Index) Add(pd pprofile.Profiles, now time.Time) int {
 					if cpu <= 0 {
 						continue
 					}
+					// Ticks this sample stands for: its timestamps, else its
+					// CPU time over the period.
+					count := int64(s.TimestampsUnixNano().Len())
+					if count == 0 {
+						count = max(1, int64((cpu+period/2)/period))
+					}
 					at, seen := pos[spanID]
 					if !seen {
 						at = len(batch)
 						pos[spanID] = at
 						batch = append(batch, found{spanID: spanID, s: Samples{TraceID: traceID, Source: source}})
 					}
-					batch[at].s.Samples = append(batch[at].s.Samples, Sample{Frames: frames, CPU: cpu})
+					batch[at].s.Samples = append(batch[at].s.Samples, Sample{Frames: frames, CPU: cpu, Count: count})
 				}
 			}
 		}

@@ -117,6 +117,8 @@ func TestIndexByLinkAndAttribute(t *testing.T) {
 	require.Len(t, got.Samples, 2)
 	assert.Equal(t, []string{"main.burn", "main.handler", "net/http.(*conn).serve"}, got.Samples[0].Frames)
 	assert.Equal(t, 30*time.Millisecond, got.Samples[0].CPU)
+	assert.EqualValues(t, 3, got.Samples[0].Count, "30 ms of CPU at a 10 ms period: 3 ticks")
+	assert.EqualValues(t, 4, Summarize(got, time.Second).Samples, "3 + 1 ticks, not 2 aggregated records")
 	assert.Nil(t, ix.Take(trace, span1), "taken once")
 
 	got = ix.Take(trace, span2)

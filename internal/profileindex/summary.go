@@ -28,12 +28,13 @@ func Summarize(s *Samples, wall time.Duration) *alert.Profile {
 	if s == nil || len(s.Samples) == 0 {
 		return nil
 	}
-	p := &alert.Profile{Source: s.Source, WallTime: wall, Samples: int64(len(s.Samples))}
+	p := &alert.Profile{Source: s.Source, WallTime: wall}
 	self := map[string]time.Duration{}
 	total := map[string]time.Duration{}
 	stacks := map[string]*alert.Stack{}
 	for _, smp := range s.Samples {
 		p.CPUTime += smp.CPU
+		p.Samples += max(smp.Count, 1)
 		self[smp.Frames[0]] += smp.CPU
 		seen := make(map[string]bool, len(smp.Frames))
 		for _, f := range smp.Frames {
