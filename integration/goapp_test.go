@@ -81,16 +81,23 @@ func (c appsConfig) alertFile() string { return filepath.Join(c.dir, "alerts.jso
 
 func startAppsCollector(t *testing.T, cfg *appsConfig) *collector {
 	t.Helper()
-	if cfg.grpcPort == 0 {
-		cfg.grpcPort = freePort(t)
-	}
 	if cfg.dir == "" {
 		cfg.dir = t.TempDir()
 	}
 	if cfg.wait == 0 {
 		cfg.wait = 2 * time.Second
 	}
-	return startCollector(t, cfg.render, "--feature-gates=service.profilesSupport")
+	render := cfg.render
+	if cfg.grpcPort == 0 {
+		// First start: each attempt of startCollector (a retry after a port
+		// was taken meanwhile) gets a fresh gRPC port too. Restarts keep
+		// the port the apps export to.
+		render = func(httpPort int) string {
+			cfg.grpcPort = freePort(t)
+			return cfg.render(httpPort)
+		}
+	}
+	return startCollector(t, render, "--feature-gates=service.profilesSupport")
 }
 
 func byRoute(as []alert.Alert) map[string][]alert.Alert {
