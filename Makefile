@@ -36,7 +36,7 @@ all: test
 #   APT_PACKAGES  Debian packages (installed with apt-get when missing; CI runs as root)
 #   npm           add an `npm ci --prefix <dir>` line below for each Node app (lockfiles committed)
 # ---------------------------------------------------------------------------
-APT_PACKAGES := ca-certificates gcc libc6-dev redis-server chromium
+APT_PACKAGES := ca-certificates gcc libc6-dev redis-server chromium fonts-liberation
 
 deps:
 	@missing=""; \
