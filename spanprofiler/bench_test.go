@@ -80,7 +80,7 @@ func BenchmarkRequestLoop(b *testing.B) {
 		b.StopTimer()
 		p, err := Start(context.Background(), Options{Window: time.Hour, Exporter: noop})
 		if err != nil {
-			b.Skip("CPU profiler busy (running with -cpuprofile?):", err)
+			b.Fatalf("the CPU profiler is busy (run without -cpuprofile): %v", err)
 		}
 		b.StartTimer()
 		d := serve(profiled, per)
@@ -120,7 +120,7 @@ func BenchmarkConvertWindow(b *testing.B) {
 	var raw []byte
 	p, err := Start(context.Background(), Options{Window: time.Hour, Exporter: func(context.Context, pprofile.Profiles) error { return nil }})
 	if err != nil {
-		b.Skip(err)
+		b.Fatalf("the CPU profiler is busy (run without -cpuprofile): %v", err)
 	}
 	serve(benchHandler(WrapTracerProvider(tp)), 20000)
 	p.mu.Lock()

@@ -135,18 +135,22 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func TestEmbeddedSpecIsTheSharedCopy(t *testing.T) {
+// TestEmbeddedSpec: the embedded OpenAPI subset loads and, where the
+// project's shared/ folder sits beside the repository (as in CI), is the
+// shared copy byte for byte. A clone without shared/ checks the first only.
+func TestEmbeddedSpec(t *testing.T) {
+	if _, err := Spec(); err != nil {
+		t.Fatal(err)
+	}
 	shared, err := os.ReadFile("../../../shared/mattermost/openapi-subset.yaml")
 	if os.IsNotExist(err) {
-		t.Skip("shared/mattermost/openapi-subset.yaml not beside the repository")
+		t.Log("shared/mattermost/openapi-subset.yaml is not beside the repository: byte comparison not possible here")
+		return
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(shared, OpenAPISubset) {
 		t.Fatal("internal/mattermostfake/openapi-subset.yaml differs from shared/mattermost/openapi-subset.yaml: copy the shared file over it")
-	}
-	if _, err := Spec(); err != nil {
-		t.Fatal(err)
 	}
 }
