@@ -43,48 +43,22 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 // pipeline and feeds the alerts pipeline. It only reads its input, so the
 // collector hands it the batch its sibling exporters get: no clone.
 type tracesConnector struct {
-	shared *sharedcomponent.Component[*engine.Component]
-	next   consumer.Traces
-}
-
-func (c *tracesConnector) Start(ctx context.Context, host component.Host) error {
-	return c.shared.Start(ctx, host)
-}
-
-func (c *tracesConnector) Shutdown(ctx context.Context) error {
-	return c.shared.Shutdown(ctx)
-}
-
-func (c *tracesConnector) Capabilities() consumer.Capabilities {
-	return consumer.Capabilities{MutatesData: false}
+	engine.Node
+	next consumer.Traces
 }
 
 func (c *tracesConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return c.shared.Unwrap().ConsumeTraces(ctx, td, c.next)
+	return c.Shared.Unwrap().ConsumeTraces(ctx, td, c.next)
 }
 
 // profilesConnector takes the span-linked profiles of the user's profiles
 // pipeline (it is one of its exporters) for the alerts it emits on the
 // traces side. It emits nothing itself.
 type profilesConnector struct {
-	shared *sharedcomponent.Component[*engine.Component]
-}
-
-func (c *profilesConnector) Start(ctx context.Context, host component.Host) error {
-	return c.shared.Start(ctx, host)
-}
-
-func (c *profilesConnector) Shutdown(ctx context.Context) error {
-	return c.shared.Shutdown(ctx)
-}
-
-func (c *profilesConnector) Capabilities() consumer.Capabilities {
-	return consumer.Capabilities{MutatesData: false}
+	engine.Node
 }
 
 func (c *profilesConnector) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
-	if n := c.shared.Unwrap().Engine.IndexProfiles(pd); n > 0 {
-		c.shared.Unwrap().RecordProfileSamples(ctx, n)
-	}
+	c.Shared.Unwrap().IndexProfiles(ctx, pd)
 	return nil
 }

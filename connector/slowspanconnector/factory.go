@@ -39,7 +39,7 @@ func createTracesToTraces(_ context.Context, set connector.Settings, cfg compone
 	if err != nil {
 		return nil, err
 	}
-	return &tracesConnector{shared: s, next: next}, nil
+	return &tracesConnector{Node: engine.Node{Shared: s}, next: next}, nil
 }
 
 func createProfilesToTraces(_ context.Context, set connector.Settings, cfg component.Config, _ consumer.Traces) (xconnector.Profiles, error) {
@@ -47,5 +47,5 @@ func createProfilesToTraces(_ context.Context, set connector.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
-	return &profilesConnector{shared: s}, nil
+	return &profilesConnector{Node: engine.Node{Shared: s}}, nil
 }

@@ -171,15 +171,13 @@ func (c *Component) Shutdown(ctx context.Context) error {
 // ConsumeProfiles indexes the span-linked samples of pd for later alerts and
 // hands pd on unchanged.
 func (c *Component) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles, next xconsumer.Profiles) error {
-	if n := c.Engine.IndexProfiles(pd); n > 0 {
-		c.RecordProfileSamples(ctx, n)
-	}
+	c.IndexProfiles(ctx, pd)
 	return next.ConsumeProfiles(ctx, pd)
 }
 
-// RecordProfileSamples counts samples indexed.
-func (c *Component) RecordProfileSamples(ctx context.Context, n int) {
-	if c.ins.ProfileSamples != nil {
+// IndexProfiles indexes the span-linked samples of pd and counts them.
+func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
+	if n := c.Engine.IndexProfiles(pd); n > 0 && c.ins.ProfileSamples != nil {
 		c.ins.ProfileSamples.Add(ctx, int64(n))
 	}
 }

@@ -40,7 +40,7 @@ func createTraces(_ context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	return &tracesProcessor{shared: s, next: next}, nil
+	return &tracesProcessor{Node: engine.Node{Shared: s}, next: next}, nil
 }
 
 // createProfiles: the profiles pipeline listing the same processor shares
@@ -50,5 +50,5 @@ func createProfiles(_ context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return &profilesProcessor{shared: s, next: next}, nil
+	return &profilesProcessor{Node: engine.Node{Shared: s}, next: next}, nil
 }

@@ -46,50 +46,24 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 	return c, nil
 }
 
-// tracesProcessor is one pipeline's view of the shared instance.
+// tracesProcessor is one traces pipeline's view of the shared instance.
 type tracesProcessor struct {
-	shared *sharedcomponent.Component[*engine.Component]
-	next   consumer.Traces
-}
-
-func (p *tracesProcessor) Start(ctx context.Context, host component.Host) error {
-	return p.shared.Start(ctx, host)
-}
-
-func (p *tracesProcessor) Shutdown(ctx context.Context) error {
-	return p.shared.Shutdown(ctx)
-}
-
-// Capabilities: the input is only read; alerts are copies. A read-only
-// pipeline spares the receiver's fan-out a clone of every batch.
-func (p *tracesProcessor) Capabilities() consumer.Capabilities {
-	return consumer.Capabilities{MutatesData: false}
+	engine.Node
+	next consumer.Traces
 }
 
 // ConsumeTraces passes on the alert spans only; everything else ends here.
 func (p *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return p.shared.Unwrap().ConsumeTraces(ctx, td, p.next)
+	return p.Shared.Unwrap().ConsumeTraces(ctx, td, p.next)
 }
 
 // profilesProcessor indexes span-linked profile samples for the alerts of
 // the traces pipelines and passes the profiles on unchanged.
 type profilesProcessor struct {
-	shared *sharedcomponent.Component[*engine.Component]
-	next   xconsumer.Profiles
-}
-
-func (p *profilesProcessor) Start(ctx context.Context, host component.Host) error {
-	return p.shared.Start(ctx, host)
-}
-
-func (p *profilesProcessor) Shutdown(ctx context.Context) error {
-	return p.shared.Shutdown(ctx)
-}
-
-func (p *profilesProcessor) Capabilities() consumer.Capabilities {
-	return consumer.Capabilities{MutatesData: false}
+	engine.Node
+	next xconsumer.Profiles
 }
 
 func (p *profilesProcessor) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
-	return p.shared.Unwrap().ConsumeProfiles(ctx, pd, p.next)
+	return p.Shared.Unwrap().ConsumeProfiles(ctx, pd, p.next)
 }
