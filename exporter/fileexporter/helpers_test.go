@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/exporter/fileexporter/internal/metadata"
 )
 
@@ -91,27 +91,7 @@ func tracesOf(t *testing.T, alerts ...alert.Alert) ptrace.Traces {
 	t.Helper()
 	td := ptrace.NewTraces()
 	for _, a := range alerts {
-		rs := td.ResourceSpans().AppendEmpty()
-		for k, v := range a.Resource {
-			rs.Resource().Attributes().PutStr(k, v)
-		}
-		span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		span.SetName(a.SpanName)
-		span.SetKind(ptrace.SpanKindServer)
-		var tid pcommon.TraceID
-		var sid pcommon.SpanID
-		_, err := hex.Decode(tid[:], []byte(a.TraceID))
-		require.NoError(t, err)
-		_, err = hex.Decode(sid[:], []byte(a.SpanID))
-		require.NoError(t, err)
-		span.SetTraceID(tid)
-		span.SetSpanID(sid)
-		span.SetStartTimestamp(pcommon.NewTimestampFromTime(a.Start))
-		span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.Start.Add(a.Duration)))
-		for k, v := range a.Attributes {
-			span.Attributes().PutStr(k, v)
-		}
-		alert.Encode(a, span)
+		require.NoError(t, alerttest.Append(td, a))
 	}
 	plain := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	plain.SetName("GET /health")
