@@ -5,7 +5,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -44,11 +43,10 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 // collector hands it the batch its sibling exporters get: no clone.
 type tracesConnector struct {
 	engine.Node
-	next consumer.Traces
 }
 
 func (c *tracesConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return c.Shared.Unwrap().ConsumeTraces(ctx, td, c.next)
+	return c.Shared.Unwrap().ConsumeTraces(ctx, td, c.Sink)
 }
 
 // profilesConnector takes the span-linked profiles of the user's profiles

@@ -39,7 +39,7 @@ func createTracesToTraces(_ context.Context, set connector.Settings, cfg compone
 	if err != nil {
 		return nil, err
 	}
-	return &tracesConnector{Node: engine.Node{Shared: s}, next: next}, nil
+	return &tracesConnector{Node: engine.Node{Shared: s, Sink: next}}, nil
 }
 
 func createProfilesToTraces(_ context.Context, set connector.Settings, cfg component.Config, _ consumer.Traces) (xconnector.Profiles, error) {

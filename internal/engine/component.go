@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -56,6 +57,9 @@ type Component struct {
 	// and saves the dedup state.
 	cancel context.CancelFunc
 	done   chan struct{}
+	// deliverMu lets one delivery pass run at a time, so Drain returns only
+	// once the loop has no delivery to the drained sink in flight.
+	deliverMu sync.Mutex
 }
 
 // NewComponent wraps e for the component of kind and id.
@@ -132,7 +136,21 @@ func (c *Component) loop(ctx context.Context, every time.Duration) {
 // set). A refused delivery is rolled back in the dedup state and logged: the
 // span cannot be retried, but its endpoint alerts on its next slow span.
 func (c *Component) Flush(ctx context.Context, all bool) {
-	deliveries := c.Engine.Due(c.Engine.now(), all)
+	c.deliverMu.Lock()
+	defer c.deliverMu.Unlock()
+	c.deliver(ctx, c.Engine.Due(c.Engine.now(), all))
+}
+
+// Drain delivers every pending alert bound for sink, at once, and has later
+// alerts for sink skip the correlation wait. It returns when no delivery to
+// sink is in flight, so the caller may then let sink stop.
+func (c *Component) Drain(ctx context.Context, sink consumer.Traces) {
+	c.deliverMu.Lock()
+	defer c.deliverMu.Unlock()
+	c.deliver(ctx, c.Engine.Drain(sink))
+}
+
+func (c *Component) deliver(ctx context.Context, deliveries []Delivery) {
 	for i := range deliveries {
 		d := &deliveries[i]
 		if err := d.Sink.ConsumeTraces(ctx, d.Traces); err != nil {

@@ -38,16 +38,43 @@ type pendingSet struct {
 	n      atomic.Int64 // read on every batch without the lock
 	mu     sync.Mutex
 	bySpan map[pcommon.SpanID]*candidate
+	// closed are the sinks whose node shut down: alerts for them never
+	// wait, since nothing would deliver them while the sink still runs.
+	closed []consumer.Traces
+}
+
+// take removes and returns the candidates for which pick is true.
+func (p *pendingSet) take(pick func(*candidate) bool) []*candidate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*candidate
+	for id, c := range p.bySpan {
+		if pick(c) {
+			out = append(out, c)
+			delete(p.bySpan, id)
+		}
+	}
+	p.n.Store(int64(len(p.bySpan)))
+	return out
+}
+
+// close marks sink as shut down.
+func (p *pendingSet) close(sink consumer.Traces) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.closed, sink) {
+		p.closed = append(p.closed, sink)
+	}
 }
 
 func (p *pendingSet) len() int { return int(p.n.Load()) }
 
-// add keeps c until due; false when the set is full (c then goes out at
-// once) or holds the span already.
+// add keeps c until due; false when the set is full, holds the span
+// already, or c's sink was drained: c then goes out at once.
 func (p *pendingSet) add(c *candidate, due time.Time, limit int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.bySpan) >= limit {
+	if len(p.bySpan) >= limit || slices.Contains(p.closed, c.sink) {
 		return false
 	}
 	if _, dup := p.bySpan[c.spanID]; dup {
@@ -140,20 +167,24 @@ func (e *Engine) Due(now time.Time, all bool) []Delivery {
 	if e.pending.len() == 0 {
 		return nil
 	}
-	e.pending.mu.Lock()
-	var due []*candidate
-	for id, c := range e.pending.bySpan {
-		if all || !now.Before(c.due) {
-			due = append(due, c)
-			delete(e.pending.bySpan, id)
-		}
-	}
-	e.pending.n.Store(int64(len(e.pending.bySpan)))
-	e.pending.mu.Unlock()
+	return e.deliveries(e.pending.take(func(c *candidate) bool { return all || !now.Before(c.due) }))
+}
+
+// Drain removes every pending alert bound for sink and returns them
+// finalized; from then on no alert for sink waits (Process hands it out at
+// once). The node that owns sink calls it as it shuts down, while sink still
+// runs: the shared instance itself may outlive sink (see Node.Shutdown).
+func (e *Engine) Drain(sink consumer.Traces) []Delivery {
+	e.pending.close(sink)
+	return e.deliveries(e.pending.take(func(c *candidate) bool { return c.sink == sink }))
+}
+
+// deliveries finalizes due alerts, oldest first so alerts go out in the
+// order their spans came, and groups them by sink.
+func (e *Engine) deliveries(due []*candidate) []Delivery {
 	if len(due) == 0 {
 		return nil
 	}
-	// Oldest first, so alerts go out in the order their spans came.
 	slices.SortStableFunc(due, func(a, b *candidate) int { return a.due.Compare(b.due) })
 	var out []Delivery
 	for _, c := range due {

@@ -13,13 +13,28 @@ import (
 // connector embed it and add the Consume method of their signal.
 type Node struct {
 	Shared *sharedcomponent.Component[*Component]
+	// Sink is where this node's alerts go: the next consumer of a traces
+	// node; nil for a profiles node, which emits no alerts.
+	Sink consumer.Traces
 }
 
 // Start starts the shared instance with the first pipeline.
 func (n Node) Start(ctx context.Context, host component.Host) error { return n.Shared.Start(ctx, host) }
 
-// Shutdown shuts the shared instance down with the last pipeline.
-func (n Node) Shutdown(ctx context.Context) error { return n.Shared.Shutdown(ctx) }
+// Shutdown delivers the alerts still waiting for this node's sink, then
+// shuts the shared instance down with the last pipeline.
+//
+// The collector stops nodes in topological order: a node before the nodes
+// downstream of it, so the sink still runs now. It is not in order across
+// pipelines: when one instance serves a traces and a profiles pipeline, the
+// profiles node may stop last, after the alert exporters. Waiting alerts
+// must therefore leave with the traces node, not with the instance.
+func (n Node) Shutdown(ctx context.Context) error {
+	if n.Sink != nil {
+		n.Shared.Unwrap().Drain(ctx, n.Sink)
+	}
+	return n.Shared.Shutdown(ctx)
+}
 
 // Capabilities: the input is only read; alerts are copies. A read-only
 // consumer spares the receiver's fan-out a clone of every batch.

@@ -40,7 +40,7 @@ func createTraces(_ context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	return &tracesProcessor{Node: engine.Node{Shared: s}, next: next}, nil
+	return &tracesProcessor{Node: engine.Node{Shared: s, Sink: next}}, nil
 }
 
 // createProfiles: the profiles pipeline listing the same processor shares

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -49,12 +48,11 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 // tracesProcessor is one traces pipeline's view of the shared instance.
 type tracesProcessor struct {
 	engine.Node
-	next consumer.Traces
 }
 
 // ConsumeTraces passes on the alert spans only; everything else ends here.
 func (p *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return p.Shared.Unwrap().ConsumeTraces(ctx, td, p.next)
+	return p.Shared.Unwrap().ConsumeTraces(ctx, td, p.Sink)
 }
 
 // profilesProcessor indexes span-linked profile samples for the alerts of
