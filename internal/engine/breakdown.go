@@ -31,7 +31,17 @@ type children struct {
 	groups     map[groupKey]*alert.ChildGroup
 	intervals  [][2]uint64
 	overflow   int
+	// bytes estimates the memory the groups and intervals hold, for the
+	// pending set's byte bound.
+	bytes int64
 }
+
+// Memory estimates for the byte bound of waiting alerts: a group's struct,
+// map slot and key, and one interval.
+const (
+	groupBytes    = 256
+	intervalBytes = 16
+)
 
 type groupKey struct{ kind, name, desc string }
 
@@ -66,6 +76,7 @@ func (c *children) add(span ptrace.Span) {
 		}
 		g = &alert.ChildGroup{Kind: k.kind, Name: k.name, Description: k.desc, Offset: offset}
 		c.groups[k] = g
+		c.bytes += groupBytes + int64(len(k.kind)+len(k.name)+len(k.desc))
 	}
 	g.Count++
 	g.Total += dur
@@ -73,6 +84,7 @@ func (c *children) add(span ptrace.Span) {
 	g.Offset = min(g.Offset, offset)
 	if len(c.intervals) < maxChildIntervals {
 		c.intervals = append(c.intervals, [2]uint64{max(s, c.start), min(e, c.end)})
+		c.bytes += intervalBytes
 	}
 }
 

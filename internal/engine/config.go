@@ -92,6 +92,11 @@ type CorrelationConfig struct {
 	// MaxPending bounds the alerts waiting; beyond it an alert goes out at
 	// once.
 	MaxPending int `mapstructure:"max_pending"`
+	// MaxPendingBytes bounds the memory the waiting alerts hold (each keeps
+	// a copy of its span, whose attributes an app may make large, and its
+	// children's breakdown); beyond it an alert goes out at once, and the
+	// oldest waiting alerts leave early.
+	MaxPendingBytes int64 `mapstructure:"max_pending_bytes"`
 }
 
 // ProfilesConfig bounds the index of span-linked profile samples.
@@ -148,7 +153,7 @@ func NewDefaultConfig() *Config {
 				Timeout:   250 * time.Millisecond,
 			},
 		},
-		Correlation: CorrelationConfig{MaxPending: 1000},
+		Correlation: CorrelationConfig{MaxPending: 1000, MaxPendingBytes: 64 << 20},
 		Profiles:    ProfilesConfig{MaxSamples: 100000, TTL: 2 * time.Minute},
 		Redact:      RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
@@ -238,6 +243,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Correlation.MaxPending <= 0 || c.Correlation.MaxPending > maxPendingLimit {
 		errs = append(errs, fmt.Errorf("correlation.max_pending: must be between 1 and %d, got %d", maxPendingLimit, c.Correlation.MaxPending))
+	}
+	if c.Correlation.MaxPendingBytes <= 0 {
+		errs = append(errs, fmt.Errorf("correlation.max_pending_bytes: must be > 0, got %d", c.Correlation.MaxPendingBytes))
 	}
 	if c.Profiles.MaxSamples <= 0 {
 		errs = append(errs, fmt.Errorf("profiles.max_samples: must be > 0, got %d", c.Profiles.MaxSamples))

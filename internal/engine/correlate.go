@@ -30,6 +30,21 @@ type candidate struct {
 	link     linkData
 	sink     consumer.Traces
 	due      time.Time
+	// bytes is the estimated memory of td, counted while c waits.
+	bytes int64
+	// waiting is set while c is in the pending set (under its lock).
+	waiting bool
+}
+
+// candidateOverhead is what a candidate holds besides its span copy and
+// children: the structs, the alert, the link data.
+const candidateOverhead = 2048
+
+// estimateBytes is the memory a waiting alert holds, estimated from the
+// wire size of its span copy: decoded pdata takes about twice the bytes.
+func estimateBytes(td ptrace.Traces) int64 {
+	var m ptrace.ProtoMarshaler
+	return candidateOverhead + 2*int64(m.TracesSize(td))
 }
 
 // pendingSet holds the alerts waiting for their children and profile,
@@ -38,6 +53,9 @@ type pendingSet struct {
 	n      atomic.Int64 // read on every batch without the lock
 	mu     sync.Mutex
 	bySpan map[pcommon.SpanID]*candidate
+	// bytes estimates the memory of the waiting alerts, children included;
+	// maxBytes bounds it.
+	bytes, maxBytes int64
 	// closed are the sinks whose node shut down: alerts for them never
 	// wait, since nothing would deliver them while the sink still runs.
 	closed []consumer.Traces
@@ -51,8 +69,39 @@ func (p *pendingSet) take(pick func(*candidate) bool) []*candidate {
 	for id, c := range p.bySpan {
 		if pick(c) {
 			out = append(out, c)
-			delete(p.bySpan, id)
+			p.remove(id, c)
 		}
+	}
+	p.n.Store(int64(len(p.bySpan)))
+	return out
+}
+
+func (p *pendingSet) remove(id pcommon.SpanID, c *candidate) {
+	delete(p.bySpan, id)
+	p.bytes -= c.bytes + c.children.bytes
+	c.waiting = false
+}
+
+// overBudget removes the oldest waiting alerts while the set holds more
+// than maxBytes (children keep joining alerts that wait), and returns them.
+func (p *pendingSet) overBudget() []*candidate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bytes <= p.maxBytes {
+		return nil
+	}
+	byAge := make([]*candidate, 0, len(p.bySpan))
+	for _, c := range p.bySpan {
+		byAge = append(byAge, c)
+	}
+	slices.SortFunc(byAge, func(a, b *candidate) int { return a.due.Compare(b.due) })
+	var out []*candidate
+	for _, c := range byAge {
+		if p.bytes <= p.maxBytes {
+			break
+		}
+		p.remove(c.spanID, c)
+		out = append(out, c)
 	}
 	p.n.Store(int64(len(p.bySpan)))
 	return out
@@ -69,21 +118,30 @@ func (p *pendingSet) close(sink consumer.Traces) {
 
 func (p *pendingSet) len() int { return int(p.n.Load()) }
 
-// add keeps c until due; false when the set is full, holds the span
-// already, or c's sink was drained: c then goes out at once.
+// add keeps c until due; false when the set is full (by count or bytes),
+// holds the span already, or c's sink was drained: c then goes out at once.
 func (p *pendingSet) add(c *candidate, due time.Time, limit int) bool {
+	size := estimateBytes(c.td)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.bySpan) >= limit || slices.Contains(p.closed, c.sink) {
+	if len(p.bySpan) >= limit || p.bytes+size+c.children.bytes > p.maxBytes || slices.Contains(p.closed, c.sink) {
 		return false
 	}
 	if _, dup := p.bySpan[c.spanID]; dup {
 		return false
 	}
-	c.due = due
+	c.due, c.bytes, c.waiting = due, size, true
 	p.bySpan[c.spanID] = c
+	p.bytes += size + c.children.bytes
 	p.n.Store(int64(len(p.bySpan)))
 	return true
+}
+
+// Bytes is the estimated memory of the waiting alerts.
+func (p *pendingSet) Bytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytes
 }
 
 // collectChildren adds every span of td whose parent is a fresh or pending
@@ -129,7 +187,11 @@ func (e *Engine) collectChildren(td ptrace.Traces, fresh []*candidate) {
 					c = e.pending.bySpan[parent]
 				}
 				if c != nil && span.TraceID() == c.traceID {
+					before := c.children.bytes
 					c.children.add(span)
+					if c.waiting {
+						e.pending.bytes += c.children.bytes - before
+					}
 				}
 			}
 		}
@@ -167,7 +229,8 @@ func (e *Engine) Due(now time.Time, all bool) []Delivery {
 	if e.pending.len() == 0 {
 		return nil
 	}
-	return e.deliveries(e.pending.take(func(c *candidate) bool { return all || !now.Before(c.due) }))
+	due := e.pending.take(func(c *candidate) bool { return all || !now.Before(c.due) })
+	return e.deliveries(append(due, e.pending.overBudget()...))
 }
 
 // Drain removes every pending alert bound for sink and returns them
@@ -218,6 +281,9 @@ func (e *Engine) Delivered(ctx context.Context, d *Delivery) {
 
 // Pending is the number of alerts waiting for correlation.
 func (e *Engine) Pending() int { return e.pending.len() }
+
+// PendingBytes is the estimated memory the waiting alerts hold.
+func (e *Engine) PendingBytes() int64 { return e.pending.Bytes() }
 
 // IndexProfiles indexes the span-linked samples of pd and returns how many
 // were kept. pd itself is not modified.

@@ -62,6 +62,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_method"), wantErr: []string{
 			`routes[0].methods[1]: "PROPFIND" is not a standard HTTP method`,
 			"correlation.max_pending: must be between 1 and 100000",
+			"correlation.max_pending_bytes: must be > 0",
 			"dedup.redis.endpoint: required when other dedup.redis options are set"}},
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
