@@ -11,7 +11,8 @@ const (
 
 // Normalize turns a request path into a bounded route key: id-like segments
 // (all digits, UUIDs, hex strings of 16+ characters, opaque tokens of 24+
-// characters with a digit) become {id}, empty segments are dropped (also a
+// characters with a digit, words with four digits or two runs of digits,
+// random-looking mixed-case tokens of 16+ letters) become {id}, empty segments are dropped (also a
 // trailing slash, except for the root "/"), query and fragment are
 // stripped, and the result is sanitised and has at most 32 segments and
 // 256 bytes; what does not fit is replaced by a final {rest} segment, cut on
@@ -92,15 +93,30 @@ func b2i(b bool) int {
 // isID reports whether a path segment looks like an identifier rather than
 // a fixed part of the route.
 func isID(s string) bool {
-	digits, hex, hasDigit := true, true, false
+	digits, hex := true, true
+	nDigits, digitRuns, upper, lower := 0, 0, 0, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case '0' <= c && c <= '9':
-			hasDigit = true
-		case 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+			nDigits++
+			if i == 0 || s[i-1] < '0' || s[i-1] > '9' {
+				digitRuns++
+			}
+			continue
+		case 'a' <= c && c <= 'f':
 			digits = false
-		case 'g' <= c && c <= 'z', 'G' <= c && c <= 'Z', c == '_', c == '-':
+			lower++
+		case 'A' <= c && c <= 'F':
+			digits = false
+			upper++
+		case 'g' <= c && c <= 'z':
+			digits, hex = false, false
+			lower++
+		case 'G' <= c && c <= 'Z':
+			digits, hex = false, false
+			upper++
+		case c == '_', c == '-':
 			digits, hex = false, false
 		default:
 			return false // outside the token alphabet, so no id form matches
@@ -113,10 +129,18 @@ func isID(s string) bool {
 		return true
 	case len(s) == 36 && isUUID(s):
 		return true
+	case len(s) >= 24 && nDigits > 0:
+		// Opaque tokens (base64url ids, ULIDs, …). The digit keeps long
+		// words and slugs such as "authentication_callback" as they are.
+		return true
+	case nDigits >= 4 || digitRuns >= 2:
+		// Words with numbers in them: "user12345", "order-2024-07",
+		// "a1b2c3". One short run stays: "v2", "oauth2", "sha256", "i18n".
+		return true
 	}
-	// Opaque tokens (base64url ids, ULIDs, …). The digit keeps long words
-	// and slugs such as "authentication_callback" as they are.
-	return len(s) >= 24 && hasDigit
+	// Random-looking letters: long, with as many capitals as a random
+	// base64 token has (a camelCase name has a few).
+	return len(s) >= 16 && upper*4 >= upper+lower && lower*4 >= upper+lower
 }
 
 // isUUID reports whether s is 8-4-4-4-12 hex digits, in any case. The

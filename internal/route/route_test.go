@@ -358,9 +358,17 @@ func TestNormalize(t *testing.T) {
 		{"/users/42/orders/7f9c2ba4e88f827d616045507605853e", "/users/{id}/orders/{id}"},
 		{"/t/dGhpcyBpcyBhIHRva2VuMTIz", "/t/{id}"},                             // base64url, 24 chars with digit
 		{"/t/aB3_-aB3_-aB3_-aB3_-aB3_", "/t/{id}"},                             // 24 chars with _ and -
-		{"/t/aB3_-aB3_-aB3_-aB3_-aB3", "/t/aB3_-aB3_-aB3_-aB3_-aB3"},           // 23 chars
+		{"/t/aB3_-aB3_-aB3_-aB3_-aB3", "/t/{id}"},                              // 23 chars, but five runs of digits
 		{"/t/authentication_callback", "/t/authentication_callback"},           // 24+ but no digit
 		{"/t/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/t/{id}"},                           // ULID
+		{"/u/user12345", "/u/{id}"},                                            // a word with a number
+		{"/r/order-2024-07", "/r/{id}"},                                        // two runs of digits
+		{"/d/2024-07-01", "/d/{id}"},                                           // a date
+		{"/s/a1b2c3", "/s/{id}"},                                               // interleaved
+		{"/k/QmVhckJlYXJCZWFyQmVhcg", "/k/{id}"},                               // base64 letters only
+		{"/api/v2/oauth2/sha256/i18n", "/api/v2/oauth2/sha256/i18n"},           // one short run: a name
+		{"/getUserProfileSettings/base64", "/getUserProfileSettings/base64"},   // camelCase and short runs stay
+		{"/search/banana", "/search/banana"},                                   // a word is a word: see alerts.max_per_minute
 		{"/t/abc.123456789012345678901234", "/t/abc.123456789012345678901234"}, // '.' is not a token char
 		{"/files/%2F123", "/files/%2F123"},                                     // escapes left alone
 		{"/a?x=1/2", "/a"},
