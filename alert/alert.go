@@ -31,15 +31,18 @@ const (
 	// ReasonEscalation: inside the window, the span is escalation_factor times
 	// slower than the last alerted one.
 	ReasonEscalation Reason = "escalation"
+	// ReasonStorm: a summary of the alerts past alerts.max_per_minute in one
+	// minute (see Alert.Folded), sent instead of them.
+	ReasonStorm Reason = "storm"
 )
 
 // Reasons lists every reason, in a stable order (for metrics and docs).
-var Reasons = []Reason{ReasonFirst, ReasonWindowExpired, ReasonEscalation}
+var Reasons = []Reason{ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm}
 
 // Valid reports whether r is one of the known reasons.
 func (r Reason) Valid() bool {
 	switch r {
-	case ReasonFirst, ReasonWindowExpired, ReasonEscalation:
+	case ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm:
 		return true
 	}
 	return false
@@ -123,6 +126,8 @@ type Alert struct {
 	// profile index, or during correlation.wait); nil otherwise.
 	Breakdown *Breakdown
 	Profile   *Profile
+	// Folded is set on a storm summary (ReasonStorm) only.
+	Folded *Folded
 }
 
 // NewID derives the alert ID from the span identity and the reason.

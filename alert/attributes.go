@@ -22,6 +22,8 @@ const (
 	AttrBreakdown    = "slowspan.breakdown"
 	AttrProfile      = "slowspan.profile"
 	AttrProfilePprof = "slowspan.profile.pprof"
+	// AttrFolded holds the JSON "folded" object of a storm summary.
+	AttrFolded = "slowspan.folded"
 
 	// attrPrefix marks every attribute of this contract; Decode leaves them
 	// out of Alert.Attributes.

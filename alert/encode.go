@@ -53,6 +53,11 @@ func Encode(a Alert, span ptrace.Span) {
 			attrs.PutEmptyBytes(AttrProfilePprof).FromRaw(a.Profile.Pprof)
 		}
 	}
+	if a.Folded != nil {
+		if data, err := json.Marshal(a.Folded.toJSON()); err == nil {
+			attrs.PutStr(AttrFolded, string(data))
+		}
+	}
 }
 
 // IsAlert reports whether span carries an alert, without decoding it.
@@ -87,6 +92,12 @@ func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
 	a.Links.Trace = str(attrs, AttrLinkTrace)
 	a.Links.Profile = str(attrs, AttrLinkProfile)
 	a.Breakdown, a.Profile = decodeDetails(attrs)
+	if v, ok := attrs.Get(AttrFolded); ok && v.Type() == pcommon.ValueTypeStr {
+		var j jsonFolded
+		if json.Unmarshal([]byte(v.Str()), &j) == nil {
+			a.Folded = j.fromJSON()
+		}
+	}
 
 	a.SpanName = stripControl(capString(span.Name()))
 	start, end := span.StartTimestamp(), span.EndTimestamp()

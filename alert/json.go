@@ -32,6 +32,7 @@ type jsonAlert struct {
 	Resource    map[string]string `json:"resource,omitempty"`
 	Breakdown   *jsonBreakdown    `json:"breakdown,omitempty"`
 	Profile     *jsonProfile      `json:"profile,omitempty"`
+	Folded      *jsonFolded       `json:"folded,omitempty"`
 }
 
 type jsonBreakdown struct {
@@ -172,6 +173,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		Resource:   a.Resource,
 		Breakdown:  a.Breakdown.toJSON(),
 		Profile:    a.Profile.toJSON(),
+		Folded:     a.Folded.toJSON(),
 	}
 	if !a.Suppressed.Since.IsZero() {
 		since := a.Suppressed.Since.UTC()
@@ -208,6 +210,7 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		Resource:   j.Resource,
 		Breakdown:  j.Breakdown.fromJSON(),
 		Profile:    j.Profile.fromJSON(),
+		Folded:     j.Folded.fromJSON(),
 		Suppressed: Suppressed{
 			Count:       j.Suppressed.Count,
 			MaxDuration: fromMs(j.Suppressed.MaxDurationMs),

@@ -32,6 +32,7 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 		Suppressed:      tel.ConnectorSlowspanSuppressedSpans,
 		Alerts:          tel.ConnectorSlowspanAlerts,
 		Refused:         tel.ConnectorSlowspanAlertsRefused,
+		Folded:          tel.ConnectorSlowspanAlertsFolded,
 		BackendErrors:   tel.ConnectorSlowspanDedupBackendErrors,
 		RegisterKeys:    tel.RegisterConnectorSlowspanDedupKeysCallback,
 		Shutdown:        tel.Shutdown,

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/dedup"
 )
 
 // Instruments are the own metrics of a slowspan component. The processor and
@@ -30,6 +31,8 @@ type Instruments struct {
 	Alerts         metric.Int64Counter
 	Refused        metric.Int64Counter
 	BackendErrors  metric.Int64Counter
+	// Folded counts alerts folded into storm summaries (optional).
+	Folded metric.Int64Counter
 	// RegisterKeys and RegisterPending register the callbacks of the dedup
 	// keys and pending alerts gauges.
 	RegisterKeys    func(metric.Int64Callback) error
@@ -45,7 +48,7 @@ type Component struct {
 	kind     component.Kind
 	id       component.ID
 	ins      Instruments
-	byReason [len(Stats{}.Alerts)]metric.AddOption
+	byReason map[alert.Reason]metric.AddOption
 
 	// ReturnRefusals: a refusal of the next consumer is returned upstream
 	// (the processor: the sender retries) or only logged and counted (the
@@ -57,6 +60,7 @@ type Component struct {
 	// and saves the dedup state.
 	cancel context.CancelFunc
 	done   chan struct{}
+	storm  stormGuard
 	// deliverMu lets one delivery pass run at a time, so Drain returns only
 	// once the loop has no delivery to the drained sink in flight.
 	deliverMu sync.Mutex
@@ -64,9 +68,10 @@ type Component struct {
 
 // NewComponent wraps e for the component of kind and id.
 func NewComponent(e *Engine, kind component.Kind, id component.ID, ins Instruments) *Component {
-	c := &Component{Engine: e, kind: kind, id: id, ins: ins}
-	for i, r := range alert.Reasons {
-		c.byReason[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
+	c := &Component{Engine: e, kind: kind, id: id, ins: ins, byReason: make(map[alert.Reason]metric.AddOption, len(alert.Reasons)),
+		storm: stormGuard{max: e.cfg.Alerts.MaxPerMinute}}
+	for _, r := range alert.Reasons {
+		c.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
 	}
 	return c
 }
@@ -133,37 +138,68 @@ func (c *Component) loop(ctx context.Context, every time.Duration) {
 }
 
 // Flush delivers the pending alerts that are due (all of them when all is
-// set). A refused delivery is rolled back in the dedup state and logged: the
-// span cannot be retried, but its endpoint alerts on its next slow span.
+// set), and the storm summaries of the minutes that are over. A refused
+// delivery is rolled back in the dedup state and logged: the span cannot be
+// retried, but its endpoint alerts on its next slow span.
 func (c *Component) Flush(ctx context.Context, all bool) {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
-	c.deliver(ctx, c.Engine.Due(c.Engine.now(), all))
+	now := c.Engine.now()
+	c.deliver(ctx, c.Engine.Due(now, all))
+	c.deliver(ctx, c.storm.take(now, all, nil))
 }
 
-// Drain delivers every pending alert bound for sink, at once, and has later
-// alerts for sink skip the correlation wait. It returns when no delivery to
-// sink is in flight, so the caller may then let sink stop.
+// Drain delivers every pending alert bound for sink, at once, with the
+// storm summary for sink, and has later alerts for sink skip the
+// correlation wait. It returns when no delivery to sink is in flight, so
+// the caller may then let sink stop.
 func (c *Component) Drain(ctx context.Context, sink consumer.Traces) {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
 	c.deliver(ctx, c.Engine.Drain(sink))
+	c.deliver(ctx, c.storm.take(c.Engine.now(), false, sink))
 }
 
 func (c *Component) deliver(ctx context.Context, deliveries []Delivery) {
+	delivered := false
 	for i := range deliveries {
 		d := &deliveries[i]
+		if d.Folded == 0 {
+			c.admit(ctx, d.Sink, d.Traces, &d.decisions, &d.Alerts)
+			if d.Alerts == 0 {
+				continue
+			}
+		}
+		delivered = true
 		if err := d.Sink.ConsumeTraces(ctx, d.Traces); err != nil {
 			c.Engine.Undeliverable(d)
 			c.ins.Refused.Add(ctx, int64(d.Alerts))
 			c.Engine.logger.Warn("alerts refused after their correlation wait; their endpoints alert again on the next slow span",
-				zap.Int("alerts", d.Alerts), zap.Error(err))
+				zap.Int("alerts", d.Alerts), zap.Int("folded", d.Folded), zap.Error(err))
 			continue
 		}
 		c.Engine.Delivered(ctx, d)
+		if d.Folded > 0 {
+			c.ins.Alerts.Add(ctx, 1, c.byReason[alert.ReasonStorm])
+			c.Engine.logger.Warn("alert storm: alerts past alerts.max_per_minute were folded into one summary alert",
+				zap.Int("folded", d.Folded), zap.Int("max_per_minute", c.storm.max))
+		}
 	}
-	if len(deliveries) > 0 {
+	if delivered {
 		c.Engine.saveState(ctx)
+	}
+}
+
+// admit applies alerts.max_per_minute to the alerts of td: those past it
+// leave td for the minute's storm summary.
+func (c *Component) admit(ctx context.Context, sink consumer.Traces, td ptrace.Traces, decisions *[]dedup.Decision, alerts *int) {
+	kept, folded := c.storm.admit(c.Engine.now(), sink, td, *decisions)
+	if folded == 0 {
+		return
+	}
+	*decisions, *alerts = kept, len(kept)
+	if c.ins.Folded != nil {
+		c.ins.Folded.Add(ctx, int64(folded))
 	}
 }
 
@@ -207,6 +243,9 @@ func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
 func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next consumer.Traces) error {
 	res := c.Engine.Process(td, next)
 	c.record(ctx, &res.Stats)
+	if res.alerts > 0 {
+		c.admit(ctx, next, res.Traces, &res.decisions, &res.alerts)
+	}
 	if res.Alerts() == 0 {
 		c.Engine.Commit(ctx, &res)
 		return nil
@@ -240,9 +279,9 @@ func (c *Component) record(ctx context.Context, st *Stats) {
 	if st.Suppressed > 0 {
 		c.ins.Suppressed.Add(ctx, st.Suppressed)
 	}
-	for i, r := range alert.Reasons {
+	for _, r := range alert.Reasons {
 		if n := st.AlertsFor(r); n > 0 {
-			c.ins.Alerts.Add(ctx, n, c.byReason[i])
+			c.ins.Alerts.Add(ctx, n, c.byReason[r])
 		}
 	}
 }

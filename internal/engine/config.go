@@ -34,6 +34,7 @@ type Config struct {
 	Dedup       DedupConfig       `mapstructure:"dedup"`
 	Correlation CorrelationConfig `mapstructure:"correlation"`
 	Profiles    ProfilesConfig    `mapstructure:"profiles"`
+	Alerts      AlertsConfig      `mapstructure:"alerts"`
 	Links       LinksConfig       `mapstructure:"links"`
 	Redact      RedactConfig      `mapstructure:"redact"`
 
@@ -99,6 +100,14 @@ type CorrelationConfig struct {
 	MaxPendingBytes int64 `mapstructure:"max_pending_bytes"`
 }
 
+// AlertsConfig bounds what the component sends.
+type AlertsConfig struct {
+	// MaxPerMinute caps the alerts sent per minute; past it they are folded
+	// into one summary alert per minute (reason storm) that lists the
+	// endpoints and their counts. 0 turns the cap off.
+	MaxPerMinute int `mapstructure:"max_per_minute"`
+}
+
 // ProfilesConfig bounds the index of span-linked profile samples.
 type ProfilesConfig struct {
 	MaxSamples int           `mapstructure:"max_samples"`
@@ -155,6 +164,7 @@ func NewDefaultConfig() *Config {
 		},
 		Correlation: CorrelationConfig{MaxPending: 1000, MaxPendingBytes: 64 << 20},
 		Profiles:    ProfilesConfig{MaxSamples: 100000, TTL: 2 * time.Minute},
+		Alerts:      AlertsConfig{MaxPerMinute: 60},
 		Redact:      RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
 }
@@ -243,6 +253,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Correlation.MaxPending <= 0 || c.Correlation.MaxPending > maxPendingLimit {
 		errs = append(errs, fmt.Errorf("correlation.max_pending: must be between 1 and %d, got %d", maxPendingLimit, c.Correlation.MaxPending))
+	}
+	if c.Alerts.MaxPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("alerts.max_per_minute: must be >= 0 (0 turns the cap off), got %d", c.Alerts.MaxPerMinute))
 	}
 	if c.Correlation.MaxPendingBytes <= 0 {
 		errs = append(errs, fmt.Errorf("correlation.max_pending_bytes: must be > 0, got %d", c.Correlation.MaxPendingBytes))

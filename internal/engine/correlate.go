@@ -217,9 +217,11 @@ func (e *Engine) finalize(c *candidate) ptrace.Traces {
 // Delivery is a batch of alerts whose correlation wait is over, for one
 // sink.
 type Delivery struct {
-	Sink      consumer.Traces
-	Traces    ptrace.Traces
-	Alerts    int
+	Sink   consumer.Traces
+	Traces ptrace.Traces
+	Alerts int
+	// Folded is set on a storm summary: the alerts it stands for.
+	Folded    int
 	decisions []dedup.Decision
 }
 

@@ -63,6 +63,10 @@ func AlertSections(a alert.Alert, o Options) []Section {
 			out = append(out, Section{Text: strings.Join(lines, "\n"), Priority: p})
 		}
 	}
+	if a.Folded != nil {
+		stormSections(r, a.Folded, add)
+		return out
+	}
 
 	// Header: always kept.
 	endpoint := a.Key.Route
@@ -239,4 +243,35 @@ func percent(x float64) string {
 		x = 1
 	}
 	return fmt.Sprintf("%.0f%%", x*100)
+}
+
+// maxStormLines is how many folded endpoints a storm post lists; the
+// report and the alert file have them all.
+const maxStormLines = 20
+
+// stormSections lays out a storm summary: how many alerts, since when, and
+// which endpoints, most alerts first.
+func stormSections(r renderer, f *alert.Folded, add func(int, ...string)) {
+	head := fmt.Sprintf("#### :rotating_light: Alert storm: **%d** slow-request alerts in one minute, folded into this one", f.Count)
+	line2 := "Past `alerts.max_per_minute`; the endpoints below are inside their dedup window now."
+	if !f.Since.IsZero() {
+		line2 = "Minute from " + f.Since.UTC().Format("15:04 MST") + ". " + line2
+	}
+	add(100, head, line2)
+	lines := []string{"**Endpoints** (alerts, slowest request)"}
+	shown := f.Endpoints
+	if len(shown) > maxStormLines {
+		shown = shown[:maxStormLines]
+	}
+	for _, e := range shown {
+		endpoint := e.Key.Route
+		if e.Key.Method != "" {
+			endpoint = e.Key.Method + " " + e.Key.Route
+		}
+		lines = append(lines, fmt.Sprintf("- %s on %s: %d, %s", r.code(endpoint, maxRoute), r.code(e.Key.Service, maxShort), e.Count, Duration(e.MaxDuration)))
+	}
+	if n := len(f.Endpoints) - len(shown) + f.Omitted; n > 0 {
+		lines = append(lines, fmt.Sprintf("- … and %d more endpoints", n))
+	}
+	add(80, lines...)
 }

@@ -1,6 +1,7 @@
 package markdown
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +194,18 @@ func TestTemplate(t *testing.T) {
 	secs, err = tpl.Execute(fullAlert())
 	require.NoError(t, err)
 	assert.Equal(t, Alert(fullAlert(), Options{}), Fit(secs, 0))
+}
+
+func TestStormSummary(t *testing.T) {
+	a := alert.Alert{Reason: alert.ReasonStorm, Key: alert.Key{Service: "slowspan", Route: "alert storm"},
+		Folded: &alert.Folded{Count: 240, Since: time.Date(2026, 12, 1, 10, 4, 0, 0, time.UTC), Omitted: 3}}
+	for i := range 25 {
+		a.Folded.Endpoints = append(a.Folded.Endpoints, alert.FoldedEndpoint{
+			Key: alert.Key{Service: "shop", Method: "GET", Route: fmt.Sprintf("/search/@channel%d", i)}, Count: 9, MaxDuration: 1500 * time.Millisecond})
+	}
+	got := Alert(a, Options{})
+	assert.Contains(t, got, "Alert storm: **240** slow-request alerts")
+	assert.Contains(t, got, "`GET /search/@channel0` on `shop`: 9, 1.50 s")
+	assert.Contains(t, got, "… and 8 more endpoints")
+	assert.NotContains(t, got, "Slow request")
 }

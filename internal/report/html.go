@@ -35,6 +35,20 @@ type view struct {
 	Profile                       *profileView
 	FlameSVG                      template.HTML
 	Files                         []fileLink
+	Storm                         *stormView
+}
+
+// stormView is the page of a storm summary: the folded endpoints.
+type stormView struct {
+	Count     int64
+	Since     string
+	Endpoints []stormRow
+	Omitted   int
+}
+
+type stormRow struct {
+	Service, Method, Route, Slowest string
+	Count                           int64
 }
 
 type link struct {
@@ -114,6 +128,15 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 	}
 	if a.Profile != nil {
 		v.Profile = makeProfile(a.Profile)
+	}
+	if f := a.Folded; f != nil {
+		v.Storm = &stormView{Count: f.Count, Since: fmtTime(f.Since), Omitted: f.Omitted}
+		for _, e := range f.Endpoints {
+			v.Storm.Endpoints = append(v.Storm.Endpoints, stormRow{
+				Service: validUTF8(e.Key.Service), Method: validUTF8(e.Key.Method), Route: validUTF8(e.Key.Route),
+				Slowest: fmtDuration(e.MaxDuration), Count: e.Count,
+			})
+		}
 	}
 	if s.SVG != nil {
 		// The flame graph escapes its text and carries no script (checked

@@ -53,6 +53,20 @@ func TestGoldenReport(t *testing.T) {
 			a.Reason = alert.ReasonFirst
 			return a
 		}, golden: "report-minimal.golden.html"},
+		{name: "storm", alert: func() alert.Alert {
+			return alert.Alert{
+				ID: "0123456789abcdef0123456789abcdef", Reason: alert.ReasonStorm,
+				Key:     alert.Key{Service: "slowspan", Route: "alert storm"},
+				TraceID: "0102030405060708090a0b0c0d0e0f10", SpanID: "0102030405060708",
+				SpanName: "240 slow-request alerts folded",
+				Start:    time.Date(2026, 12, 1, 10, 4, 0, 0, time.UTC),
+				Folded: &alert.Folded{Count: 240, Since: time.Date(2026, 12, 1, 10, 4, 0, 0, time.UTC), Omitted: 2,
+					Endpoints: []alert.FoldedEndpoint{
+						{Key: alert.Key{Service: "shop", Method: "GET", Route: "/search/<script>alert(1)</script>"}, Count: 200, MaxDuration: 2 * time.Second},
+						{Key: alert.Key{Service: "shop", Route: "/cart"}, Count: 40, MaxDuration: 1500 * time.Millisecond},
+					}},
+			}
+		}, golden: "report-storm.golden.html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

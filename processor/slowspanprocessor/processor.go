@@ -35,6 +35,7 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 		Suppressed:      tel.ProcessorSlowspanSuppressedSpans,
 		Alerts:          tel.ProcessorSlowspanAlerts,
 		Refused:         tel.ProcessorSlowspanAlertsRefused,
+		Folded:          tel.ProcessorSlowspanAlertsFolded,
 		BackendErrors:   tel.ProcessorSlowspanDedupBackendErrors,
 		RegisterKeys:    tel.RegisterProcessorSlowspanDedupKeysCallback,
 		Shutdown:        tel.Shutdown,

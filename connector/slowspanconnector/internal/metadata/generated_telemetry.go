@@ -25,6 +25,7 @@ type TelemetryBuilder struct {
 	registrations                       []metric.Registration
 	ConnectorSlowspanAlerts             metric.Int64Counter
 	ConnectorSlowspanAlertsRefused      metric.Int64Counter
+	ConnectorSlowspanAlertsFolded       metric.Int64Counter
 	ConnectorSlowspanDedupBackendErrors metric.Int64Counter
 	ConnectorSlowspanDedupKeys          metric.Int64ObservableGauge
 	ConnectorSlowspanPendingAlerts      metric.Int64ObservableGauge
@@ -100,7 +101,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ConnectorSlowspanAlerts, err = builder.meter.Int64Counter(
 		"otelcol_connector_slowspan_alerts",
-		metric.WithDescription("Alerts emitted, by reason (first, window_expired, escalation). [Alpha]"),
+		metric.WithDescription("Alerts emitted, by reason (first, window_expired, escalation, storm). [Alpha]"),
+		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSlowspanAlertsFolded, err = builder.meter.Int64Counter(
+		"otelcol_connector_slowspan_alerts_folded",
+		metric.WithDescription("Alerts past alerts.max_per_minute, folded into a storm summary alert instead of sent one by one. [Alpha]"),
 		metric.WithUnit("{alerts}"),
 	)
 	errs = errors.Join(errs, err)

@@ -25,6 +25,7 @@ type TelemetryBuilder struct {
 	registrations                       []metric.Registration
 	ProcessorSlowspanAlerts             metric.Int64Counter
 	ProcessorSlowspanAlertsRefused      metric.Int64Counter
+	ProcessorSlowspanAlertsFolded       metric.Int64Counter
 	ProcessorSlowspanDedupBackendErrors metric.Int64Counter
 	ProcessorSlowspanDedupKeys          metric.Int64ObservableGauge
 	ProcessorSlowspanPendingAlerts      metric.Int64ObservableGauge
@@ -100,7 +101,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorSlowspanAlerts, err = builder.meter.Int64Counter(
 		"otelcol_processor_slowspan_alerts",
-		metric.WithDescription("Alerts emitted, by reason (first, window_expired, escalation). [Alpha]"),
+		metric.WithDescription("Alerts emitted, by reason (first, window_expired, escalation, storm). [Alpha]"),
+		metric.WithUnit("{alerts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanAlertsFolded, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_alerts_folded",
+		metric.WithDescription("Alerts past alerts.max_per_minute, folded into a storm summary alert instead of sent one by one. [Alpha]"),
 		metric.WithUnit("{alerts}"),
 	)
 	errs = errors.Join(errs, err)

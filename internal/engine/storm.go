@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/dedup"
+)
+
+// StormKey is the key of storm summaries: they thread together in chat
+// and never collide with an app's endpoint (no app route has a space).
+var StormKey = alert.Key{Service: "slowspan", Route: "alert storm"}
+
+// maxFoldKeys bounds the endpoints a fold remembers for its summary; past
+// it, alerts are only counted.
+const maxFoldKeys = 1000
+
+// stormGuard caps the alerts sent per minute (alerts.max_per_minute). Past
+// the cap an alert is not sent and not dropped: it is folded into one
+// summary alert per minute and sink, which lists the endpoints and their
+// counts. A folded alert's dedup decision waits with the summary: it is
+// confirmed when the summary is delivered, rolled back when it is refused.
+type stormGuard struct {
+	max int // 0: off
+
+	mu     sync.Mutex
+	minute time.Time // start of the current minute
+	sent   int       // alerts let through in it
+	folds  []*fold
+}
+
+// fold gathers the alerts folded in one minute for one sink.
+type fold struct {
+	sink      consumer.Traces
+	since     time.Time
+	count     int64
+	byKey     map[alert.Key]*alert.FoldedEndpoint
+	unlisted  map[alert.Key]struct{} // bounded by counting only
+	decisions []dedup.Decision
+	firstID   string // the first folded alert's id: the summary's id derives from it
+}
+
+// admit lets the alerts of td through while the minute's budget lasts and
+// folds the rest, removing them from td. Each resource of td holds one
+// alert, whose decision is decisions[i]. It returns the decisions of the
+// alerts left in td and how many were folded.
+func (g *stormGuard) admit(now time.Time, sink consumer.Traces, td ptrace.Traces, decisions []dedup.Decision) ([]dedup.Decision, int) {
+	rss := td.ResourceSpans()
+	if g.max <= 0 || rss.Len() != len(decisions) {
+		return decisions, 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if minute := now.Truncate(time.Minute); !minute.Equal(g.minute) {
+		g.minute, g.sent = minute, 0
+	}
+	if g.sent+rss.Len() <= g.max {
+		g.sent += rss.Len()
+		return decisions, 0
+	}
+	kept := decisions[:0:0]
+	folded, i := 0, 0
+	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		dec := decisions[i]
+		i++
+		if g.sent < g.max {
+			g.sent++
+			kept = append(kept, dec)
+			return false
+		}
+		g.foldFor(sink).add(rs, dec)
+		folded++
+		return true
+	})
+	return kept, folded
+}
+
+func (g *stormGuard) foldFor(sink consumer.Traces) *fold {
+	for _, f := range g.folds {
+		if f.sink == sink && f.since.Equal(g.minute) {
+			return f
+		}
+	}
+	f := &fold{sink: sink, since: g.minute, byKey: make(map[alert.Key]*alert.FoldedEndpoint)}
+	g.folds = append(g.folds, f)
+	return f
+}
+
+func (f *fold) add(rs ptrace.ResourceSpans, dec dedup.Decision) {
+	f.count++
+	f.decisions = append(f.decisions, dec)
+	sss := rs.ScopeSpans()
+	for i := 0; i < sss.Len(); i++ {
+		spans := sss.At(i).Spans()
+		for j := 0; j < spans.Len(); j++ {
+			if a, ok := alert.Decode(rs.Resource(), spans.At(j)); ok {
+				f.addAlert(a)
+			}
+		}
+	}
+}
+
+func (f *fold) addAlert(a alert.Alert) {
+	if f.firstID == "" {
+		f.firstID = a.ID
+	}
+	if e, ok := f.byKey[a.Key]; ok {
+		e.Count++
+		e.MaxDuration = max(e.MaxDuration, a.Duration)
+		return
+	}
+	if len(f.byKey) < maxFoldKeys {
+		f.byKey[a.Key] = &alert.FoldedEndpoint{Key: a.Key, Count: 1, MaxDuration: a.Duration}
+		return
+	}
+	if f.unlisted == nil {
+		f.unlisted = make(map[alert.Key]struct{})
+	}
+	if len(f.unlisted) < maxFoldKeys {
+		f.unlisted[a.Key] = struct{}{}
+	}
+}
+
+// take removes the folds whose minute is over at now (every one when all
+// is set), or, with sink set, every fold for sink, and returns their
+// summaries.
+func (g *stormGuard) take(now time.Time, all bool, sink consumer.Traces) []Delivery {
+	g.mu.Lock()
+	var done []*fold
+	g.folds = slices.DeleteFunc(g.folds, func(f *fold) bool {
+		if all || (sink != nil && f.sink == sink) || (sink == nil && !now.Before(f.since.Add(time.Minute))) {
+			done = append(done, f)
+			return true
+		}
+		return false
+	})
+	g.mu.Unlock()
+	out := make([]Delivery, 0, len(done))
+	for _, f := range done {
+		out = append(out, Delivery{Sink: f.sink, Traces: f.summary(), Alerts: 1, decisions: f.decisions, Folded: int(f.count)})
+	}
+	return out
+}
+
+// summary is the storm alert of f: a synthetic span (no app sent it) whose
+// ids derive from the first folded alert, so a retried summary keeps its
+// alert id.
+func (f *fold) summary() ptrace.Traces {
+	eps := make([]alert.FoldedEndpoint, 0, len(f.byKey))
+	for _, e := range f.byKey {
+		eps = append(eps, *e)
+	}
+	slices.SortFunc(eps, func(a, b alert.FoldedEndpoint) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(b.MaxDuration, a.MaxDuration),
+			cmp.Compare(a.Key.String(), b.Key.String()))
+	})
+	omitted := len(f.unlisted)
+	if len(eps) > alert.MaxFoldedEndpoints {
+		omitted += len(eps) - alert.MaxFoldedEndpoints
+		eps = eps[:alert.MaxFoldedEndpoints]
+	}
+
+	sum := sha256.Sum256([]byte("slowspan storm\x00" + f.firstID))
+	var tid pcommon.TraceID
+	var sid pcommon.SpanID
+	copy(tid[:], sum[:16])
+	copy(sid[:], sum[16:24])
+
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", StormKey.Service)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("github.com/slowspan/slowspan")
+	span := ss.Spans().AppendEmpty()
+	span.SetTraceID(tid)
+	span.SetSpanID(sid)
+	span.SetKind(ptrace.SpanKindInternal)
+	span.SetName(fmt.Sprintf("%d slow-request alerts folded", f.count))
+	ts := pcommon.NewTimestampFromTime(f.since)
+	span.SetStartTimestamp(ts)
+	span.SetEndTimestamp(ts)
+	alert.Encode(alert.Alert{
+		ID:     alert.NewID(hex.EncodeToString(tid[:]), hex.EncodeToString(sid[:]), alert.ReasonStorm),
+		Key:    StormKey,
+		Reason: alert.ReasonStorm,
+		Folded: &alert.Folded{Count: f.count, Since: f.since.UTC(), Endpoints: eps, Omitted: omitted},
+	}, span)
+	return td
+}
