@@ -29,6 +29,10 @@ type Instruments struct {
 	Alerts         metric.Int64Counter
 	Refused        metric.Int64Counter
 	BackendErrors  metric.Int64Counter
+
+	// ProfileSamplesDropped counts, by reason, the profile samples not kept.
+	ProfileSamplesDropped metric.Int64Counter
+
 	// RegisterKeys and RegisterPending register the callbacks of the dedup
 	// keys and pending alerts gauges.
 	RegisterKeys    func(metric.Int64Callback) error
@@ -175,11 +179,10 @@ func (c *Component) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles, n
 	return next.ConsumeProfiles(ctx, pd)
 }
 
-// IndexProfiles indexes the span-linked samples of pd and counts them.
+// IndexProfiles indexes the span-linked samples of pd and counts those kept
+// and those dropped.
 func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
-	if n := c.Engine.IndexProfiles(pd); n > 0 && c.ins.ProfileSamples != nil {
-		c.ins.ProfileSamples.Add(ctx, int64(n))
-	}
+	c.ins.recordProfiles(ctx, c.Engine.IndexProfiles(pd))
 }
 
 // ConsumeTraces runs the engine over td and hands the alert spans, if any,
