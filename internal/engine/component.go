@@ -123,6 +123,7 @@ func (c *Component) loop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			c.Engine.ExpireProfiles()
 			c.Flush(ctx, false)
 			if time.Since(lastSave) >= saveEvery {
 				c.Engine.saveState(ctx)
