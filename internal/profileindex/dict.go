@@ -42,6 +42,7 @@ type dict struct {
 	funcMemo  []int32
 	frames    [][]string
 	names     []string
+	buf       []string
 
 	// steps counts table entries visited, for the tests of the work bound.
 	steps int
@@ -178,32 +179,33 @@ func (d *dict) stack(stackIndex int32) ([]string, int64) {
 	d.stackMemo[stackIndex] = -1
 	idx := d.stacks.At(int(stackIndex)).LocationIndices()
 	depth := min(idx.Len(), maxFrames)
-	var out []string // allocated at the first usable frame
+	// Frames gather in a buffer reused across the message's stacks; only a
+	// usable stack gets a slice of its own, of its exact size.
+	buf := d.buf[:0]
 	var bytes int64
-	for i := 0; i < depth && len(out) < maxFrames; i++ {
+	for i := 0; i < depth && len(buf) < maxFrames; i++ {
 		d.steps++
 		li := idx.At(i)
 		if li <= 0 || int(li) >= d.locs.Len() {
 			continue
 		}
-		if out == nil {
-			out = make([]string, 0, depth)
-		}
 		lines := d.locs.At(int(li)).Lines()
 		if lines.Len() == 0 {
-			out = append(out, unknownFrame)
+			buf = append(buf, unknownFrame)
 			continue
 		}
-		for j := 0; j < lines.Len() && len(out) < maxFrames; j++ {
+		for j := 0; j < lines.Len() && len(buf) < maxFrames; j++ {
 			d.steps++
 			name, b := d.function(lines.At(j).FunctionIndex())
 			bytes += b
-			out = append(out, name)
+			buf = append(buf, name)
 		}
 	}
-	if len(out) == 0 {
+	d.buf = buf
+	if len(buf) == 0 {
 		return nil, 0
 	}
+	out := append([]string(nil), buf...) // cap rounded up to the size class
 	d.frames = append(d.frames, out)
 	d.stackMemo[stackIndex] = int32(len(d.frames))
 	return out, bytes + framesBytes(cap(out))
