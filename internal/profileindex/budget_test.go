@@ -269,8 +269,8 @@ func TestDropReasons(t *testing.T) {
 	}
 }
 
-// TestFramesAreShared: the samples of one stack share one frame slice, and
-// so do messages' samples of a stack within a message only.
+// TestFramesAreShared: within a message, the samples of one stack share
+// one frame slice, whichever spans they belong to.
 func TestFramesAreShared(t *testing.T) {
 	b := newBuilder("nanoseconds")
 	st := b.stack("main.f", "main.g", "main.h")
