@@ -24,18 +24,19 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 		return nil, err
 	}
 	return engine.NewComponent(eng, component.KindConnector, set.ID, engine.Instruments{
-		Spans:           tel.ConnectorSlowspanSpans,
-		ProfileSamples:  tel.ConnectorSlowspanProfileSamples,
-		RegisterPending: tel.RegisterConnectorSlowspanPendingAlertsCallback,
-		SlowSpans:       tel.ConnectorSlowspanSlowSpans,
-		Filtered:        tel.ConnectorSlowspanFilteredSpans,
-		Suppressed:      tel.ConnectorSlowspanSuppressedSpans,
-		Alerts:          tel.ConnectorSlowspanAlerts,
-		Refused:         tel.ConnectorSlowspanAlertsRefused,
-		Folded:          tel.ConnectorSlowspanAlertsFolded,
-		BackendErrors:   tel.ConnectorSlowspanDedupBackendErrors,
-		RegisterKeys:    tel.RegisterConnectorSlowspanDedupKeysCallback,
-		Shutdown:        tel.Shutdown,
+		Spans:                 tel.ConnectorSlowspanSpans,
+		ProfileSamples:        tel.ConnectorSlowspanProfileSamples,
+		ProfileSamplesDropped: tel.ConnectorSlowspanProfileSamplesDropped,
+		RegisterPending:       tel.RegisterConnectorSlowspanPendingAlertsCallback,
+		SlowSpans:             tel.ConnectorSlowspanSlowSpans,
+		Filtered:              tel.ConnectorSlowspanFilteredSpans,
+		Suppressed:            tel.ConnectorSlowspanSuppressedSpans,
+		Alerts:                tel.ConnectorSlowspanAlerts,
+		Refused:               tel.ConnectorSlowspanAlertsRefused,
+		Folded:                tel.ConnectorSlowspanAlertsFolded,
+		BackendErrors:         tel.ConnectorSlowspanDedupBackendErrors,
+		RegisterKeys:          tel.RegisterConnectorSlowspanDedupKeysCallback,
+		Shutdown:              tel.Shutdown,
 	}), nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
@@ -109,6 +110,54 @@ func TestConnectorEmitsAlertsAndReadsOnly(t *testing.T) {
 	m, err := tel.GetMetric("otelcol_connector_slowspan_suppressed_spans")
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+}
+
+// TestProfileSampleMetrics: the connector counts kept and dropped profile
+// samples under its own names.
+func TestProfileSampleMetrics(t *testing.T) {
+	ctx := context.Background()
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(ctx)) }()
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	c, err := NewFactory().CreateProfilesToTraces(ctx, set, createDefaultConfig(), new(consumertest.TracesSink))
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, c.Shutdown(ctx)) }()
+
+	pd := pprofile.NewProfiles()
+	d := pd.Dictionary()
+	d.StringTable().Append("", "cpu", "nanoseconds", "main.f")
+	d.FunctionTable().AppendEmpty()
+	d.FunctionTable().AppendEmpty().SetNameStrindex(3)
+	d.LocationTable().AppendEmpty()
+	d.LocationTable().AppendEmpty().Lines().AppendEmpty().SetFunctionIndex(1)
+	d.StackTable().AppendEmpty()
+	d.StackTable().AppendEmpty().LocationIndices().Append(1)
+	d.LinkTable().AppendEmpty()
+	l := d.LinkTable().AppendEmpty()
+	l.SetTraceID(pcommon.TraceID{1})
+	l.SetSpanID(pcommon.SpanID{1})
+	p := pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
+	p.SampleType().SetUnitStrindex(2)
+	for _, link := range []int32{1, 0} { // one linked, one not
+		s := p.Samples().AppendEmpty()
+		s.SetStackIndex(1)
+		s.SetLinkIndex(link)
+		s.Values().Append(10)
+	}
+	require.NoError(t, c.ConsumeProfiles(ctx, pd))
+
+	m, err := tel.GetMetric("otelcol_connector_slowspan_profile_samples")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+	m, err = tel.GetMetric("otelcol_connector_slowspan_profile_samples_dropped")
+	require.NoError(t, err)
+	dp := m.Data.(metricdata.Sum[int64]).DataPoints
+	require.Len(t, dp, 1)
+	reason, _ := dp[0].Attributes.Value("reason")
+	assert.Equal(t, "no_span", reason.AsString())
+	assert.EqualValues(t, 1, dp[0].Value)
 }
 
 func TestRefusalIsNotReturnedToTheUsersPipeline(t *testing.T) {

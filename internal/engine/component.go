@@ -33,6 +33,8 @@ type Instruments struct {
 	BackendErrors  metric.Int64Counter
 	// Folded counts alerts folded into storm summaries (optional).
 	Folded metric.Int64Counter
+	// ProfileSamplesDropped counts, by reason, the profile samples not kept.
+	ProfileSamplesDropped metric.Int64Counter
 	// RegisterKeys and RegisterPending register the callbacks of the dedup
 	// keys and pending alerts gauges.
 	RegisterKeys    func(metric.Int64Callback) error
@@ -128,6 +130,7 @@ func (c *Component) loop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			c.Engine.ExpireProfiles()
 			c.Flush(ctx, false)
 			if time.Since(lastSave) >= saveEvery {
 				c.Engine.saveState(ctx)
@@ -229,11 +232,10 @@ func (c *Component) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles, n
 	return next.ConsumeProfiles(ctx, pd)
 }
 
-// IndexProfiles indexes the span-linked samples of pd and counts them.
+// IndexProfiles indexes the span-linked samples of pd and counts those kept
+// and those dropped.
 func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
-	if n := c.Engine.IndexProfiles(pd); n > 0 && c.ins.ProfileSamples != nil {
-		c.ins.ProfileSamples.Add(ctx, int64(n))
-	}
+	c.ins.recordProfiles(ctx, c.Engine.IndexProfiles(pd))
 }
 
 // ConsumeTraces runs the engine over td and hands the alert spans, if any,

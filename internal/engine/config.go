@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/internal/glob"
+	"github.com/slowspan/slowspan/internal/profileindex"
 	"github.com/slowspan/slowspan/internal/route"
 )
 
@@ -110,8 +111,11 @@ type AlertsConfig struct {
 
 // ProfilesConfig bounds the index of span-linked profile samples.
 type ProfilesConfig struct {
-	MaxSamples int           `mapstructure:"max_samples"`
-	TTL        time.Duration `mapstructure:"ttl"`
+	MaxSamples int `mapstructure:"max_samples"`
+	// MaxBytes bounds the memory of the index, enforced while each message
+	// is read: a message that would take more is cut short.
+	MaxBytes int64         `mapstructure:"max_bytes"`
+	TTL      time.Duration `mapstructure:"ttl"`
 }
 
 // LinksConfig holds URL templates rendered into each alert.
@@ -143,6 +147,10 @@ var DefaultRedactedAttributes = []string{
 	"http.response.header.set-cookie",
 }
 
+// minProfilesBytes is the smallest profiles.max_bytes: it catches a value
+// meant in MiB, which would silently keep (almost) nothing.
+const minProfilesBytes = 1 << 20
+
 // maxPendingLimit bounds correlation.max_pending: each waiting alert holds
 // a span copy and a breakdown.
 const maxPendingLimit = 100000
@@ -163,7 +171,7 @@ func NewDefaultConfig() *Config {
 			},
 		},
 		Correlation: CorrelationConfig{MaxPending: 1000, MaxPendingBytes: 64 << 20},
-		Profiles:    ProfilesConfig{MaxSamples: 100000, TTL: 2 * time.Minute},
+		Profiles:    ProfilesConfig{MaxSamples: 100000, MaxBytes: profileindex.DefaultMaxBytes, TTL: 2 * time.Minute},
 		Alerts:      AlertsConfig{MaxPerMinute: 60},
 		Redact:      RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
@@ -262,6 +270,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Profiles.MaxSamples <= 0 {
 		errs = append(errs, fmt.Errorf("profiles.max_samples: must be > 0, got %d", c.Profiles.MaxSamples))
+	}
+	if c.Profiles.MaxBytes < minProfilesBytes {
+		errs = append(errs, fmt.Errorf("profiles.max_bytes: must be at least %d (1 MiB), got %d", minProfilesBytes, c.Profiles.MaxBytes))
 	}
 	if c.Profiles.TTL <= 0 {
 		errs = append(errs, fmt.Errorf("profiles.ttl: must be > 0, got %v", c.Profiles.TTL))

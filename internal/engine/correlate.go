@@ -287,11 +287,16 @@ func (e *Engine) Pending() int { return e.pending.len() }
 // PendingBytes is the estimated memory the waiting alerts hold.
 func (e *Engine) PendingBytes() int64 { return e.pending.Bytes() }
 
-// IndexProfiles indexes the span-linked samples of pd and returns how many
-// were kept. pd itself is not modified.
-func (e *Engine) IndexProfiles(pd pprofile.Profiles) int {
+// IndexProfiles indexes the span-linked samples of pd and counts those kept
+// and those dropped, by reason. pd itself is not modified.
+func (e *Engine) IndexProfiles(pd pprofile.Profiles) profileindex.AddStats {
 	return e.profiles.Add(pd, e.now())
 }
+
+// ExpireProfiles drops the indexed samples older than profiles.ttl. The
+// component calls it on its timer: without it, memory would only be
+// returned when the next profiles message arrives.
+func (e *Engine) ExpireProfiles() { e.profiles.Expire(e.now()) }
 
 // ProfileSamples is the number of samples the index holds.
 func (e *Engine) ProfileSamples() int { return e.profiles.Len() }

@@ -99,7 +99,7 @@ func TestProfileBeforeSpan(t *testing.T) {
 	e, _ := newEngine(t, func(c *Config) {
 		c.Links.Profile = "http://pyroscope/?id={{.ProfileID}}&from={{.StartUnixMilli}}"
 	})
-	assert.Equal(t, 3, e.IndexProfiles(linkedProfile(slowTrace, slowSpan, burnStack, burnStack, burnStack)))
+	assert.Equal(t, 3, e.IndexProfiles(linkedProfile(slowTrace, slowSpan, burnStack, burnStack, burnStack)).Kept)
 	td, _ := request(2 * time.Second)
 	got := alerts(e.Process(td, nil))
 	require.Len(t, got, 1)

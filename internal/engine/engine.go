@@ -130,7 +130,11 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 	}
 	e.pending.bySpan = make(map[pcommon.SpanID]*candidate)
 	e.pending.maxBytes = cfg.Correlation.MaxPendingBytes
-	e.profiles = profileindex.New(profileindex.Settings{MaxSamples: cfg.Profiles.MaxSamples, TTL: cfg.Profiles.TTL})
+	e.profiles = profileindex.New(profileindex.Settings{
+		MaxSamples: cfg.Profiles.MaxSamples,
+		MaxBytes:   cfg.Profiles.MaxBytes,
+		TTL:        cfg.Profiles.TTL,
+	})
 	return e, nil
 }
 

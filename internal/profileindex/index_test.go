@@ -108,7 +108,7 @@ func TestIndexByLinkAndAttribute(t *testing.T) {
 	s.Values().Append(5)
 
 	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
-	assert.Equal(t, 3, ix.Add(b.pd, t0))
+	assert.Equal(t, 3, ix.Add(b.pd, t0).Kept)
 	assert.Equal(t, 3, ix.Len())
 
 	got := ix.Take(trace, span1)
@@ -188,7 +188,7 @@ func TestHostileIndicesAreSkipped(t *testing.T) {
 	s.Values().Append(5)
 
 	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
-	assert.Equal(t, 2, ix.Add(b.pd, t0))
+	assert.Equal(t, 2, ix.Add(b.pd, t0).Kept)
 	got := ix.Take(trace, span1)
 	require.NotNil(t, got)
 	assert.Equal(t, []string{"[unknown]", "[unknown]"}, got.Samples[1].Frames)
@@ -250,6 +250,6 @@ func TestSamplesPerSpanAreCapped(t *testing.T) {
 		b.linked(trace, span1, 100, "main.f")
 	}
 	ix := New(Settings{MaxSamples: 1 << 20, TTL: time.Minute})
-	assert.Equal(t, maxSamplesPerSpan, ix.Add(b.pd, t0))
+	assert.Equal(t, maxSamplesPerSpan, ix.Add(b.pd, t0).Kept)
 	assert.Len(t, ix.Take(trace, span1).Samples, maxSamplesPerSpan)
 }

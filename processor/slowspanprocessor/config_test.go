@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 	fleet.Dedup.Redis.Timeout = 100 * time.Millisecond
 	custom.Links.Trace = "http://localhost:16686/trace/{{.TraceID}}"
 	custom.Redact.Attributes = []string{"http.request.header.authorization", "user.email"}
+	custom.Profiles.MaxBytes = 8 << 20
 
 	tests := []struct {
 		id      component.ID
@@ -64,6 +65,8 @@ func TestLoadConfig(t *testing.T) {
 			"correlation.max_pending: must be between 1 and 100000",
 			"correlation.max_pending_bytes: must be > 0",
 			"dedup.redis.endpoint: required when other dedup.redis options are set"}},
+		{id: component.NewIDWithName(metadata.Type, "bad_profiles"), wantErr: []string{
+			"profiles.max_samples: must be > 0", "profiles.max_bytes: must be at least 1048576 (1 MiB), got 32"}},
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
@@ -99,6 +102,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 2.0, cfg.Dedup.EscalationFactor)
 	assert.Equal(t, 10000, cfg.Dedup.MaxKeys)
 	assert.Nil(t, cfg.Dedup.Storage)
+	assert.EqualValues(t, 32<<20, cfg.Profiles.MaxBytes)
 	assert.Contains(t, cfg.Redact.Attributes, "http.request.header.authorization")
 	require.NoError(t, cfg.Validate())
 }

@@ -27,18 +27,19 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 		return nil, err
 	}
 	c := engine.NewComponent(eng, component.KindProcessor, set.ID, engine.Instruments{
-		Spans:           tel.ProcessorSlowspanSpans,
-		ProfileSamples:  tel.ProcessorSlowspanProfileSamples,
-		RegisterPending: tel.RegisterProcessorSlowspanPendingAlertsCallback,
-		SlowSpans:       tel.ProcessorSlowspanSlowSpans,
-		Filtered:        tel.ProcessorSlowspanFilteredSpans,
-		Suppressed:      tel.ProcessorSlowspanSuppressedSpans,
-		Alerts:          tel.ProcessorSlowspanAlerts,
-		Refused:         tel.ProcessorSlowspanAlertsRefused,
-		Folded:          tel.ProcessorSlowspanAlertsFolded,
-		BackendErrors:   tel.ProcessorSlowspanDedupBackendErrors,
-		RegisterKeys:    tel.RegisterProcessorSlowspanDedupKeysCallback,
-		Shutdown:        tel.Shutdown,
+		Spans:                 tel.ProcessorSlowspanSpans,
+		ProfileSamples:        tel.ProcessorSlowspanProfileSamples,
+		ProfileSamplesDropped: tel.ProcessorSlowspanProfileSamplesDropped,
+		RegisterPending:       tel.RegisterProcessorSlowspanPendingAlertsCallback,
+		SlowSpans:             tel.ProcessorSlowspanSlowSpans,
+		Filtered:              tel.ProcessorSlowspanFilteredSpans,
+		Suppressed:            tel.ProcessorSlowspanSuppressedSpans,
+		Alerts:                tel.ProcessorSlowspanAlerts,
+		Refused:               tel.ProcessorSlowspanAlertsRefused,
+		Folded:                tel.ProcessorSlowspanAlertsFolded,
+		BackendErrors:         tel.ProcessorSlowspanDedupBackendErrors,
+		RegisterKeys:          tel.RegisterProcessorSlowspanDedupKeysCallback,
+		Shutdown:              tel.Shutdown,
 	})
 	// A refusal goes back to the receiver, so the sender retries and the
 	// rolled-back alert fires again.

@@ -93,6 +93,51 @@ func TestProfilesPipelineFeedsTheTracesPipeline(t *testing.T) {
 	assert.EqualValues(t, 1, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
 }
 
+// TestProfileSampleMetrics: profile_samples counts the samples kept, and
+// profile_samples_dropped the others, by reason.
+func TestProfileSampleMetrics(t *testing.T) {
+	ctx := context.Background()
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(ctx)) }()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Profiles.MaxSamples = 2
+	pp, err := NewFactory().CreateProfiles(ctx, set, cfg, new(consumertest.ProfilesSink))
+	require.NoError(t, err)
+	require.NoError(t, pp.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, pp.Shutdown(ctx)) }()
+
+	pd := profileFor(pcommon.TraceID{1}, pcommon.SpanID{1}) // one linked sample
+	samples := pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0).Samples()
+	unlinked := samples.AppendEmpty()
+	unlinked.SetStackIndex(1)
+	unlinked.Values().Append(10)
+	noStack := samples.AppendEmpty()
+	noStack.SetLinkIndex(1)
+	noStack.Values().Append(10)
+	for range 3 { // two more than max_samples allows
+		s := samples.AppendEmpty()
+		s.SetStackIndex(1)
+		s.SetLinkIndex(1)
+		s.Values().Append(10)
+	}
+	require.NoError(t, pp.ConsumeProfiles(ctx, pd))
+
+	m, err := tel.GetMetric("otelcol_processor_slowspan_profile_samples")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value, "only the samples kept")
+
+	m, err = tel.GetMetric("otelcol_processor_slowspan_profile_samples_dropped")
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		reason, _ := dp.Attributes.Value("reason")
+		got[reason.AsString()] = dp.Value
+	}
+	assert.Equal(t, map[string]int64{"no_span": 1, "invalid": 1, "max_samples": 2}, got)
+}
+
 func TestPendingAlertsGauge(t *testing.T) {
 	ctx := context.Background()
 	tel := componenttest.NewTelemetry()

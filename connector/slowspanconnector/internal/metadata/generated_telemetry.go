@@ -20,20 +20,21 @@ func Meter(settings component.TelemetrySettings) metric.Meter {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ConnectorSlowspanAlerts             metric.Int64Counter
-	ConnectorSlowspanAlertsRefused      metric.Int64Counter
-	ConnectorSlowspanAlertsFolded       metric.Int64Counter
-	ConnectorSlowspanDedupBackendErrors metric.Int64Counter
-	ConnectorSlowspanDedupKeys          metric.Int64ObservableGauge
-	ConnectorSlowspanPendingAlerts      metric.Int64ObservableGauge
-	ConnectorSlowspanProfileSamples     metric.Int64Counter
-	ConnectorSlowspanFilteredSpans      metric.Int64Counter
-	ConnectorSlowspanSlowSpans          metric.Int64Counter
-	ConnectorSlowspanSpans              metric.Int64Counter
-	ConnectorSlowspanSuppressedSpans    metric.Int64Counter
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ConnectorSlowspanAlerts                metric.Int64Counter
+	ConnectorSlowspanAlertsRefused         metric.Int64Counter
+	ConnectorSlowspanAlertsFolded          metric.Int64Counter
+	ConnectorSlowspanDedupBackendErrors    metric.Int64Counter
+	ConnectorSlowspanDedupKeys             metric.Int64ObservableGauge
+	ConnectorSlowspanPendingAlerts         metric.Int64ObservableGauge
+	ConnectorSlowspanProfileSamples        metric.Int64Counter
+	ConnectorSlowspanProfileSamplesDropped metric.Int64Counter
+	ConnectorSlowspanFilteredSpans         metric.Int64Counter
+	ConnectorSlowspanSlowSpans             metric.Int64Counter
+	ConnectorSlowspanSpans                 metric.Int64Counter
+	ConnectorSlowspanSuppressedSpans       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -143,7 +144,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ConnectorSlowspanProfileSamples, err = builder.meter.Int64Counter(
 		"otelcol_connector_slowspan_profile_samples",
-		metric.WithDescription("Span-linked profile samples indexed for alerts. [Alpha]"),
+		metric.WithDescription("Span-linked profile samples kept in the index for alerts. [Alpha]"),
+		metric.WithUnit("{samples}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSlowspanProfileSamplesDropped, err = builder.meter.Int64Counter(
+		"otelcol_connector_slowspan_profile_samples_dropped",
+		metric.WithDescription("Profile samples not kept, by reason (no_span, invalid, per_span_cap, max_samples, max_bytes). [Alpha]"),
 		metric.WithUnit("{samples}"),
 	)
 	errs = errors.Join(errs, err)

@@ -20,20 +20,21 @@ func Meter(settings component.TelemetrySettings) metric.Meter {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ProcessorSlowspanAlerts             metric.Int64Counter
-	ProcessorSlowspanAlertsRefused      metric.Int64Counter
-	ProcessorSlowspanAlertsFolded       metric.Int64Counter
-	ProcessorSlowspanDedupBackendErrors metric.Int64Counter
-	ProcessorSlowspanDedupKeys          metric.Int64ObservableGauge
-	ProcessorSlowspanPendingAlerts      metric.Int64ObservableGauge
-	ProcessorSlowspanProfileSamples     metric.Int64Counter
-	ProcessorSlowspanFilteredSpans      metric.Int64Counter
-	ProcessorSlowspanSlowSpans          metric.Int64Counter
-	ProcessorSlowspanSpans              metric.Int64Counter
-	ProcessorSlowspanSuppressedSpans    metric.Int64Counter
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ProcessorSlowspanAlerts                metric.Int64Counter
+	ProcessorSlowspanAlertsRefused         metric.Int64Counter
+	ProcessorSlowspanAlertsFolded          metric.Int64Counter
+	ProcessorSlowspanDedupBackendErrors    metric.Int64Counter
+	ProcessorSlowspanDedupKeys             metric.Int64ObservableGauge
+	ProcessorSlowspanPendingAlerts         metric.Int64ObservableGauge
+	ProcessorSlowspanProfileSamples        metric.Int64Counter
+	ProcessorSlowspanProfileSamplesDropped metric.Int64Counter
+	ProcessorSlowspanFilteredSpans         metric.Int64Counter
+	ProcessorSlowspanSlowSpans             metric.Int64Counter
+	ProcessorSlowspanSpans                 metric.Int64Counter
+	ProcessorSlowspanSuppressedSpans       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -143,7 +144,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorSlowspanProfileSamples, err = builder.meter.Int64Counter(
 		"otelcol_processor_slowspan_profile_samples",
-		metric.WithDescription("Span-linked profile samples indexed for alerts. [Alpha]"),
+		metric.WithDescription("Span-linked profile samples kept in the index for alerts. [Alpha]"),
+		metric.WithUnit("{samples}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSlowspanProfileSamplesDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_slowspan_profile_samples_dropped",
+		metric.WithDescription("Profile samples not kept, by reason (no_span, invalid, per_span_cap, max_samples, max_bytes). [Alpha]"),
 		metric.WithUnit("{samples}"),
 	)
 	errs = errors.Join(errs, err)
