@@ -88,6 +88,7 @@ type undo struct {
 	had     bool
 	prev    entry // valid when had
 	applied int64 // lastAlert we set; undo only if still ours
+	dur     time.Duration
 }
 
 // Deduper is safe for concurrent use.
@@ -143,7 +144,7 @@ func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, no
 		e.elem = d.lru.PushBack(e)
 		d.fire(e, dur, nowNs)
 		d.evictLocked()
-		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, applied: nowNs}}
+		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, applied: nowNs, dur: dur}}
 	}
 
 	var reason alert.Reason
@@ -166,7 +167,7 @@ func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, no
 			MaxDuration: e.suppressedMax,
 			Since:       time.Unix(0, e.lastAlert).UTC(),
 		},
-		undo: undo{key: key, had: true, prev: *e, applied: nowNs},
+		undo: undo{key: key, had: true, prev: *e, applied: nowNs, dur: dur},
 	}
 	if e.durable == nil {
 		e.durable = e.snapshot()
@@ -216,9 +217,17 @@ func (d *Deduper) Undo(_ context.Context, dec Decision) {
 		d.lru.Remove(e.elem)
 		return
 	}
-	elem := e.elem
+	// Only the refused decision is undone: the durable snapshot stays, as
+	// an earlier alert of the key may have been delivered since this one was
+	// decided (Delivered then moved the snapshot forward to it).
+	elem, durable := e.elem, e.durable
 	*e = u.prev
-	e.elem = elem
+	e.elem, e.durable = elem, durable
+	if durable != nil && durable.had && durable.lastAlert == e.lastAlert {
+		// The restored state is that of a delivered alert, with the
+		// suppressions counted since: all of it is durable.
+		e.durable = nil
+	}
 	// Keep the list ordered by last alert: walk back to where it belonged.
 	mark := elem
 	for p := mark.Prev(); p != nil && p.Value.(*entry).lastAlert > e.lastAlert; p = p.Prev() {
@@ -241,11 +250,22 @@ func (d *Deduper) Delivered(_ context.Context, dec Decision) {
 	mk := d.mapKey(u.key)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// A later alert of the key, still undelivered, keeps the snapshot.
-	if e, ok := d.buckets[b][mk]; ok && e.lastAlert == u.applied && e.durable != nil {
-		e.durable = nil
-		d.dirty |= 1 << b
+	e, ok := d.buckets[b][mk]
+	if !ok || e.durable == nil {
+		return
 	}
+	switch {
+	case e.lastAlert == u.applied:
+		e.durable = nil
+	case e.lastAlert > u.applied && (!e.durable.had || e.durable.lastAlert < u.applied):
+		// A later alert of the key, still undelivered, overtook this one:
+		// the state right after this alert is durable now, so a crash or a
+		// refusal of the later one does not repeat this one.
+		e.durable = &durableState{had: true, lastAlert: u.applied, lastDuration: u.dur}
+	default:
+		return
+	}
+	d.dirty |= 1 << b
 }
 
 // mapKey is the in-memory lookup hash of a key.
