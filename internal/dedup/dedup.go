@@ -29,13 +29,24 @@ type Settings struct {
 // Decider decides, per key, whether a slow span alerts. Deduper keeps the
 // state in this process; Redis shares it across a fleet of collectors.
 type Decider interface {
-	Decide(ctx context.Context, key alert.Key, dur time.Duration, now time.Time) Decision
-	// Undo reverts an alerting decision whose alert was not delivered.
-	Undo(ctx context.Context, dec Decision)
+	// DecideBatch decides the slow spans of one batch, in their order, as
+	// one step (one lock, or one Redis round trip), and appends the
+	// decisions to decs, one per request in the same order: callers reuse
+	// decs, so that suppressed spans allocate nothing.
+	DecideBatch(ctx context.Context, reqs []Request, now time.Time, decs []Decision) []Decision
+	// UndoBatch reverts the alerting decisions among decs, given in the
+	// order they were made, whose alerts were not delivered.
+	UndoBatch(ctx context.Context, decs []Decision)
 	// Delivered confirms an alerting decision: its alert was handed on.
 	Delivered(ctx context.Context, dec Decision)
 	// Len is the number of keys held in this process.
 	Len() int
+}
+
+// Request is one slow span to decide on.
+type Request struct {
+	Key      alert.Key
+	Duration time.Duration
 }
 
 // Decision is the outcome for one slow span.
@@ -130,13 +141,29 @@ var _ Decider = (*Deduper)(nil)
 
 // Decide records a slow span of key with duration d seen at now.
 func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, now time.Time) Decision {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.decideLocked(key, dur, now.UnixNano())
+}
+
+// DecideBatch decides reqs in order under one lock.
+func (d *Deduper) DecideBatch(_ context.Context, reqs []Request, now time.Time, decs []Decision) []Decision {
+	if len(reqs) == 0 {
+		return decs
+	}
 	nowNs := now.UnixNano()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range reqs {
+		decs = append(decs, d.decideLocked(r.Key, r.Duration, nowNs))
+	}
+	return decs
+}
+
+func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) Decision {
 	h := keyHash(key)
 	b := bucketOf(h)
 	mk := d.mapKey(key)
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	e, ok := d.buckets[b][mk]
 	if !ok {
 		e = &entry{key: key, hash: h, bucket: b, durable: &durableState{}}
@@ -199,14 +226,31 @@ func (d *Deduper) evictLocked() {
 // be handed on, so that the span alerts again when it is retried. A decision
 // that was overtaken by a later alert of the same key is left alone.
 func (d *Deduper) Undo(_ context.Context, dec Decision) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.undoLocked(dec)
+}
+
+// UndoBatch undoes decs under one lock, newest first, so that each finds
+// the state its decision left.
+func (d *Deduper) UndoBatch(_ context.Context, decs []Decision) {
+	if len(decs) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := len(decs) - 1; i >= 0; i-- {
+		d.undoLocked(decs[i])
+	}
+}
+
+func (d *Deduper) undoLocked(dec Decision) {
 	if !dec.Alert || dec.undo.remote != nil {
 		return
 	}
 	u := dec.undo
 	b := bucketOf(keyHash(u.key))
 	mk := d.mapKey(u.key)
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	e, ok := d.buckets[b][mk]
 	if !ok || e.lastAlert != u.applied {
 		return

@@ -157,3 +157,25 @@ func TestRedisEscalationOff(t *testing.T) {
 	require.True(t, r.Decide(ctx, key("/a"), time.Second, t0).Alert)
 	assert.False(t, r.Decide(ctx, key("/a"), time.Hour, t0.Add(time.Minute)).Alert)
 }
+
+func TestRedisUndoKeepsWhatOthersSuppressedSince(t *testing.T) {
+	m := miniredis.RunT(t)
+	a, _ := newRedis(t, m, defaults())
+	b, _ := newRedis(t, m, defaults())
+	ctx := context.Background()
+
+	require.True(t, a.Decide(ctx, key("/a"), 2*time.Second, t0).Alert)
+	require.False(t, a.Decide(ctx, key("/a"), 3*time.Second, t0.Add(time.Minute)).Alert)
+	esc := a.Decide(ctx, key("/a"), 8*time.Second, t0.Add(2*time.Minute))
+	require.Equal(t, alert.ReasonEscalation, esc.Reason)
+	// Another collector suppresses a span under the escalation, then the
+	// escalation is refused: only it is undone.
+	require.False(t, b.Decide(ctx, key("/a"), 5*time.Second, t0.Add(3*time.Minute)).Alert)
+	a.Undo(ctx, esc)
+
+	exp := b.Decide(ctx, key("/a"), time.Second, t0.Add(240*time.Hour))
+	require.Equal(t, alert.ReasonWindowExpired, exp.Reason)
+	assert.EqualValues(t, 2, exp.Suppressed.Count)
+	assert.Equal(t, 5*time.Second, exp.Suppressed.MaxDuration)
+	assert.Equal(t, t0, exp.Suppressed.Since)
+}

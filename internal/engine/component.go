@@ -187,7 +187,7 @@ func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
 // a retry alerts again (with the same alert ids), and the refusal is
 // returned when ReturnRefusals is set.
 func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next consumer.Traces) error {
-	res := c.Engine.Process(td, next)
+	res := c.Engine.Process(ctx, td, next)
 	c.record(ctx, &res.Stats)
 	if res.Alerts() == 0 {
 		c.Engine.Commit(ctx, &res)
