@@ -174,6 +174,13 @@ func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) De
 		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, applied: nowNs, dur: dur}}
 	}
 
+	if last := clampFuture(e.lastAlert, nowNs); last != e.lastAlert {
+		e.lastAlert = last
+		if ds := e.durable; ds != nil && ds.had {
+			ds.lastAlert = clampFuture(ds.lastAlert, nowNs)
+		}
+		d.dirty |= 1 << b
+	}
 	var reason alert.Reason
 	switch {
 	case nowNs-e.lastAlert >= int64(d.settings.Window):
@@ -202,6 +209,23 @@ func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) De
 	d.fire(e, dur, nowNs)
 	d.lru.MoveToBack(e.elem)
 	return dec
+}
+
+// FutureTolerance is how far ahead of the clock a remembered alert time may
+// be. Beyond it the alert was stamped while the clock ran ahead (a wrong
+// NTP step, a VM restored with a bad clock) and is taken as made now:
+// otherwise its key would stay silent until that future time plus the
+// window. The slack covers collectors of a fleet whose clocks differ a
+// little.
+const FutureTolerance = time.Minute
+
+// clampFuture returns the alert time t (ns) as read at now: now when t lies
+// beyond FutureTolerance ahead of it.
+func clampFuture(t, now int64) int64 {
+	if t > now+int64(FutureTolerance) {
+		return now
+	}
+	return t
 }
 
 // fire resets e for an alert at nowNs.

@@ -210,7 +210,7 @@ func TestSaveAndLoad(t *testing.T) {
 	defer client.Close(ctx)
 	// Reload with a smaller bound: the oldest keys go.
 	r := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 150})
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0.Add(5*time.Minute)))
 	assert.Equal(t, 150, r.Len())
 	assert.True(t, r.Decide(ctx0, key("/r0"), time.Second, t0.Add(2*time.Minute)).Alert, "oldest evicted on load")
 	assert.False(t, r.Decide(ctx0, key("/r199"), time.Second, t0.Add(2*time.Minute)).Alert, "newest kept")
@@ -233,7 +233,7 @@ func TestSuppressedCountSurvivesReload(t *testing.T) {
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0))
 	dec := r.Decide(ctx0, key("/a"), time.Second, t0.Add(240*time.Hour))
 	assert.Equal(t, alert.ReasonWindowExpired, dec.Reason)
 	assert.EqualValues(t, 5, dec.Suppressed.Count)
@@ -263,7 +263,7 @@ func TestSaveFailureKeepsBucketsDirty(t *testing.T) {
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0))
 	assert.Equal(t, 1, r.Len())
 }
 
@@ -278,7 +278,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 	require.NoError(t, client.Set(ctx, storageKey(3), []byte("{not json")))
 
 	r := New(defaults())
-	err := r.Load(ctx, client)
+	err := r.Load(ctx, client, t0)
 	require.ErrorContains(t, err, storageKey(3))
 	assert.Greater(t, r.Len(), 30, "other buckets still load")
 }
@@ -314,7 +314,7 @@ func TestUndeliveredAlertIsNotSaved(t *testing.T) {
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0.Add(2*time.Minute)))
 	assert.Equal(t, 1, r.Len(), "the undelivered first alert of /b is not saved")
 	assert.Equal(t, alert.ReasonEscalation, r.Decide(ctx, key("/a"), 5*time.Second, t0.Add(2*time.Minute)).Reason,
 		"after a crash the undelivered escalation fires again")
@@ -325,7 +325,7 @@ func TestUndeliveredAlertIsNotSaved(t *testing.T) {
 	d.Delivered(ctx, first)
 	require.NoError(t, d.Save(ctx, client))
 	r = New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0.Add(2*time.Minute)))
 	assert.Equal(t, 2, r.Len())
 	assert.False(t, r.Decide(ctx, key("/a"), 5*time.Second, t0.Add(2*time.Minute)).Alert)
 	assert.False(t, r.Decide(ctx, key("/b"), time.Second, t0.Add(2*time.Minute)).Alert)
@@ -368,7 +368,7 @@ func TestRefusedEscalationKeepsTheDeliveredAlertBeforeIt(t *testing.T) {
 				d.Undo(ctx, esc)
 				require.NoError(t, d.Save(ctx, client))
 				r := New(defaults())
-				require.NoError(t, r.Load(ctx, client))
+				require.NoError(t, r.Load(ctx, client, start.Add(2*time.Hour)))
 				assert.Equal(t, reason, r.Decide(ctx, key("/a"), time.Second, start.Add(2*time.Hour)).Reason,
 					"before its delivery, a crash repeats the earlier alert")
 				d.Delivered(ctx, earlier)
@@ -379,7 +379,7 @@ func TestRefusedEscalationKeepsTheDeliveredAlertBeforeIt(t *testing.T) {
 			require.NoError(t, d.Save(ctx, client))
 
 			r := New(defaults())
-			require.NoError(t, r.Load(ctx, client))
+			require.NoError(t, r.Load(ctx, client, start.Add(2*time.Hour)))
 			assert.False(t, r.Decide(ctx, key("/a"), 1200*time.Millisecond, start.Add(2*time.Hour)).Alert,
 				"the delivered %s alert survives the restart", reason)
 			exp := r.Decide(ctx, key("/a"), time.Second, start.Add(240*time.Hour))

@@ -52,6 +52,8 @@ type Redis struct {
 	lastError error
 }
 
+var toleranceUs = strconv.FormatInt(FutureTolerance.Microseconds(), 10)
+
 // Backoff bounds between attempts while Redis is failing.
 const (
 	minRedisBackoff = time.Second
@@ -127,8 +129,8 @@ func (r *Redis) DecideBatch(ctx context.Context, reqs []Request, now time.Time, 
 	defer cancel()
 	nowUs := strconv.FormatInt(now.UnixMicro(), 10)
 	keys := make([]string, len(reqs))
-	args := make([]any, 4, 4+len(reqs))
-	args[0], args[1], args[2], args[3] = nowUs, strconv.FormatInt(r.window, 10), r.factor, r.ttlMs
+	args := make([]any, 5, 5+len(reqs))
+	args[0], args[1], args[2], args[3], args[4] = nowUs, strconv.FormatInt(r.window, 10), r.factor, r.ttlMs, toleranceUs
 	for i, q := range reqs {
 		keys[i] = r.redisKey(q.Key)
 		args = append(args, strconv.FormatInt(max(q.Duration.Microseconds(), 1), 10))

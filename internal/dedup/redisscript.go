@@ -10,16 +10,21 @@ import "github.com/redis/go-redis/v9"
 // stored from the ARGV strings, never formatted by Lua, which would round
 // large numbers.
 //
+// A last alert time beyond the future tolerance is taken as now (and
+// stored so), as Deduper does: see FutureTolerance.
+//
 // KEYS[i] the key of span i; ARGV: now, window, escalation factor (0 off),
-// ttl in ms, then the duration of each span. Returns six values per span:
+// ttl in ms, future tolerance, then the duration of each span. Returns six
+// values per span:
 // {reason, suppressed count, suppressed max, last alert, last duration,
 // existed}: reason 0 suppressed, 1 first, 2 window_expired, 3 escalation;
 // the other values describe the key's state before the span.
 var decideScript = redis.NewScript(`
 local now, window, factor, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local tolerance = tonumber(ARGV[5])
 local out = {}
 for i, key in ipairs(KEYS) do
-  local durArg = ARGV[4 + i]
+  local durArg = ARGV[5 + i]
   local dur = tonumber(durArg)
   local v = redis.call('HMGET', key, 'a', 'd', 'n', 'x')
   if not v[1] then
@@ -30,6 +35,8 @@ for i, key in ipairs(KEYS) do
   else
     local last, lastDur = tonumber(v[1]) or 0, tonumber(v[2]) or 0
     local n, mx = tonumber(v[3]) or 0, tonumber(v[4]) or 0
+    local clamped = last > now + tolerance
+    if clamped then last = now end
     local reason = 0
     if now - last >= window then
       reason = 2
@@ -40,6 +47,7 @@ for i, key in ipairs(KEYS) do
       local newMax = v[4] or '0'
       if dur > mx then newMax = durArg end
       redis.call('HSET', key, 'n', tostring(n + 1), 'x', newMax)
+      if clamped then redis.call('HSET', key, 'a', ARGV[1]) end
       n, mx = n + 1, 0
     else
       redis.call('HSET', key, 'a', ARGV[1], 'd', durArg, 'n', '0', 'x', '0')

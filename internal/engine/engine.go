@@ -160,7 +160,7 @@ func (e *Engine) Start(ctx context.Context, host component.Host, kind component.
 	e.clientMu.Lock()
 	e.client = client
 	e.clientMu.Unlock()
-	if err := e.local.Load(ctx, client); err != nil {
+	if err := e.local.Load(ctx, client, e.now()); err != nil {
 		e.logger.Warn("part of the dedup state could not be read; the keys it held may alert once more", zap.Error(err))
 	}
 	e.logger.Info("dedup state loaded", zap.String("storage", sid.String()), zap.Int("keys", e.local.Len()))
