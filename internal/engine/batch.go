@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"sync"
+	"runtime"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -23,21 +23,34 @@ type keptSpan struct {
 }
 
 // batch holds the slow spans of one Process call for their dedup step.
-// Pooled, so that a steady flow of suppressed slow spans allocates nothing.
+// Reused, so that a steady flow of suppressed slow spans allocates nothing.
 type batch struct {
 	kept []keptSpan
 	reqs []dedup.Request
 	decs []dedup.Decision
 }
 
-var batchPool = sync.Pool{New: func() any { return new(batch) }}
+// batchPool keeps a few batches for reuse. A buffered channel rather than a
+// sync.Pool: a garbage collection does not empty it, so the steady state
+// allocates nothing at all.
+type batchPool chan *batch
 
 // maxPooledSpans: the buffers of a rare huge batch are not kept.
 const maxPooledSpans = 4096
 
-// release returns b to the pool, without references into the request's
-// data.
-func (b *batch) release() {
+func newBatchPool() batchPool { return make(batchPool, max(runtime.GOMAXPROCS(0), 2)) }
+
+func (p batchPool) get() *batch {
+	select {
+	case b := <-p:
+		return b
+	default:
+		return new(batch)
+	}
+}
+
+// put returns b for reuse, without references into the request's data.
+func (p batchPool) put(b *batch) {
 	if cap(b.kept) > maxPooledSpans {
 		return
 	}
@@ -45,5 +58,8 @@ func (b *batch) release() {
 	clear(b.reqs)
 	clear(b.decs)
 	b.kept, b.reqs, b.decs = b.kept[:0], b.reqs[:0], b.decs[:0]
-	batchPool.Put(b)
+	select {
+	case p <- b:
+	default:
+	}
 }

@@ -56,6 +56,7 @@ type Engine struct {
 
 	pending  pendingSet
 	profiles *profileindex.Index
+	batches  batchPool
 
 	local *dedup.Deduper
 	dedup dedup.Decider // local, or Redis in front of it
@@ -129,6 +130,7 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 		}
 	}
 	e.pending.bySpan = make(map[pcommon.SpanID]*candidate)
+	e.batches = newBatchPool()
 	e.profiles = profileindex.New(profileindex.Settings{MaxSamples: cfg.Profiles.MaxSamples, TTL: cfg.Profiles.TTL})
 	return e, nil
 }
@@ -320,7 +322,7 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, sink consumer.Tr
 	}
 	if out.batch != nil {
 		e.decide(ctx, &out)
-		out.batch.release()
+		e.batches.put(out.batch)
 	}
 	if len(out.fresh) > 0 || e.pending.len() > 0 {
 		e.collectChildren(td, out.fresh)
@@ -384,7 +386,7 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 		return
 	}
 	if out.batch == nil {
-		out.batch = batchPool.Get().(*batch)
+		out.batch = e.batches.get()
 	}
 	out.batch.kept = append(out.batch.kept, keptSpan{
 		span:      span,
