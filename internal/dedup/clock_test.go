@@ -91,3 +91,21 @@ func TestAlertTimesWithinTheToleranceAreKept(t *testing.T) {
 	require.Equal(t, alert.ReasonWindowExpired, exp.Reason)
 	assert.Equal(t, stamped, exp.Suppressed.Since)
 }
+
+func TestAlertDeliveredAfterTheClockSteppedBackIsSaved(t *testing.T) {
+	// The alert waits for correlation while the clock steps back and a
+	// span of its key reads its time back as now: its delivery still
+	// confirms it.
+	ctx := context.Background()
+	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
+	d := New(defaults())
+	first := d.Decide(ctx, key("/a"), 2*time.Second, t0.Add(365*24*time.Hour))
+	require.Equal(t, alert.ReasonFirst, first.Reason)
+	require.False(t, d.Decide(ctx, key("/a"), 1500*time.Millisecond, t0).Alert)
+	d.Delivered(ctx, first)
+	require.NoError(t, d.Save(ctx, client))
+
+	r := New(defaults())
+	require.NoError(t, r.Load(ctx, client, t0.Add(time.Minute)))
+	assert.False(t, r.Decide(ctx, key("/a"), 1500*time.Millisecond, t0.Add(time.Hour)).Alert, "the delivered alert was saved")
+}

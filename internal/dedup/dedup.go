@@ -73,6 +73,10 @@ type entry struct {
 	suppressedMax time.Duration
 	elem          *list.Element // position in lru
 	bucket        int
+	// seq numbers the alert that set lastAlert (0: loaded): undo and
+	// delivery find their decision by it, even when two alerts of a batch
+	// share a time or the clock moved back.
+	seq uint64
 	// durable is what Save writes while an alert of the entry is not yet
 	// delivered: the state before it. A crash before delivery then repeats
 	// the alert instead of losing it (and silencing the key for a window).
@@ -81,7 +85,8 @@ type entry struct {
 }
 
 type durableState struct {
-	had           bool // false: the key did not exist; nothing to save
+	had           bool   // false: the key did not exist; nothing to save
+	seq           uint64 // the alert whose state this is
 	lastAlert     int64
 	lastDuration  time.Duration
 	suppressed    int64
@@ -89,7 +94,7 @@ type durableState struct {
 }
 
 func (e *entry) snapshot() *durableState {
-	return &durableState{had: true, lastAlert: e.lastAlert, lastDuration: e.lastDuration,
+	return &durableState{had: true, seq: e.seq, lastAlert: e.lastAlert, lastDuration: e.lastDuration,
 		suppressed: e.suppressed, suppressedMax: e.suppressedMax}
 }
 
@@ -97,8 +102,9 @@ type undo struct {
 	remote  *remoteUndo // set when a shared backend decided
 	key     alert.Key
 	had     bool
-	prev    entry // valid when had
-	applied int64 // lastAlert we set; undo only if still ours
+	prev    entry  // valid when had
+	seq     uint64 // the alert we made; undo only if still the latest
+	applied int64  // lastAlert we set
 	dur     time.Duration
 }
 
@@ -116,6 +122,7 @@ type Deduper struct {
 	seed    maphash.Seed
 	lru     *list.List // front: least recently alerted
 	dirty   uint64     // bit per bucket changed since the last snapshot
+	seq     uint64     // numbers alerts
 	evicted int64
 
 	// saveMu orders snapshots with their writes, so an older snapshot never
@@ -171,7 +178,7 @@ func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) De
 		e.elem = d.lru.PushBack(e)
 		d.fire(e, dur, nowNs)
 		d.evictLocked()
-		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, applied: nowNs, dur: dur}}
+		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, seq: e.seq, applied: nowNs, dur: dur}}
 	}
 
 	if last := clampFuture(e.lastAlert, nowNs); last != e.lastAlert {
@@ -207,6 +214,7 @@ func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) De
 		e.durable = e.snapshot()
 	}
 	d.fire(e, dur, nowNs)
+	dec.undo.seq = e.seq
 	d.lru.MoveToBack(e.elem)
 	return dec
 }
@@ -230,6 +238,8 @@ func clampFuture(t, now int64) int64 {
 
 // fire resets e for an alert at nowNs.
 func (d *Deduper) fire(e *entry, dur time.Duration, nowNs int64) {
+	d.seq++
+	e.seq = d.seq
 	e.lastAlert = nowNs
 	e.lastDuration = dur
 	e.suppressed = 0
@@ -276,7 +286,7 @@ func (d *Deduper) undoLocked(dec Decision) {
 	b := bucketOf(keyHash(u.key))
 	mk := d.mapKey(u.key)
 	e, ok := d.buckets[b][mk]
-	if !ok || e.lastAlert != u.applied {
+	if !ok || e.seq != u.seq {
 		return
 	}
 	d.dirty |= 1 << b
@@ -291,7 +301,7 @@ func (d *Deduper) undoLocked(dec Decision) {
 	elem, durable := e.elem, e.durable
 	*e = u.prev
 	e.elem, e.durable = elem, durable
-	if durable != nil && durable.had && durable.lastAlert == e.lastAlert {
+	if durable != nil && durable.had && durable.seq == e.seq {
 		// The restored state is that of a delivered alert, with the
 		// suppressions counted since: all of it is durable.
 		e.durable = nil
@@ -323,13 +333,13 @@ func (d *Deduper) Delivered(_ context.Context, dec Decision) {
 		return
 	}
 	switch {
-	case e.lastAlert == u.applied:
+	case e.seq == u.seq:
 		e.durable = nil
-	case e.lastAlert > u.applied && (!e.durable.had || e.durable.lastAlert < u.applied):
+	case e.seq > u.seq && (!e.durable.had || e.durable.seq < u.seq):
 		// A later alert of the key, still undelivered, overtook this one:
 		// the state right after this alert is durable now, so a crash or a
 		// refusal of the later one does not repeat this one.
-		e.durable = &durableState{had: true, lastAlert: u.applied, lastDuration: u.dur}
+		e.durable = &durableState{had: true, seq: u.seq, lastAlert: u.applied, lastDuration: u.dur}
 	default:
 		return
 	}
