@@ -125,6 +125,9 @@ func (r *Redis) DecideBatch(ctx context.Context, reqs []Request, now time.Time, 
 		// to blame, so no backoff.
 		return r.fallback(ctx, reqs, now, decs)
 	}
+	// A cancellation during the call is not acted on (the client sees only
+	// deadlines): its answer, due within the timeout, is what a rollback
+	// of a refused batch needs, as the script may have run anyway.
 	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	nowUs := strconv.FormatInt(now.UnixMicro(), 10)
