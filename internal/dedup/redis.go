@@ -144,7 +144,7 @@ func (r *Redis) DecideBatch(ctx context.Context, reqs []Request, now time.Time, 
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			r.failed(now, err, len(reqs))
+			r.failed(now, fmt.Errorf("deciding %d slow spans in Redis: %w", len(reqs), err), len(reqs))
 		}
 		return r.fallback(ctx, reqs, now, decs)
 	}
