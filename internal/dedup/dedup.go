@@ -29,13 +29,24 @@ type Settings struct {
 // Decider decides, per key, whether a slow span alerts. Deduper keeps the
 // state in this process; Redis shares it across a fleet of collectors.
 type Decider interface {
-	Decide(ctx context.Context, key alert.Key, dur time.Duration, now time.Time) Decision
-	// Undo reverts an alerting decision whose alert was not delivered.
-	Undo(ctx context.Context, dec Decision)
+	// DecideBatch decides the slow spans of one batch, in their order, as
+	// one step (one lock, or one Redis round trip), and appends the
+	// decisions to decs, one per request in the same order: callers reuse
+	// decs, so that suppressed spans allocate nothing.
+	DecideBatch(ctx context.Context, reqs []Request, now time.Time, decs []Decision) []Decision
+	// UndoBatch reverts the alerting decisions among decs, given in the
+	// order they were made, whose alerts were not delivered.
+	UndoBatch(ctx context.Context, decs []Decision)
 	// Delivered confirms an alerting decision: its alert was handed on.
 	Delivered(ctx context.Context, dec Decision)
 	// Len is the number of keys held in this process.
 	Len() int
+}
+
+// Request is one slow span to decide on.
+type Request struct {
+	Key      alert.Key
+	Duration time.Duration
 }
 
 // Decision is the outcome for one slow span.
@@ -62,6 +73,10 @@ type entry struct {
 	suppressedMax time.Duration
 	elem          *list.Element // position in lru
 	bucket        int
+	// seq numbers the alert that set lastAlert (0: loaded): undo and
+	// delivery find their decision by it, even when two alerts of a batch
+	// share a time or the clock moved back.
+	seq uint64
 	// durable is what Save writes while an alert of the entry is not yet
 	// delivered: the state before it. A crash before delivery then repeats
 	// the alert instead of losing it (and silencing the key for a window).
@@ -70,7 +85,8 @@ type entry struct {
 }
 
 type durableState struct {
-	had           bool // false: the key did not exist; nothing to save
+	had           bool   // false: the key did not exist; nothing to save
+	seq           uint64 // the alert whose state this is
 	lastAlert     int64
 	lastDuration  time.Duration
 	suppressed    int64
@@ -78,7 +94,7 @@ type durableState struct {
 }
 
 func (e *entry) snapshot() *durableState {
-	return &durableState{had: true, lastAlert: e.lastAlert, lastDuration: e.lastDuration,
+	return &durableState{had: true, seq: e.seq, lastAlert: e.lastAlert, lastDuration: e.lastDuration,
 		suppressed: e.suppressed, suppressedMax: e.suppressedMax}
 }
 
@@ -86,8 +102,10 @@ type undo struct {
 	remote  *remoteUndo // set when a shared backend decided
 	key     alert.Key
 	had     bool
-	prev    entry // valid when had
-	applied int64 // lastAlert we set; undo only if still ours
+	prev    entry  // valid when had
+	seq     uint64 // the alert we made; undo only if still the latest
+	applied int64  // lastAlert we set
+	dur     time.Duration
 }
 
 // Deduper is safe for concurrent use.
@@ -104,6 +122,7 @@ type Deduper struct {
 	seed    maphash.Seed
 	lru     *list.List // front: least recently alerted
 	dirty   uint64     // bit per bucket changed since the last snapshot
+	seq     uint64     // numbers alerts
 	evicted int64
 
 	// saveMu orders snapshots with their writes, so an older snapshot never
@@ -129,13 +148,29 @@ var _ Decider = (*Deduper)(nil)
 
 // Decide records a slow span of key with duration d seen at now.
 func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, now time.Time) Decision {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.decideLocked(key, dur, now.UnixNano())
+}
+
+// DecideBatch decides reqs in order under one lock.
+func (d *Deduper) DecideBatch(_ context.Context, reqs []Request, now time.Time, decs []Decision) []Decision {
+	if len(reqs) == 0 {
+		return decs
+	}
 	nowNs := now.UnixNano()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range reqs {
+		decs = append(decs, d.decideLocked(r.Key, r.Duration, nowNs))
+	}
+	return decs
+}
+
+func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) Decision {
 	h := keyHash(key)
 	b := bucketOf(h)
 	mk := d.mapKey(key)
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	e, ok := d.buckets[b][mk]
 	if !ok {
 		e = &entry{key: key, hash: h, bucket: b, durable: &durableState{}}
@@ -143,9 +178,16 @@ func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, no
 		e.elem = d.lru.PushBack(e)
 		d.fire(e, dur, nowNs)
 		d.evictLocked()
-		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, applied: nowNs}}
+		return Decision{Alert: true, Reason: alert.ReasonFirst, undo: undo{key: key, seq: e.seq, applied: nowNs, dur: dur}}
 	}
 
+	if last := clampFuture(e.lastAlert, nowNs); last != e.lastAlert {
+		e.lastAlert = last
+		if ds := e.durable; ds != nil && ds.had {
+			ds.lastAlert = clampFuture(ds.lastAlert, nowNs)
+		}
+		d.dirty |= 1 << b
+	}
 	var reason alert.Reason
 	switch {
 	case nowNs-e.lastAlert >= int64(d.settings.Window):
@@ -166,18 +208,38 @@ func (d *Deduper) Decide(_ context.Context, key alert.Key, dur time.Duration, no
 			MaxDuration: e.suppressedMax,
 			Since:       time.Unix(0, e.lastAlert).UTC(),
 		},
-		undo: undo{key: key, had: true, prev: *e, applied: nowNs},
+		undo: undo{key: key, had: true, prev: *e, applied: nowNs, dur: dur},
 	}
 	if e.durable == nil {
 		e.durable = e.snapshot()
 	}
 	d.fire(e, dur, nowNs)
+	dec.undo.seq = e.seq
 	d.lru.MoveToBack(e.elem)
 	return dec
 }
 
+// FutureTolerance is how far ahead of the clock a remembered alert time may
+// be. Beyond it the alert was stamped while the clock ran ahead (a wrong
+// NTP step, a VM restored with a bad clock) and is taken as made now:
+// otherwise its key would stay silent until that future time plus the
+// window. The slack covers collectors of a fleet whose clocks differ a
+// little.
+const FutureTolerance = time.Minute
+
+// clampFuture returns the alert time t (ns) as read at now: now when t lies
+// beyond FutureTolerance ahead of it.
+func clampFuture(t, now int64) int64 {
+	if t > now+int64(FutureTolerance) {
+		return now
+	}
+	return t
+}
+
 // fire resets e for an alert at nowNs.
 func (d *Deduper) fire(e *entry, dur time.Duration, nowNs int64) {
+	d.seq++
+	e.seq = d.seq
 	e.lastAlert = nowNs
 	e.lastDuration = dur
 	e.suppressed = 0
@@ -198,16 +260,33 @@ func (d *Deduper) evictLocked() {
 // be handed on, so that the span alerts again when it is retried. A decision
 // that was overtaken by a later alert of the same key is left alone.
 func (d *Deduper) Undo(_ context.Context, dec Decision) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.undoLocked(dec)
+}
+
+// UndoBatch undoes decs under one lock, newest first, so that each finds
+// the state its decision left.
+func (d *Deduper) UndoBatch(_ context.Context, decs []Decision) {
+	if len(decs) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := len(decs) - 1; i >= 0; i-- {
+		d.undoLocked(decs[i])
+	}
+}
+
+func (d *Deduper) undoLocked(dec Decision) {
 	if !dec.Alert || dec.undo.remote != nil {
 		return
 	}
 	u := dec.undo
 	b := bucketOf(keyHash(u.key))
 	mk := d.mapKey(u.key)
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	e, ok := d.buckets[b][mk]
-	if !ok || e.lastAlert != u.applied {
+	if !ok || e.seq != u.seq {
 		return
 	}
 	d.dirty |= 1 << b
@@ -216,9 +295,17 @@ func (d *Deduper) Undo(_ context.Context, dec Decision) {
 		d.lru.Remove(e.elem)
 		return
 	}
-	elem := e.elem
+	// Only the refused decision is undone: the durable snapshot stays, as
+	// an earlier alert of the key may have been delivered since this one was
+	// decided (Delivered then moved the snapshot forward to it).
+	elem, durable := e.elem, e.durable
 	*e = u.prev
-	e.elem = elem
+	e.elem, e.durable = elem, durable
+	if durable != nil && durable.had && durable.seq == e.seq {
+		// The restored state is that of a delivered alert, with the
+		// suppressions counted since: all of it is durable.
+		e.durable = nil
+	}
 	// Keep the list ordered by last alert: walk back to where it belonged.
 	mark := elem
 	for p := mark.Prev(); p != nil && p.Value.(*entry).lastAlert > e.lastAlert; p = p.Prev() {
@@ -241,11 +328,22 @@ func (d *Deduper) Delivered(_ context.Context, dec Decision) {
 	mk := d.mapKey(u.key)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// A later alert of the key, still undelivered, keeps the snapshot.
-	if e, ok := d.buckets[b][mk]; ok && e.lastAlert == u.applied && e.durable != nil {
-		e.durable = nil
-		d.dirty |= 1 << b
+	e, ok := d.buckets[b][mk]
+	if !ok || e.durable == nil {
+		return
 	}
+	switch {
+	case e.seq == u.seq:
+		e.durable = nil
+	case e.seq > u.seq && (!e.durable.had || e.durable.seq < u.seq):
+		// A later alert of the key, still undelivered, overtook this one:
+		// the state right after this alert is durable now, so a crash or a
+		// refusal of the later one does not repeat this one.
+		e.durable = &durableState{had: true, seq: u.seq, lastAlert: u.applied, lastDuration: u.dur}
+	default:
+		return
+	}
+	d.dirty |= 1 << b
 }
 
 // mapKey is the in-memory lookup hash of a key.

@@ -210,7 +210,7 @@ func TestSaveAndLoad(t *testing.T) {
 	defer client.Close(ctx)
 	// Reload with a smaller bound: the oldest keys go.
 	r := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 150})
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0.Add(5*time.Minute)))
 	assert.Equal(t, 150, r.Len())
 	assert.True(t, r.Decide(ctx0, key("/r0"), time.Second, t0.Add(2*time.Minute)).Alert, "oldest evicted on load")
 	assert.False(t, r.Decide(ctx0, key("/r199"), time.Second, t0.Add(2*time.Minute)).Alert, "newest kept")
@@ -233,7 +233,7 @@ func TestSuppressedCountSurvivesReload(t *testing.T) {
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0))
 	dec := r.Decide(ctx0, key("/a"), time.Second, t0.Add(240*time.Hour))
 	assert.Equal(t, alert.ReasonWindowExpired, dec.Reason)
 	assert.EqualValues(t, 5, dec.Suppressed.Count)
@@ -263,7 +263,7 @@ func TestSaveFailureKeepsBucketsDirty(t *testing.T) {
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0))
 	assert.Equal(t, 1, r.Len())
 }
 
@@ -278,7 +278,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 	require.NoError(t, client.Set(ctx, storageKey(3), []byte("{not json")))
 
 	r := New(defaults())
-	err := r.Load(ctx, client)
+	err := r.Load(ctx, client, t0)
 	require.ErrorContains(t, err, storageKey(3))
 	assert.Greater(t, r.Len(), 30, "other buckets still load")
 }
@@ -314,7 +314,7 @@ func TestUndeliveredAlertIsNotSaved(t *testing.T) {
 	require.NoError(t, d.Save(ctx, client))
 
 	r := New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0.Add(2*time.Minute)))
 	assert.Equal(t, 1, r.Len(), "the undelivered first alert of /b is not saved")
 	assert.Equal(t, alert.ReasonEscalation, r.Decide(ctx, key("/a"), 5*time.Second, t0.Add(2*time.Minute)).Reason,
 		"after a crash the undelivered escalation fires again")
@@ -325,8 +325,73 @@ func TestUndeliveredAlertIsNotSaved(t *testing.T) {
 	d.Delivered(ctx, first)
 	require.NoError(t, d.Save(ctx, client))
 	r = New(defaults())
-	require.NoError(t, r.Load(ctx, client))
+	require.NoError(t, r.Load(ctx, client, t0.Add(2*time.Minute)))
 	assert.Equal(t, 2, r.Len())
 	assert.False(t, r.Decide(ctx, key("/a"), 5*time.Second, t0.Add(2*time.Minute)).Alert)
 	assert.False(t, r.Decide(ctx, key("/b"), time.Second, t0.Add(2*time.Minute)).Alert)
+}
+
+func TestRefusedEscalationKeepsTheDeliveredAlertBeforeIt(t *testing.T) {
+	// An alert and an escalation of the same key wait for correlation
+	// together; the first is delivered, the escalation refused, in either
+	// order. The restart must remember the delivered one and what was
+	// suppressed after it.
+	tests := []struct {
+		name        string
+		history     bool // the key alerted a window earlier: the first of the two is window_expired
+		refuseFirst bool // the escalation is refused before the other is delivered
+	}{
+		{name: "first delivered, then escalation refused"},
+		{name: "escalation refused, then first delivered", refuseFirst: true},
+		{name: "window_expired delivered, then escalation refused", history: true},
+		{name: "escalation refused, then window_expired delivered", history: true, refuseFirst: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
+			d := New(defaults())
+			start, reason := t0, alert.ReasonFirst
+			if tt.history {
+				decideDelivered(d, key("/a"), time.Second, t0)
+				start, reason = t0.Add(240*time.Hour), alert.ReasonWindowExpired
+			}
+			earlier := d.Decide(ctx, key("/a"), time.Second, start)
+			require.Equal(t, reason, earlier.Reason)
+			for i := range 3 {
+				require.False(t, d.Decide(ctx, key("/a"), 1500*time.Millisecond, start.Add(time.Duration(i+1)*time.Minute)).Alert)
+			}
+			esc := d.Decide(ctx, key("/a"), 5*time.Second, start.Add(time.Hour))
+			require.Equal(t, alert.ReasonEscalation, esc.Reason)
+
+			if tt.refuseFirst {
+				d.Undo(ctx, esc)
+				require.NoError(t, d.Save(ctx, client))
+				r := New(defaults())
+				require.NoError(t, r.Load(ctx, client, start.Add(2*time.Hour)))
+				assert.Equal(t, reason, r.Decide(ctx, key("/a"), time.Second, start.Add(2*time.Hour)).Reason,
+					"before its delivery, a crash repeats the earlier alert")
+				d.Delivered(ctx, earlier)
+			} else {
+				d.Delivered(ctx, earlier)
+				d.Undo(ctx, esc)
+			}
+			require.NoError(t, d.Save(ctx, client))
+
+			r := New(defaults())
+			require.NoError(t, r.Load(ctx, client, start.Add(2*time.Hour)))
+			assert.False(t, r.Decide(ctx, key("/a"), 1200*time.Millisecond, start.Add(2*time.Hour)).Alert,
+				"the delivered %s alert survives the restart", reason)
+			exp := r.Decide(ctx, key("/a"), time.Second, start.Add(240*time.Hour))
+			require.Equal(t, alert.ReasonWindowExpired, exp.Reason)
+			assert.EqualValues(t, 4, exp.Suppressed.Count, "suppressed before the refused escalation and after the restart")
+			assert.Equal(t, 1500*time.Millisecond, exp.Suppressed.MaxDuration)
+			assert.Equal(t, start, exp.Suppressed.Since)
+
+			// In memory too, the refused escalation fires again with the count.
+			again := d.Decide(ctx, key("/a"), 5*time.Second, start.Add(3*time.Hour))
+			assert.Equal(t, alert.ReasonEscalation, again.Reason)
+			assert.EqualValues(t, 3, again.Suppressed.Count)
+		})
+	}
 }

@@ -130,10 +130,13 @@ func (d *Deduper) encodeBucketLocked(b int) ([]byte, error) {
 	return json.Marshal(recs)
 }
 
-// Load replaces the state with what client holds. A damaged record is skipped
-// and reported in the returned error; the rest still loads, since a lost key
-// costs at most one repeated alert.
-func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
+// Load replaces the state with what client holds, read at now: an alert
+// time too far in the future becomes now (see FutureTolerance). A damaged
+// record is skipped and reported in the returned error; the rest still
+// loads, since a lost key costs at most one repeated alert.
+func (d *Deduper) Load(ctx context.Context, client storage.Client, now time.Time) error {
+	nowNs := now.UnixNano()
+	var clamped uint64 // buckets to rewrite
 	var all []*entry
 	var errs []error
 	for b := range numBuckets {
@@ -153,11 +156,15 @@ func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
 		for _, r := range recs {
 			k := alert.Key{Service: r.Service, Method: r.Method, Route: r.Route}
 			h := keyHash(k)
+			last := clampFuture(r.LastAlert, nowNs)
+			if last != r.LastAlert {
+				clamped |= 1 << bucketOf(h)
+			}
 			// A record in the wrong bucket would be unreachable and
 			// never rewritten: place it where it belongs.
 			all = append(all, &entry{
 				key:           k,
-				lastAlert:     r.LastAlert,
+				lastAlert:     last,
 				lastDuration:  time.Duration(r.LastDuration),
 				suppressed:    r.Suppressed,
 				suppressedMax: time.Duration(r.SuppressedMax),
@@ -174,6 +181,7 @@ func (d *Deduper) Load(ctx context.Context, client storage.Client) error {
 		d.buckets[i] = make(map[uint64]*entry)
 	}
 	d.lru.Init()
+	d.dirty |= clamped
 	for _, e := range all {
 		mk := d.mapKey(e.key)
 		if old, ok := d.buckets[e.bucket][mk]; ok {

@@ -2,7 +2,7 @@ package dedup
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -13,66 +13,14 @@ import (
 	"github.com/slowspan/slowspan/alert"
 )
 
-// decideScript makes the whole decision for one slow span in one atomic step
-// on the server, so that two collectors can never both alert for the same key
-// and window. Times and durations are microseconds: they must survive Lua's
-// doubles exactly. Values are stored from the ARGV strings, never formatted by
-// Lua, which would round large numbers.
-//
-// KEYS[1] the key; ARGV: now, duration, window, escalation factor (0 off),
-// ttl in ms. Returns {reason, suppressed count, suppressed max, last alert,
-// last duration, existed}: reason 0 suppressed, 1 first, 2 window_expired,
-// 3 escalation; the other fields describe the state before this span.
-var decideScript = redis.NewScript(`
-local v = redis.call('HMGET', KEYS[1], 'a', 'd', 'n', 'x')
-if not v[1] then
-  redis.call('HSET', KEYS[1], 'a', ARGV[1], 'd', ARGV[2], 'n', '0', 'x', '0')
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return {1, 0, 0, 0, 0, 0}
-end
-local now, dur = tonumber(ARGV[1]), tonumber(ARGV[2])
-local last, lastDur = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-local n, mx = tonumber(v[3]) or 0, tonumber(v[4]) or 0
-local factor = tonumber(ARGV[4])
-local reason = 0
-if now - last >= tonumber(ARGV[3]) then
-  reason = 2
-elseif factor > 0 and dur >= factor * lastDur then
-  reason = 3
-end
-if reason == 0 then
-  local newMax = v[4]
-  if dur > mx then newMax = ARGV[2] end
-  redis.call('HSET', KEYS[1], 'n', tostring(n + 1), 'x', newMax)
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return {0, n + 1, 0, last, lastDur, 1}
-end
-redis.call('HSET', KEYS[1], 'a', ARGV[1], 'd', ARGV[2], 'n', '0', 'x', '0')
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {reason, n, mx, last, lastDur, 1}
-`)
-
-// undoScript restores the state before an alert that was not delivered,
-// unless another alert of the key overtook it. ARGV: the alert time we
-// wrote, existed (0/1), then the previous a, d, n, x.
-var undoScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'a') ~= ARGV[1] then
-  return 0
-end
-if ARGV[2] == '0' then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-redis.call('HSET', KEYS[1], 'a', ARGV[3], 'd', ARGV[4], 'n', ARGV[5], 'x', ARGV[6])
-return 1
-`)
-
 // RedisSettings configure a Redis decider.
 type RedisSettings struct {
 	Client *redis.Client
 	// Prefix starts every key this decider writes.
 	Prefix string
-	// Timeout bounds each decision; past it the local state decides.
+	// Timeout bounds the one round trip that decides a batch; past it the
+	// local state decides. The client must honour context deadlines
+	// (redis.Options.ContextTimeoutEnabled).
 	Timeout time.Duration
 	// Local decides while Redis is unreachable. Its Window and
 	// EscalationFactor apply to Redis too.
@@ -103,6 +51,8 @@ type Redis struct {
 	errCount  int64
 	lastError error
 }
+
+var toleranceUs = strconv.FormatInt(FutureTolerance.Microseconds(), 10)
 
 // Backoff bounds between attempts while Redis is failing.
 const (
@@ -143,29 +93,81 @@ type remoteUndo struct {
 
 func (r *Redis) redisKey(k alert.Key) string { return r.prefix + "key:" + k.Hash() }
 
-// Decide asks Redis, or the local state while Redis is failing.
-func (r *Redis) Decide(ctx context.Context, key alert.Key, dur time.Duration, now time.Time) Decision {
-	if !r.shouldTry(now) {
-		return r.local.Decide(ctx, key, dur, now)
-	}
+// LoadScripts loads the scripts into Redis, so that the first batch costs
+// one round trip too (a script unknown to the server costs a second one).
+func (r *Redis) LoadScripts(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	for _, s := range []*redis.Script{decideScript, undoScript} {
+		if err := s.Load(ctx, r.client).Err(); err != nil {
+			return fmt.Errorf("loading the dedup scripts into Redis: %w", err)
+		}
+	}
+	return nil
+}
+
+// Decide decides one slow span: a batch of one.
+func (r *Redis) Decide(ctx context.Context, key alert.Key, dur time.Duration, now time.Time) Decision {
+	return r.DecideBatch(ctx, []Request{{Key: key, Duration: dur}}, now, nil)[0]
+}
+
+// DecideBatch asks Redis in one round trip, bounded by the timeout, or the
+// local state while Redis is failing, slow, or the caller gave up.
+func (r *Redis) DecideBatch(ctx context.Context, reqs []Request, now time.Time, decs []Decision) []Decision {
+	if len(reqs) == 0 {
+		return decs
+	}
+	if !r.shouldTry(now) {
+		return r.local.DecideBatch(ctx, reqs, now, decs)
+	}
+	if ctx.Err() != nil {
+		// The caller is gone: nothing would come back, and Redis is not
+		// to blame, so no backoff.
+		return r.fallback(ctx, reqs, now, decs)
+	}
+	// A cancellation during the call is not acted on (the client sees only
+	// deadlines): its answer, due within the timeout, is what a rollback
+	// of a refused batch needs, as the script may have run anyway.
+	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	nowUs := strconv.FormatInt(now.UnixMicro(), 10)
-	durUs := strconv.FormatInt(max(dur.Microseconds(), 1), 10)
-	rk := r.redisKey(key)
-	res, err := decideScript.Run(ctx, r.client, []string{rk},
-		nowUs, durUs, strconv.FormatInt(r.window, 10), r.factor, r.ttlMs).Int64Slice()
-	if err == nil && len(res) != 6 {
-		err = errors.New("unexpected reply from the decide script")
+	keys := make([]string, len(reqs))
+	args := make([]any, 5, 5+len(reqs))
+	args[0], args[1], args[2], args[3], args[4] = nowUs, strconv.FormatInt(r.window, 10), r.factor, r.ttlMs, toleranceUs
+	for i, q := range reqs {
+		keys[i] = r.redisKey(q.Key)
+		args = append(args, strconv.FormatInt(max(q.Duration.Microseconds(), 1), 10))
+	}
+	res, err := decideScript.Run(callCtx, r.client, keys, args...).Int64Slice()
+	if err == nil && len(res) != 6*len(reqs) {
+		err = fmt.Errorf("decide script: %d values for %d spans, want 6 each", len(res), len(reqs))
 	}
 	if err != nil {
-		r.failed(now, err)
-		dec := r.local.Decide(ctx, key, dur, now)
-		dec.BackendError = true
-		return dec
+		if ctx.Err() == nil {
+			r.failed(now, fmt.Errorf("deciding %d slow spans in Redis: %w", len(reqs), err), len(reqs))
+		}
+		return r.fallback(ctx, reqs, now, decs)
 	}
 	r.recovered()
+	for i := range reqs {
+		decs = append(decs, remoteDecision(keys[i], nowUs, res[6*i:6*i+6]))
+	}
+	return decs
+}
 
+// fallback decides reqs with the local state, marked as not decided by
+// Redis.
+func (r *Redis) fallback(ctx context.Context, reqs []Request, now time.Time, decs []Decision) []Decision {
+	n := len(decs)
+	decs = r.local.DecideBatch(ctx, reqs, now, decs)
+	for i := n; i < len(decs); i++ {
+		decs[i].BackendError = true
+	}
+	return decs
+}
+
+// remoteDecision reads the six values decideScript returns for one span.
+func remoteDecision(rk, nowUs string, res []int64) Decision {
 	var reason alert.Reason
 	switch res[0] {
 	case 0:
@@ -194,26 +196,35 @@ func (r *Redis) Decide(ctx context.Context, key alert.Key, dur time.Duration, no
 	return dec
 }
 
-// Undo reverts an alert decision (Redis or local) that was not delivered.
-func (r *Redis) Undo(ctx context.Context, dec Decision) {
-	if !dec.Alert {
-		return
+// Undo reverts one alert decision (Redis or local) that was not delivered.
+func (r *Redis) Undo(ctx context.Context, dec Decision) { r.UndoBatch(ctx, []Decision{dec}) }
+
+// UndoBatch reverts the undelivered alert decisions of decs: the local ones
+// in the local state, the Redis ones in one round trip.
+func (r *Redis) UndoBatch(ctx context.Context, decs []Decision) {
+	r.local.UndoBatch(ctx, decs)
+	var keys []string
+	var args []any
+	for i := len(decs) - 1; i >= 0; i-- { // newest first
+		u := decs[i].undo.remote
+		if !decs[i].Alert || u == nil {
+			continue
+		}
+		existed := "0"
+		if u.existed {
+			existed = "1"
+		}
+		keys = append(keys, u.key)
+		args = append(args, u.applied, existed, u.prev[0], u.prev[1], u.prev[2], u.prev[3])
 	}
-	u := dec.undo.remote
-	if u == nil {
-		r.local.Undo(ctx, dec)
+	if len(keys) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	existed := "0"
-	if u.existed {
-		existed = "1"
-	}
-	if err := undoScript.Run(ctx, r.client, []string{u.key}, u.applied, existed,
-		u.prev[0], u.prev[1], u.prev[2], u.prev[3]).Err(); err != nil {
-		r.logger.Warn("could not roll back a refused alert in Redis; its key stays silenced for the window",
-			zap.Error(err))
+	if err := undoScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
+		r.logger.Warn("could not roll back refused alerts in Redis; their keys stay silenced for the window",
+			zap.Int("alerts", len(keys)), zap.Error(err))
 	}
 }
 
@@ -229,7 +240,7 @@ func (r *Redis) Delivered(ctx context.Context, dec Decision) {
 // Len is the number of keys in the local fallback state.
 func (r *Redis) Len() int { return r.local.Len() }
 
-// Errors is the number of failed Redis decisions so far.
+// Errors is the number of decisions Redis failed to make so far.
 func (r *Redis) Errors() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -242,10 +253,11 @@ func (r *Redis) shouldTry(now time.Time) bool {
 	return !r.failing || !now.Before(r.retryAt)
 }
 
-func (r *Redis) failed(now time.Time, err error) {
+// failed records a round trip that failed to decide n spans.
+func (r *Redis) failed(now time.Time, err error, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.errCount++
+	r.errCount += int64(n)
 	r.lastError = err
 	if !r.failing {
 		r.failing = true

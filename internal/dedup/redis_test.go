@@ -16,9 +16,9 @@ import (
 	"github.com/slowspan/slowspan/alert"
 )
 
-func newRedis(t *testing.T, m *miniredis.Miniredis, s Settings) (*Redis, *observer.ObservedLogs) {
+func newRedis(t *testing.T, addr string, s Settings) (*Redis, *observer.ObservedLogs) {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = client.Close() })
 	core, logs := observer.New(zap.InfoLevel)
 	return NewRedis(RedisSettings{
@@ -32,7 +32,7 @@ func newRedis(t *testing.T, m *miniredis.Miniredis, s Settings) (*Redis, *observ
 
 func TestRedisDecisions(t *testing.T) {
 	m := miniredis.RunT(t)
-	r, _ := newRedis(t, m, defaults())
+	r, _ := newRedis(t, m.Addr(), defaults())
 	ctx := context.Background()
 
 	d := r.Decide(ctx, key("/a"), 2*time.Second, t0)
@@ -69,7 +69,7 @@ func TestRedisFleetAlertsOnce(t *testing.T) {
 	ctx := context.Background()
 	var fleet []*Redis
 	for range 3 {
-		r, _ := newRedis(t, m, defaults())
+		r, _ := newRedis(t, m.Addr(), defaults())
 		fleet = append(fleet, r)
 	}
 	var mu sync.Mutex
@@ -103,7 +103,7 @@ func TestRedisFleetAlertsOnce(t *testing.T) {
 
 func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 	m := miniredis.RunT(t)
-	r, logs := newRedis(t, m, defaults())
+	r, logs := newRedis(t, m.Addr(), defaults())
 	ctx := context.Background()
 	require.True(t, r.Decide(ctx, key("/a"), 2*time.Second, t0).Alert)
 
@@ -128,7 +128,7 @@ func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 
 func TestRedisUndo(t *testing.T) {
 	m := miniredis.RunT(t)
-	r, _ := newRedis(t, m, defaults())
+	r, _ := newRedis(t, m.Addr(), defaults())
 	ctx := context.Background()
 
 	first := r.Decide(ctx, key("/a"), 2*time.Second, t0)
@@ -152,8 +152,30 @@ func TestRedisUndo(t *testing.T) {
 
 func TestRedisEscalationOff(t *testing.T) {
 	m := miniredis.RunT(t)
-	r, _ := newRedis(t, m, Settings{Window: time.Hour, MaxKeys: 10})
+	r, _ := newRedis(t, m.Addr(), Settings{Window: time.Hour, MaxKeys: 10})
 	ctx := context.Background()
 	require.True(t, r.Decide(ctx, key("/a"), time.Second, t0).Alert)
 	assert.False(t, r.Decide(ctx, key("/a"), time.Hour, t0.Add(time.Minute)).Alert)
+}
+
+func TestRedisUndoKeepsWhatOthersSuppressedSince(t *testing.T) {
+	m := miniredis.RunT(t)
+	a, _ := newRedis(t, m.Addr(), defaults())
+	b, _ := newRedis(t, m.Addr(), defaults())
+	ctx := context.Background()
+
+	require.True(t, a.Decide(ctx, key("/a"), 2*time.Second, t0).Alert)
+	require.False(t, a.Decide(ctx, key("/a"), 3*time.Second, t0.Add(time.Minute)).Alert)
+	esc := a.Decide(ctx, key("/a"), 8*time.Second, t0.Add(2*time.Minute))
+	require.Equal(t, alert.ReasonEscalation, esc.Reason)
+	// Another collector suppresses a span under the escalation, then the
+	// escalation is refused: only it is undone.
+	require.False(t, b.Decide(ctx, key("/a"), 5*time.Second, t0.Add(3*time.Minute)).Alert)
+	a.Undo(ctx, esc)
+
+	exp := b.Decide(ctx, key("/a"), time.Second, t0.Add(240*time.Hour))
+	require.Equal(t, alert.ReasonWindowExpired, exp.Reason)
+	assert.EqualValues(t, 2, exp.Suppressed.Count)
+	assert.Equal(t, 5*time.Second, exp.Suppressed.MaxDuration)
+	assert.Equal(t, t0, exp.Suppressed.Since)
 }

@@ -243,7 +243,7 @@ func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
 // a retry alerts again (with the same alert ids), and the refusal is
 // returned when ReturnRefusals is set.
 func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next consumer.Traces) error {
-	res := c.Engine.Process(td, next)
+	res := c.Engine.Process(ctx, td, next)
 	c.record(ctx, &res.Stats)
 	if res.alerts > 0 {
 		c.admit(ctx, next, res.Traces, &res.decisions, &res.alerts)

@@ -76,8 +76,9 @@ type RedisConfig struct {
 	// in-cluster without it.
 	TLS       configtls.ClientConfig `mapstructure:"tls"`
 	KeyPrefix string                 `mapstructure:"key_prefix"`
-	// Timeout bounds each decision (and connecting); past it the local
-	// state decides, so a slow Redis never stalls the pipeline.
+	// Timeout bounds the one round trip that decides a batch's slow spans
+	// (and connecting); past it the local state decides, so a slow Redis
+	// never stalls the pipeline.
 	Timeout time.Duration `mapstructure:"timeout"`
 }
 

@@ -101,7 +101,7 @@ func TestProfileBeforeSpan(t *testing.T) {
 	})
 	assert.Equal(t, 3, e.IndexProfiles(linkedProfile(slowTrace, slowSpan, burnStack, burnStack, burnStack)).Kept)
 	td, _ := request(2 * time.Second)
-	got := alerts(e.Process(td, nil))
+	got := alerts(e.Process(t.Context(), td, nil))
 	require.Len(t, got, 1)
 	p := got[0].Profile
 	require.NotNil(t, p, "the profile that arrived first is attached at once")
@@ -123,7 +123,7 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 		child(spans, ptrace.SpanKindClient, "SELECT shop.orders", time.Duration(i)*40*time.Millisecond, 30*time.Millisecond,
 			map[string]any{"db.system": "postgresql", "db.statement": fmt.Sprintf("SELECT * FROM orders WHERE id = %d AND owner = 'x%d'", i, i)})
 	}
-	res := e.Process(td, nil)
+	res := e.Process(t.Context(), td, nil)
 	assert.Equal(t, 0, res.Alerts(), "the alert waits")
 	assert.EqualValues(t, 1, res.Stats.AlertsFor(alert.ReasonFirst))
 	assert.Equal(t, 1, e.Pending())
@@ -140,7 +140,7 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 	other := s2.AppendEmpty()
 	other.SetTraceID(pcommon.TraceID{9})
 	other.SetParentSpanID(slowSpan) // same span id, other trace: not a child
-	assert.Equal(t, 0, e.Process(td2, nil).Alerts())
+	assert.Equal(t, 0, e.Process(t.Context(), td2, nil).Alerts())
 
 	// The profile arrives after the span.
 	e.IndexProfiles(linkedProfile(slowTrace, slowSpan, burnStack))
@@ -175,7 +175,7 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 func TestAlertGoesOutWithoutChildrenOrProfile(t *testing.T) {
 	e, clk := newEngine(t, func(c *Config) { c.Correlation.Wait = time.Second })
 	td, _ := request(2 * time.Second)
-	e.Process(td, nil)
+	e.Process(t.Context(), td, nil)
 	clk.now = clk.now.Add(time.Second)
 	ds := e.Due(clk.now, false)
 	require.Len(t, ds, 1)
@@ -191,7 +191,7 @@ func TestMaxPendingSendsAtOnce(t *testing.T) {
 		c.Correlation.MaxPending = 1
 	})
 	td := build(t, server(2*time.Second, map[string]any{"http.route": "/a"}), server(2*time.Second, map[string]any{"http.route": "/b"}))
-	res := e.Process(td, nil)
+	res := e.Process(t.Context(), td, nil)
 	assert.Equal(t, 1, res.Alerts(), "the second alert finds the pending set full and goes out now")
 	assert.Equal(t, 1, e.Pending())
 }
@@ -202,7 +202,7 @@ func TestSameBatchChildrenWithoutWait(t *testing.T) {
 	child(spans, ptrace.SpanKindClient, "GET", 100*time.Millisecond, 800*time.Millisecond,
 		map[string]any{"http.method": "GET", "net.peer.name": "inventory", "http.url": "http://inventory/items/42"})
 	child(spans, ptrace.SpanKindInternal, "render", 850*time.Millisecond, 100*time.Millisecond, nil)
-	got := alerts(e.Process(td, nil))
+	got := alerts(e.Process(t.Context(), td, nil))
 	require.Len(t, got, 1)
 	require.NotNil(t, got[0].Breakdown)
 	assert.Equal(t, "GET inventory /items/{id}", got[0].Breakdown.Children[0].Description)
@@ -240,6 +240,6 @@ func TestComponentFlushesOnShutdownAndRollsBackRefusals(t *testing.T) {
 	assert.Equal(t, 1, sink.SpanCount(), "shutdown delivered the pending alert")
 	assert.Equal(t, 0, e.Pending())
 	// The refused one was rolled back: its endpoint alerts again.
-	res := e.Process(build(t, server(3*time.Second, map[string]any{"http.route": "/refused"})), nil)
+	res := e.Process(t.Context(), build(t, server(3*time.Second, map[string]any{"http.route": "/refused"})), nil)
 	assert.EqualValues(t, 1, res.Stats.AlertsFor(alert.ReasonFirst))
 }

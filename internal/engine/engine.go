@@ -56,6 +56,7 @@ type Engine struct {
 
 	pending  pendingSet
 	profiles *profileindex.Index
+	batches  batchPool
 
 	local *dedup.Deduper
 	dedup dedup.Decider // local, or Redis in front of it
@@ -130,6 +131,7 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 	}
 	e.pending.bySpan = make(map[pcommon.SpanID]*candidate)
 	e.pending.maxBytes = cfg.Correlation.MaxPendingBytes
+	e.batches = newBatchPool()
 	e.profiles = profileindex.New(profileindex.Settings{
 		MaxSamples: cfg.Profiles.MaxSamples,
 		MaxBytes:   cfg.Profiles.MaxBytes,
@@ -165,7 +167,7 @@ func (e *Engine) Start(ctx context.Context, host component.Host, kind component.
 	e.clientMu.Lock()
 	e.client = client
 	e.clientMu.Unlock()
-	if err := e.local.Load(ctx, client); err != nil {
+	if err := e.local.Load(ctx, client, e.now()); err != nil {
 		e.logger.Warn("part of the dedup state could not be read; the keys it held may alert once more", zap.Error(err))
 	}
 	e.logger.Info("dedup state loaded", zap.String("storage", sid.String()), zap.Int("keys", e.local.Len()))
@@ -190,23 +192,31 @@ func (e *Engine) startRedis(ctx context.Context) error {
 		DialTimeout:  rc.Timeout,
 		ReadTimeout:  rc.Timeout,
 		WriteTimeout: rc.Timeout,
-		// One attempt per decision: the fallback, not a retry loop, keeps
+		// One attempt per batch: the fallback, not a retry loop, keeps
 		// the pipeline moving.
 		MaxRetries: -1,
+		// The batch's timeout and the request's deadline bound the round
+		// trip, not only each socket read.
+		ContextTimeoutEnabled: true,
 	})
-	e.dedup = dedup.NewRedis(dedup.RedisSettings{
+	rd := dedup.NewRedis(dedup.RedisSettings{
 		Client:  e.redis,
 		Prefix:  rc.KeyPrefix,
 		Timeout: rc.Timeout,
 		Local:   e.local,
 		Logger:  e.logger,
 	})
+	e.dedup = rd
 	pingCtx, cancel := context.WithTimeout(ctx, rc.Timeout)
 	defer cancel()
 	if err := e.redis.Ping(pingCtx).Err(); err != nil {
 		e.logger.Warn("Redis dedup backend unreachable at start; deciding locally until it answers",
 			zap.String("endpoint", rc.Endpoint), zap.Error(err))
 		return nil
+	}
+	if err := rd.LoadScripts(ctx); err != nil {
+		// Not fatal: the first batch sends the scripts itself.
+		e.logger.Warn("could not preload the dedup scripts into Redis", zap.String("endpoint", rc.Endpoint), zap.Error(err))
 	}
 	e.logger.Info("dedup state shared through Redis", zap.String("endpoint", rc.Endpoint), zap.String("key_prefix", rc.KeyPrefix))
 	return nil
@@ -285,9 +295,10 @@ func (r Result) Alerts() int { return r.alerts }
 
 // Process examines every span of td. It allocates nothing unless a span is
 // slow: kind and duration are checked against the smallest threshold before
-// any attribute is read. sink is where alerts that wait for correlation go
-// once their wait is over.
-func (e *Engine) Process(td ptrace.Traces, sink consumer.Traces) Result {
+// any attribute is read. The slow spans of td are deduplicated together, in
+// one step (one Redis round trip), bounded by ctx. sink is where alerts that
+// wait for correlation go once their wait is over.
+func (e *Engine) Process(ctx context.Context, td ptrace.Traces, sink consumer.Traces) Result {
 	var out emitter
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -313,6 +324,10 @@ func (e *Engine) Process(td ptrace.Traces, sink consumer.Traces) Result {
 				e.examine(&out, span, time.Duration(end-start))
 			}
 		}
+	}
+	if out.batch != nil {
+		e.decide(ctx, &out)
+		e.batches.put(out.batch)
 	}
 	if len(out.fresh) > 0 || e.pending.len() > 0 {
 		e.collectChildren(td, out.fresh)
@@ -343,6 +358,7 @@ type emitter struct {
 	rs      ptrace.ResourceSpans
 	ss      ptrace.ScopeSpans
 	service string
+	batch   *batch // from the first slow span kept
 	fresh   []*candidate
 }
 
@@ -361,7 +377,8 @@ func (o *emitter) serviceName() string {
 	return o.service
 }
 
-// examine is the slow path, for spans over the smallest threshold.
+// examine is the slow path, for spans over the smallest threshold: it keeps
+// the slow spans that pass the filters for one dedup step over the batch.
 func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 	info := route.Extract(span.Attributes(), span.Name())
 	threshold, ruleMatch := e.thresholdFor(info)
@@ -373,32 +390,59 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 		out.res.Stats.Filtered++
 		return
 	}
-	key := alert.Key{Service: out.serviceName(), Method: info.Method, Route: info.Route}
-	dec := e.dedup.Decide(context.Background(), key, dur, e.now())
-	if dec.BackendError {
-		out.res.Stats.BackendErrors++
+	if out.batch == nil {
+		out.batch = e.batches.get()
 	}
-	if !dec.Alert {
-		out.res.Stats.Suppressed++
-		return
-	}
-	out.res.Stats.countAlert(dec.Reason)
+	out.batch.kept = append(out.batch.kept, keptSpan{
+		span:      span,
+		rs:        out.rs,
+		ss:        out.ss,
+		key:       alert.Key{Service: out.serviceName(), Method: info.Method, Route: info.Route},
+		dur:       dur,
+		threshold: threshold,
+		rule:      ruleMatch,
+	})
+}
 
-	// The alert's own copy: resource, scope and the redacted span.
+// decide asks the dedup state about the batch's slow spans at once and
+// turns those that alert into candidates.
+func (e *Engine) decide(ctx context.Context, out *emitter) {
+	b := out.batch
+	for i := range b.kept {
+		b.reqs = append(b.reqs, dedup.Request{Key: b.kept[i].key, Duration: b.kept[i].dur})
+	}
+	b.decs = e.dedup.DecideBatch(ctx, b.reqs, e.now(), b.decs)
+	for i, dec := range b.decs {
+		if dec.BackendError {
+			out.res.Stats.BackendErrors++
+		}
+		if !dec.Alert {
+			out.res.Stats.Suppressed++
+			continue
+		}
+		out.res.Stats.countAlert(dec.Reason)
+		out.fresh = append(out.fresh, e.newCandidate(&b.kept[i], dec))
+	}
+}
+
+// newCandidate copies the slow span out with its resource and scope,
+// redacted, for its alert.
+func (e *Engine) newCandidate(s *keptSpan, dec dedup.Decision) *candidate {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
-	out.rs.Resource().CopyTo(rs.Resource())
-	rs.SetSchemaUrl(out.rs.SchemaUrl())
+	s.rs.Resource().CopyTo(rs.Resource())
+	rs.SetSchemaUrl(s.rs.SchemaUrl())
 	ss := rs.ScopeSpans().AppendEmpty()
-	out.ss.Scope().CopyTo(ss.Scope())
-	ss.SetSchemaUrl(out.ss.SchemaUrl())
+	s.ss.Scope().CopyTo(ss.Scope())
+	ss.SetSchemaUrl(s.ss.SchemaUrl())
 	cp := ss.Spans().AppendEmpty()
-	span.CopyTo(cp)
+	s.span.CopyTo(cp)
 	e.redactSpan(cp)
 
+	key := s.key
 	tid, sid := cp.TraceID(), cp.SpanID()
 	traceHex, spanHex := hex.EncodeToString(tid[:]), hex.EncodeToString(sid[:])
-	c := &candidate{
+	return &candidate{
 		td:       td,
 		span:     cp,
 		traceID:  tid,
@@ -409,8 +453,8 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 			ID:         alert.NewID(traceHex, spanHex, dec.Reason),
 			Key:        key,
 			Reason:     dec.Reason,
-			Rule:       ruleMatch,
-			Threshold:  threshold,
+			Rule:       s.rule,
+			Threshold:  s.threshold,
 			Suppressed: dec.Suppressed,
 		},
 		link: linkData{
@@ -426,7 +470,6 @@ func (e *Engine) examine(out *emitter, span ptrace.Span, dur time.Duration) {
 			ProfileID:      attrStr(cp.Attributes(), "pyroscope.profile.id"),
 		},
 	}
-	out.fresh = append(out.fresh, c)
 }
 
 // thresholdFor returns the threshold of the first matching routes rule (and
@@ -518,11 +561,10 @@ func (e *Engine) saveState(ctx context.Context) {
 }
 
 // Abort reverts the decisions of res, so that the alerts fire again when the
-// data is retried.
+// data is retried. It does not take the request's context: a rollback is
+// due even when the request was cancelled (the backend's timeout bounds it).
 func (e *Engine) Abort(res *Result) {
-	for i := len(res.decisions) - 1; i >= 0; i-- {
-		e.dedup.Undo(context.Background(), res.decisions[i])
-	}
+	e.dedup.UndoBatch(context.Background(), res.decisions)
 }
 
 func contains(list []string, s string) bool {

@@ -26,7 +26,8 @@ func TestPendingBytesBound(t *testing.T) {
 	for i := range 4 {
 		sp := server(2*time.Second, map[string]any{"http.route": fmt.Sprintf("/small/%d", i)})
 		sp.id = byte(10 + i) // each its own span: a span already waiting would go out at once
-		res := e.Process(build(t, sp), nil)
+		clk.now = clk.now.Add(time.Second)
+		res := e.Process(t.Context(), build(t, sp), nil)
 		require.Zero(t, res.Alerts())
 	}
 	require.Equal(t, 4, e.Pending())
@@ -37,7 +38,7 @@ func TestPendingBytesBound(t *testing.T) {
 	huge := map[string]any{"http.route": "/huge", "http.request.header.x-trace": strings.Repeat("x", 200<<10)}
 	hugeSpan := server(2*time.Second, huge)
 	hugeSpan.id = 50
-	res := e.Process(build(t, hugeSpan), nil)
+	res := e.Process(t.Context(), build(t, hugeSpan), nil)
 	assert.Equal(t, 1, res.Alerts(), "too large to wait")
 	assert.Equal(t, 4, e.Pending())
 	assert.Equal(t, small, e.PendingBytes())
@@ -45,16 +46,16 @@ func TestPendingBytesBound(t *testing.T) {
 	// Children of a waiting alert grow it past the budget: the next pass of
 	// the flush loop sends the oldest alerts early, though not yet due.
 	td, spans := request(2 * time.Second)
-	res = e.Process(td, nil)
+	res = e.Process(t.Context(), td, nil)
 	require.Zero(t, res.Alerts())
 	td = ptrace.NewTraces()
 	spans = td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
 	for i := range maxTrackedGroups {
 		child(spans, ptrace.SpanKindClient, fmt.Sprintf("call-%d-%s", i, strings.Repeat("n", 100)), 0, time.Millisecond, nil)
 	}
-	require.Zero(t, e.Process(td, nil).Alerts())
+	require.Zero(t, e.Process(t.Context(), td, nil).Alerts())
 	require.Greater(t, e.PendingBytes(), int64(budget))
-	early := e.Due(clk.now, false)
+	early := e.Due(t0, false) // none is due yet
 	require.NotEmpty(t, early)
 	assert.LessOrEqual(t, e.PendingBytes(), int64(budget))
 	assert.Less(t, e.Pending(), 5)

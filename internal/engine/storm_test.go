@@ -104,7 +104,7 @@ func TestStormSummaryRefusedRollsBackTheFoldedKeys(t *testing.T) {
 	assert.EqualValues(t, 2, got[1].Folded.Count)
 
 	// The refused summary's keys alert again.
-	res := c.Engine.Process(storm(t, 2, 10), nil)
+	res := c.Engine.Process(t.Context(), storm(t, 2, 10), nil)
 	assert.Equal(t, 2, res.Alerts())
 }
 

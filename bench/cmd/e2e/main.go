@@ -58,6 +58,7 @@ func setups() []setup {
 processors:
   slowspan:
     include: ` + include + `
+    alerts: {max_per_minute: 0}
 pipelines:
   traces/alerts:
     receivers: [otlp]
@@ -68,6 +69,7 @@ pipelines:
 connectors:
   slowspan:
     include: ` + include + `
+    alerts: {max_per_minute: 0}
 user_exporters: [nop, slowspan]
 pipelines:
   traces/alerts:
