@@ -3,92 +3,14 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/slowspan/slowspan/internal/redistest"
 )
-
-// redisServer is a real redis-server process on a loopback port.
-type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startRedis starts redis-server (Debian package redis-server, installed by
-// `make deps`) on port, or on a free port when port is 0.
-func startRedis(t *testing.T, port int) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server not found: run `make deps` (apt-get install redis-server): %v", err)
-	}
-	if port == 0 {
-		port = freePort(t)
-	}
-	r := &redisServer{t: t, port: port, dir: t.TempDir(), done: make(chan struct{})}
-	r.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
-	logFile, err := os.Create(filepath.Join(r.dir, "redis.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(r.stop)
-
-	client := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
-	defer client.Close()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := client.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return r
-		}
-		select {
-		case <-r.done:
-			b, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			t.Fatalf("redis-server exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server not ready after %s: %v", startTimeout, err)
-		}
-		time.Sleep(pollInterval) // poll interval of a bounded wait
-	}
-}
-
-func (r *redisServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
-
-func (r *redisServer) stop() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(stopTimeout):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
 
 // fleetConfig: the slowspan processor sharing its dedup state through Redis.
 func fleetConfig(redisAddr string) configFunc {
@@ -127,11 +49,11 @@ service:
 // share one Redis; each endpoint alerts once across the fleet, and an
 // escalation fires once too.
 func TestFleetAlertsOncePerKey(t *testing.T) {
-	r := startRedis(t, 0)
+	r := redistest.StartServer(t)
 	var fleet []*collector
 	var senders []*spanSender
 	for range 3 {
-		c := startCollector(t, fleetConfig(r.addr()))
+		c := startCollector(t, fleetConfig(r.Addr))
 		fleet = append(fleet, c)
 		senders = append(senders, newSpanSender(t, c, "fleet-shop"))
 	}
@@ -184,15 +106,15 @@ func TestFleetAlertsOncePerKey(t *testing.T) {
 // (local dedup), the collector logs the outage once, and fleet-wide dedup
 // resumes when Redis is back.
 func TestRedisOutageFallbackAndRecovery(t *testing.T) {
-	r := startRedis(t, 0)
-	c := startCollector(t, fleetConfig(r.addr()))
+	r := redistest.StartServer(t)
+	c := startCollector(t, fleetConfig(r.Addr))
 	s := newSpanSender(t, c, "outage-shop")
 
 	s.serverSpan("GET", "/api/before", 2*time.Second)
 	s.flush()
 	waitForRouteAlert(c, "/api/before")
 
-	r.stop()
+	r.Stop()
 	s.serverSpan("GET", "/api/during", 2*time.Second)
 	s.serverSpan("GET", "/api/during", 2*time.Second)
 	s.flush()
@@ -207,7 +129,7 @@ func TestRedisOutageFallbackAndRecovery(t *testing.T) {
 	// Redis back on the same port, empty (no persistence). The collector
 	// retries after its backoff (1 s at first); keep sending fresh slow spans
 	// until it reports that Redis answers again.
-	r2 := startRedis(t, r.port)
+	r2 := redistest.StartServerOn(t, r.Port)
 	deadline := time.Now().Add(alertTimeout)
 	for i := 0; !strings.Contains(c.log(), "fleet-wide dedup resumed"); i++ {
 		if time.Now().After(deadline) {
@@ -218,7 +140,7 @@ func TestRedisOutageFallbackAndRecovery(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // pacing of a bounded retry loop, not synchronisation
 	}
 	// Now the state is in Redis again.
-	client := redis.NewClient(&redis.Options{Addr: r2.addr()})
+	client := redis.NewClient(&redis.Options{Addr: r2.Addr})
 	defer client.Close()
 	keys, err := client.Keys(context.Background(), "it:slowspan:key:*").Result()
 	if err != nil {

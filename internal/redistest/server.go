@@ -17,6 +17,7 @@ import (
 // Server is a redis-server process on a loopback port, without persistence.
 type Server struct {
 	Addr string
+	Port int
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -27,23 +28,29 @@ const (
 	pollEvery    = 20 * time.Millisecond
 )
 
-// StartServer starts redis-server (Debian package redis-server) and stops
-// it when the test ends.
-func StartServer(t testing.TB) *Server {
+// StartServer starts redis-server (Debian package redis-server) on a free
+// port and stops it when the test ends.
+func StartServer(t testing.TB) *Server { return StartServerOn(t, 0) }
+
+// StartServerOn is StartServer on a given port (0: a free one), e.g. to
+// bring a stopped server back where its clients expect it.
+func StartServerOn(t testing.TB, port int) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server not found: apt-get install redis-server: %v", err)
+		t.Fatalf("redis-server not found: run `make deps` (apt-get install redis-server): %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port for redis-server: %v", err)
+	if port == 0 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port for redis-server: %v", err)
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
 
 	dir := t.TempDir()
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir)
 	logFile, err := os.Create(filepath.Join(dir, "redis.log"))
@@ -56,7 +63,7 @@ func StartServer(t testing.TB) *Server {
 		t.Fatalf("starting redis-server: %v", err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 
 	client := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer client.Close()
@@ -81,7 +88,14 @@ func StartServer(t testing.TB) *Server {
 	}
 }
 
-func (s *Server) stop() {
+// Stop ends the server (SIGTERM, then SIGKILL) and waits for it; a second
+// call does nothing.
+func (s *Server) Stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
