@@ -8,11 +8,10 @@ import (
 	"text/template"
 	"time"
 
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/slowspan/slowspan/internal/dedup"
 	"github.com/slowspan/slowspan/internal/glob"
 	"github.com/slowspan/slowspan/internal/profileindex"
 	"github.com/slowspan/slowspan/internal/route"
@@ -52,38 +51,12 @@ type RouteRule struct {
 	Threshold time.Duration `mapstructure:"threshold"`
 }
 
-// DedupConfig controls how often a key may alert.
-type DedupConfig struct {
-	Window           time.Duration `mapstructure:"window"`
-	EscalationFactor float64       `mapstructure:"escalation_factor"`
-	MaxKeys          int           `mapstructure:"max_keys"`
-	// Storage is a storage extension (e.g. file_storage) that keeps the
-	// state across restarts; nil keeps it in memory only.
-	Storage *component.ID `mapstructure:"storage"`
-	// Redis shares the state across a fleet of collectors; an alternative
-	// to Storage.
-	Redis RedisConfig `mapstructure:"redis"`
-}
+// DedupConfig controls how often a key may alert (package dedup owns it,
+// with the wiring of its backends).
+type DedupConfig = dedup.Config
 
-// RedisConfig points the dedup state at a Redis server. An empty Endpoint
-// turns it off.
-type RedisConfig struct {
-	Endpoint string              `mapstructure:"endpoint"`
-	Username string              `mapstructure:"username"`
-	Password configopaque.String `mapstructure:"password"`
-	DB       int                 `mapstructure:"db"`
-	// TLS is off by default (insecure: true), as Redis usually runs
-	// in-cluster without it.
-	TLS       configtls.ClientConfig `mapstructure:"tls"`
-	KeyPrefix string                 `mapstructure:"key_prefix"`
-	// Timeout bounds the one round trip that decides a batch's slow spans
-	// (and connecting); past it the local state decides, so a slow Redis
-	// never stalls the pipeline.
-	Timeout time.Duration `mapstructure:"timeout"`
-}
-
-// Enabled reports whether Redis is configured.
-func (r *RedisConfig) Enabled() bool { return r.Endpoint != "" }
+// RedisConfig points the dedup state at a Redis server.
+type RedisConfig = dedup.RedisConfig
 
 // CorrelationConfig lets an alert wait for its child spans and profile
 // samples.

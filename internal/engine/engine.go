@@ -7,18 +7,13 @@ package engine
 import (
 	"context"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
@@ -58,12 +53,7 @@ type Engine struct {
 	profiles *profileindex.Index
 	batches  batchPool
 
-	local *dedup.Deduper
-	dedup dedup.Decider // local, or Redis in front of it
-	redis *redis.Client
-
-	clientMu sync.Mutex // client is set at Start and cleared at Shutdown
-	client   storage.Client
+	dedup *dedup.Store
 }
 
 type rule struct {
@@ -84,19 +74,14 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 		thresholdNs: int64(cfg.Threshold),
 		minNs:       uint64(cfg.Threshold),
 		redact:      make(map[string]struct{}, len(cfg.Redact.Attributes)),
-		local: dedup.New(dedup.Settings{
-			Window:           cfg.Dedup.Window,
-			EscalationFactor: cfg.Dedup.EscalationFactor,
-			MaxKeys:          cfg.Dedup.MaxKeys,
-		}),
 	}
-	e.dedup = e.local
 	if e.logger == nil {
 		e.logger = zap.NewNop()
 	}
 	if e.now == nil {
 		e.now = time.Now
 	}
+	e.dedup = dedup.NewStore(cfg.Dedup, e.logger, e.now)
 	for _, k := range cfg.SpanKinds {
 		kind, _ := parseSpanKind(k)
 		e.kinds |= 1 << uint(kind)
@@ -140,104 +125,15 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 	return e, nil
 }
 
-// Start connects the dedup state to its storage extension, if configured,
-// and loads it. kind and id name the owning component in the storage.
+// Start connects the dedup state to its backend (storage extension or
+// Redis) and loads it. kind and id name the owning component in the
+// storage.
 func (e *Engine) Start(ctx context.Context, host component.Host, kind component.Kind, id component.ID) error {
-	if e.cfg.Dedup.Redis.Enabled() {
-		return e.startRedis(ctx)
-	}
-	sid := e.cfg.Dedup.Storage
-	if sid == nil {
-		e.logger.Warn("dedup state is kept in memory only: after a restart every endpoint alerts again; " +
-			"set dedup.storage to a storage extension such as file_storage to keep it")
-		return nil
-	}
-	ext, ok := host.GetExtensions()[*sid]
-	if !ok {
-		return fmt.Errorf("dedup.storage: extension %q not found: declare it under extensions: and list it in service.extensions", sid)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("dedup.storage: extension %q is not a storage extension (use file_storage)", sid)
-	}
-	client, err := se.GetClient(ctx, kind, id, "dedup")
-	if err != nil {
-		return fmt.Errorf("dedup.storage: opening storage of %q: %w", sid, err)
-	}
-	e.clientMu.Lock()
-	e.client = client
-	e.clientMu.Unlock()
-	if err := e.local.Load(ctx, client, e.now()); err != nil {
-		e.logger.Warn("part of the dedup state could not be read; the keys it held may alert once more", zap.Error(err))
-	}
-	e.logger.Info("dedup state loaded", zap.String("storage", sid.String()), zap.Int("keys", e.local.Len()))
-	return nil
+	return e.dedup.Open(ctx, host, kind, id)
 }
 
-// startRedis connects the shared dedup state. An unreachable Redis is not a
-// start-up error: the local state decides until it answers.
-func (e *Engine) startRedis(ctx context.Context) error {
-	rc := &e.cfg.Dedup.Redis
-	tlsCfg, err := rc.TLS.LoadTLSConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("dedup.redis.tls: %w", err)
-	}
-	redisLogger.set(e.logger)
-	e.redis = redis.NewClient(&redis.Options{
-		Addr:         rc.Endpoint,
-		Username:     rc.Username,
-		Password:     string(rc.Password),
-		DB:           rc.DB,
-		TLSConfig:    tlsCfg,
-		DialTimeout:  rc.Timeout,
-		ReadTimeout:  rc.Timeout,
-		WriteTimeout: rc.Timeout,
-		// One attempt per batch: the fallback, not a retry loop, keeps
-		// the pipeline moving.
-		MaxRetries: -1,
-		// The batch's timeout and the request's deadline bound the round
-		// trip, not only each socket read.
-		ContextTimeoutEnabled: true,
-	})
-	rd := dedup.NewRedis(dedup.RedisSettings{
-		Client:  e.redis,
-		Prefix:  rc.KeyPrefix,
-		Timeout: rc.Timeout,
-		Local:   e.local,
-		Logger:  e.logger,
-	})
-	e.dedup = rd
-	pingCtx, cancel := context.WithTimeout(ctx, rc.Timeout)
-	defer cancel()
-	if err := e.redis.Ping(pingCtx).Err(); err != nil {
-		e.logger.Warn("Redis dedup backend unreachable at start; deciding locally until it answers",
-			zap.String("endpoint", rc.Endpoint), zap.Error(err))
-		return nil
-	}
-	if err := rd.LoadScripts(ctx); err != nil {
-		// Not fatal: the first batch sends the scripts itself.
-		e.logger.Warn("could not preload the dedup scripts into Redis", zap.String("endpoint", rc.Endpoint), zap.Error(err))
-	}
-	e.logger.Info("dedup state shared through Redis", zap.String("endpoint", rc.Endpoint), zap.String("key_prefix", rc.KeyPrefix))
-	return nil
-}
-
-// Shutdown saves the dedup state and releases the storage or Redis.
-func (e *Engine) Shutdown(ctx context.Context) error {
-	var err error
-	if e.redis != nil {
-		err = e.redis.Close()
-		e.redis = nil
-	}
-	e.clientMu.Lock()
-	client := e.client
-	e.client = nil
-	e.clientMu.Unlock()
-	if client == nil {
-		return err
-	}
-	return errors.Join(err, e.local.Save(ctx, client), client.Close(ctx))
-}
+// Shutdown saves the dedup state and releases its backend.
+func (e *Engine) Shutdown(ctx context.Context) error { return e.dedup.Close(ctx) }
 
 // Keys is the number of endpoint keys the dedup state remembers.
 func (e *Engine) Keys() int { return e.dedup.Len() }
@@ -547,18 +443,8 @@ func (e *Engine) Commit(ctx context.Context, res *Result) {
 	e.saveState(ctx)
 }
 
-// saveState writes the changed dedup buckets, if the state is persisted.
-func (e *Engine) saveState(ctx context.Context) {
-	e.clientMu.Lock()
-	client := e.client
-	e.clientMu.Unlock()
-	if client == nil {
-		return
-	}
-	if err := e.local.Save(ctx, client); err != nil {
-		e.logger.Warn("saving dedup state failed; it stays in memory and the next batch retries", zap.Error(err))
-	}
-}
+// saveState writes the changed dedup state, if it is persisted.
+func (e *Engine) saveState(ctx context.Context) { e.dedup.Save(ctx) }
 
 // Abort reverts the decisions of res, so that the alerts fire again when the
 // data is retried. It does not take the request's context: a rollback is

@@ -1,4 +1,4 @@
-package engine
+package dedup
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 // go-redis logs pool events through a process-wide logger that writes to
-// stderr; route them to the collector's zap logger instead. The first engine
+// stderr; route them to the collector's zap logger instead. The first store
 // that connects to Redis installs it.
 var redisLogger zapRedisLogger
 
