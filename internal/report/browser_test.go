@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,11 @@ import (
 )
 
 const chromiumPath = "/usr/bin/chromium"
+
+// flushMarker is logged by the test after every check: the tab delivers its
+// events in order, so once the listener sees it, every console, log and
+// exception event the page caused before has been seen too.
+const flushMarker = "slowspan-report-test: flush"
 
 // pageMetrics is what the page looks like once laid out, measured inside the
 // browser.
@@ -83,6 +89,8 @@ func TestReportInBrowser(t *testing.T) {
 
 	var mu sync.Mutex
 	var problems []string
+	flushed := make(chan struct{})
+	var flushOnce sync.Once
 	// Listen starts the browser and the tab, before the page loads.
 	err = chromedp.Listen(browserCtx, func(ev any) {
 		mu.Lock()
@@ -92,6 +100,10 @@ func TestReportInBrowser(t *testing.T) {
 			d := ev.ExceptionDetails
 			problems = append(problems, fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber))
 		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeDebug && len(ev.Args) == 1 && string(ev.Args[0].Value) == strconv.Quote(flushMarker) {
+				flushOnce.Do(func() { close(flushed) })
+				return
+			}
 			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning || ev.Type == runtime.ConsoleAPICalledTypeAssert {
 				var args []string
 				for _, a := range ev.Args {
@@ -110,11 +122,20 @@ func TestReportInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(browserCtx,
 		chromedp.Navigate(pageURL),
 		chromedp.WaitVisible(chromedp.CSS(".flame svg")),
+		// The load event has fired: every resource the page asked for was
+		// loaded or refused (a CSP violation is reported by then).
+		chromedp.Poll[chromedp.Void](`document.readyState === "complete"`),
 	), "loading %s in Chromium", pageURL)
 	m, err := chromedp.Run(browserCtx, chromedp.Evaluate[pageMetrics](measureJS))
 	require.NoError(t, err, "measuring the page")
-	// Let late console or log events arrive.
-	require.NoError(t, chromedp.Do(browserCtx, chromedp.Sleep(200*time.Millisecond)))
+	// Wait until the listener has every event the page caused so far.
+	require.NoError(t, chromedp.Do(browserCtx,
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf("console.debug(%q)", flushMarker))))
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		t.Fatalf("the flush marker logged in the page never reached the listener: %v", ctx.Err())
+	}
 
 	assert.Equal(t, "Slow request: checkout GET /orders/{id}", m.Title)
 	// 9 frames in testAlert's stacks (the root "all" included) plus the
