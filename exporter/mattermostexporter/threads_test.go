@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -27,7 +28,9 @@ func withStorage(t *testing.T, cfg *Config, dir string, fn func(consume func(...
 	exp, err := NewFactory().CreateTraces(context.Background(), set, cfg)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), host))
-	fn(func(as ...alert.Alert) error { return exp.ConsumeTraces(context.Background(), tracesOf(t, as...)) })
+	fn(func(as ...alert.Alert) error {
+		return exp.ConsumeTraces(context.Background(), alerttest.Traces(t, as...))
+	})
 	require.NoError(t, exp.Shutdown(context.Background()))
 	for _, ext := range host.GetExtensions() {
 		require.NoError(t, ext.Shutdown(context.Background()))
@@ -36,7 +39,7 @@ func withStorage(t *testing.T, cfg *Config, dir string, fn func(consume func(...
 
 func TestThreads(t *testing.T) {
 	var clock atomic.Int64
-	clock.Store(testStart.UnixNano())
+	clock.Store(alerttest.Start.UnixNano())
 	s := newFake(t, mattermostfake.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
 	dir := t.TempDir()
 	withStorage(t, apiConfig(s), dir, func(consume func(...alert.Alert) error) {
@@ -136,7 +139,7 @@ func TestPersistentQueueRestart(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, exp.Start(context.Background(), host))
 		for _, b := range batches {
-			require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, b...)), "queued while the server is down")
+			require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, b...)), "queued while the server is down")
 		}
 		after(l)
 		require.NoError(t, exp.Shutdown(context.Background()))
