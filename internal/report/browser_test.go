@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -62,7 +64,7 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatalf("this test needs Chromium at %s: install it with `apt-get update && apt-get install -y chromium` (make test does it in .ci/run): %v", chromiumPath, err)
 	}
 	dir := t.TempDir()
-	a := testAlert()
+	a := alerttest.Full()
 	set, err := Build(a)
 	require.NoError(t, err)
 	require.NoError(t, WriteSet(dir, set, false))
@@ -138,7 +140,7 @@ func TestReportInBrowser(t *testing.T) {
 	}
 
 	assert.Equal(t, "Slow request: checkout GET /orders/{id}", m.Title)
-	// 9 frames in testAlert's stacks (the root "all" included) plus the
+	// 9 frames in alerttest.Full's stacks (the root "all" included) plus the
 	// background.
 	assert.Greater(t, m.FlameRects, 8, "flame graph frames drawn with a non-zero box")
 	assert.Greater(t, m.FlameWidth, 300.0, "flame graph fits the page but is not squashed")
