@@ -88,15 +88,18 @@ run: build
 	$(COLLECTOR) $(RUN_CONFIGS) $(RUN_FLAGS)
 
 # test: lint, then build the collector, then every package's tests with the
-# race detector. ./... includes ./integration, which runs the freshly built
+# race detector, the root module's and then spanprofiler's (its own module, so
+# ./... skips it). ./... includes ./integration, which runs the freshly built
 # collector (SLOWSPAN_COLLECTOR); its tests stat the binary, so Go's test cache
 # reruns them whenever the collector changes.
 test: deps lint build bench-equivalence
 	SLOWSPAN_COLLECTOR=$(COLLECTOR) $(GO) test -race ./...
+	cd spanprofiler && $(GO) test -race ./...
 
-# unit: every package with -race (the integration package builds the collector itself if needed).
+# unit: every package of both modules with -race (the integration package builds the collector itself if needed).
 unit: deps
 	$(GO) test -race ./...
+	cd spanprofiler && $(GO) test -race ./...
 
 # integration: only the end-to-end tests, uncached, against a fresh build.
 integration: build
@@ -110,13 +113,16 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd spanprofiler && $(GO) vet ./...
 
-# bench: in-process benchmarks (a few minutes): the root module's, then bench/
+# bench: in-process benchmarks (a few minutes): the root module's, spanprofiler's
+# (its own module, which `./...` skips), then bench/
 # (its own module: contrib filterprocessor resolves only at v0.161.0), whose
 # benchreport runs the side-by-side and growth benchmarks interleaved and
 # prints medians and ratios. Numbers and goals: BENCHMARKS.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	cd spanprofiler && $(GO) test -run='^$$' -bench=. -benchmem ./...
 	cd bench && $(GO) run ./cmd/benchreport -rounds 5
 
 .PHONY: bench-e2e bench-equivalence

@@ -99,4 +99,9 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
-replace github.com/slowspan/slowspan => ../
+// The root module requires spanprofiler through a replace, which Go ignores in
+// dependencies, so it is repeated here.
+replace (
+	github.com/slowspan/slowspan => ../
+	github.com/slowspan/slowspan/spanprofiler => ../spanprofiler
+)

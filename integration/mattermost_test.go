@@ -212,7 +212,7 @@ func TestMattermostDownAcrossACrash(t *testing.T) {
 }
 
 // TestMattermostHostileTraffic: hostile paths through the app reach the
-// channel without firing any mention (CONTRACT.md section 7), and every post
+// channel without firing any mention (exporter/mattermostexporter/PROTOCOL.md section 10), and every post
 // is accepted.
 func TestMattermostHostileTraffic(t *testing.T) {
 	f := newFakeMattermost(t)

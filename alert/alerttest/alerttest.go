@@ -1,6 +1,7 @@
 // Package alerttest builds alert spans from alert.Alert values, the way the
-// slowspan processor emits them, for the tests of anything that consumes
-// alerts (exporters, tools reading the contract).
+// slowspan processor emits them, and holds the fixture alerts that the tests
+// of several packages share, for the tests of anything that consumes alerts
+// (exporters, renderers, tools reading the contract).
 package alerttest
 
 import (

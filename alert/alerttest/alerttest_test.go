@@ -38,3 +38,19 @@ func TestAppendReadsBack(t *testing.T) {
 	bad.TraceID = "zz"
 	assert.ErrorContains(t, Append(td, bad), "trace id")
 }
+
+func TestTracesCarryTheFixtures(t *testing.T) {
+	want := []alert.Alert{Numbered(0), Numbered(1), Profiled(2), Full()}
+	td := Traces(t, want...)
+	assert.Equal(t, len(want)+1, td.SpanCount(), "the alerts and one plain span")
+	var got []alert.Alert
+	for a := range alert.All(td) {
+		got = append(got, a)
+	}
+	assert.Equal(t, want, got, "alert.All reads every fixture back and skips the plain span")
+	ids := map[string]bool{}
+	for _, a := range want {
+		ids[a.ID] = true
+	}
+	assert.Len(t, ids, len(want), "each fixture has its own ID")
+}

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/exporter/fileexporter/internal/metadata"
 	"github.com/slowspan/slowspan/internal/report"
 )
@@ -32,7 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestGoldenJSONLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
-	runExporter(t, syncConfig(path), tracesOf(t, fixtureAlert()))
+	runExporter(t, syncConfig(path), alerttest.Traces(t, fixtureAlert()))
 	got, err := os.ReadFile(path)
 	require.NoError(t, err)
 
@@ -49,7 +50,7 @@ func TestGoldenJSONLine(t *testing.T) {
 func TestFilesAndModes(t *testing.T) {
 	root := t.TempDir()
 	path := filepath.Join(root, "state", "alerts", "alerts.jsonl")
-	runExporter(t, syncConfig(path), tracesOf(t, numberedAlert(1)))
+	runExporter(t, syncConfig(path), alerttest.Traces(t, alerttest.Numbered(1)))
 	assert.Equal(t, os.FileMode(0o600), permOf(t, path))
 	assert.Equal(t, os.FileMode(0o700), permOf(t, filepath.Join(root, "state", "alerts")))
 	assert.Equal(t, os.FileMode(0o700), permOf(t, filepath.Join(root, "state")))
@@ -62,12 +63,12 @@ func TestNonAlertSpansIgnored(t *testing.T) {
 		wantLines int
 	}{
 		{name: "only other spans", wantLines: 0},
-		{name: "alerts among other spans", alerts: []alert.Alert{numberedAlert(1), numberedAlert(2)}, wantLines: 2},
+		{name: "alerts among other spans", alerts: []alert.Alert{alerttest.Numbered(1), alerttest.Numbered(2)}, wantLines: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "alerts.jsonl")
-			td := tracesOf(t, tt.alerts...)
+			td := alerttest.Traces(t, tt.alerts...)
 			// A span that merely looks like a request, without the contract.
 			td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("GET /slow")
 			runExporter(t, syncConfig(path), td, ptrace.NewTraces())
@@ -79,7 +80,7 @@ func TestNonAlertSpansIgnored(t *testing.T) {
 }
 
 func TestDedupByID(t *testing.T) {
-	a, b, c := numberedAlert(1), numberedAlert(2), numberedAlert(3)
+	a, b, c := alerttest.Numbered(1), alerttest.Numbered(2), alerttest.Numbered(3)
 	tests := []struct {
 		name    string
 		batches [][]alert.Alert
@@ -103,7 +104,7 @@ func TestDedupByID(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "alerts.jsonl")
 			var batches []ptrace.Traces
 			for _, b := range tt.batches {
-				batches = append(batches, tracesOf(t, b...))
+				batches = append(batches, alerttest.Traces(t, b...))
 			}
 			runExporter(t, syncConfig(path), batches...)
 			requireEachOnce(t, idCounts(t, readAllLines(t, path)), tt.want)
@@ -114,7 +115,7 @@ func TestDedupByID(t *testing.T) {
 // bigAlert carries about 10 KB of attributes, so a few hundred alerts rotate
 // a 1 MB file several times.
 func bigAlert(i int) alert.Alert {
-	a := numberedAlert(i)
+	a := alerttest.Numbered(i)
 	for j := range 5 {
 		a.Attributes["padding."+string(rune('a'+j))] = strings.Repeat("x", alert.MaxValueLength-10)
 	}
@@ -147,7 +148,7 @@ func TestRotation(t *testing.T) {
 					batch = append(batch, bigAlert(j))
 				}
 				alerts = append(alerts, batch...)
-				batches = append(batches, tracesOf(t, batch...))
+				batches = append(batches, alerttest.Traces(t, batch...))
 			}
 			runExporter(t, cfg, batches...) // Shutdown waits for compression
 
@@ -209,7 +210,7 @@ func TestRestartWithPersistentQueue(t *testing.T) {
 		set.ID = component.NewIDWithName(metadata.Type, "restart")
 		exp := startExporter(t, newCfg(), set, host)
 		for _, b := range batches {
-			require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, b...)))
+			require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, b...)))
 		}
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			counts := liveIDCounts(c, path)
@@ -224,10 +225,10 @@ func TestRestartWithPersistentQueue(t *testing.T) {
 	}
 	var first, second []alert.Alert
 	for i := range 20 {
-		first = append(first, numberedAlert(i))
+		first = append(first, alerttest.Numbered(i))
 	}
 	for i := 20; i < 30; i++ {
-		second = append(second, numberedAlert(i))
+		second = append(second, alerttest.Numbered(i))
 	}
 	run(first, first[:10], first[10:])
 	// After the restart: redelivered alerts (as a persistent queue replays
@@ -248,7 +249,7 @@ func TestRestartSeedsFromFile(t *testing.T) {
 	var batches []ptrace.Traces
 	for i := range 120 { // a bit over 1 MB: the current file is short after one rotation
 		alerts = append(alerts, bigAlert(i))
-		batches = append(batches, tracesOf(t, bigAlert(i)))
+		batches = append(batches, alerttest.Traces(t, bigAlert(i)))
 	}
 	runExporter(t, cfg, batches...)
 	// Redeliver everything after a restart.
@@ -258,8 +259,8 @@ func TestRestartSeedsFromFile(t *testing.T) {
 
 func TestPartialLineRepairedAtStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
-	a, b := numberedAlert(1), numberedAlert(2)
-	runExporter(t, syncConfig(path), tracesOf(t, a))
+	a, b := alerttest.Numbered(1), alerttest.Numbered(2)
+	runExporter(t, syncConfig(path), alerttest.Traces(t, a))
 	// A crash in the middle of a write (or a power loss) left a fragment.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	require.NoError(t, err)
@@ -269,7 +270,7 @@ func TestPartialLineRepairedAtStart(t *testing.T) {
 
 	core, logs := observer.New(zap.WarnLevel)
 	exp := startExporter(t, syncConfig(path), newSettings(zap.New(core)), componenttest.NewNopHost())
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, a, b)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a, b)))
 	require.NoError(t, exp.Shutdown(context.Background()))
 
 	requireEachOnce(t, idCounts(t, readAllLines(t, path)), []alert.Alert{a, b})
@@ -295,7 +296,7 @@ func TestWriteFailures(t *testing.T) {
 			path := tt.path(t)
 			core, logs := observer.New(zap.InfoLevel)
 			exp := startExporter(t, syncConfig(path), newSettings(zap.New(core)), componenttest.NewNopHost())
-			err := exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(1)))
+			err := exp.ConsumeTraces(context.Background(), alerttest.Traces(t, alerttest.Numbered(1)))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), path, "the error names the file")
 			require.NoError(t, exp.Shutdown(context.Background()))
@@ -320,15 +321,15 @@ func TestReports(t *testing.T) {
 
 	withPprof := fixtureAlert()
 	withPprof.Profile.Pprof = mustPprof(t)
-	plain := numberedAlert(7) // no profile: an HTML page only
+	plain := alerttest.Numbered(7) // no profile: an HTML page only
 	stacksOnly := fixtureAlert()
 	stacksOnly.TraceID = strings.Repeat("ab", 16)
 	stacksOnly.ID = alert.NewID(stacksOnly.TraceID, stacksOnly.SpanID, stacksOnly.Reason)
 
 	exp := startExporter(t, cfg, newSettings(nil), componenttest.NewNopHost())
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, withPprof)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, withPprof)))
 	checkReport(t, reports, withPprof, "supplied.Handler")
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, stacksOnly)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, stacksOnly)))
 	checkReport(t, reports, stacksOnly, "main.loadOrder")
 	assert.Equal(t, os.FileMode(0o700), permOf(t, reports))
 
@@ -337,7 +338,7 @@ func TestReports(t *testing.T) {
 	for _, ext := range []string{".html", ".svg", ".folded", ".pb.gz"} {
 		require.NoError(t, os.Chtimes(filepath.Join(reports, report.Name(withPprof)+ext), old, old))
 	}
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, plain)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, plain)))
 	assert.True(t, report.Exists(reports, report.Name(plain)))
 	assert.NoFileExists(t, filepath.Join(reports, report.Name(plain)+".pb.gz"), "no profile, no pprof")
 	assert.False(t, report.Exists(reports, report.Name(withPprof)), "oldest set pruned")
@@ -345,7 +346,7 @@ func TestReports(t *testing.T) {
 
 	// A redelivered alert whose report is gone gets it back, but no second line.
 	require.NoError(t, os.Remove(filepath.Join(reports, report.Name(stacksOnly)+".html")))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, stacksOnly)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, stacksOnly)))
 	assert.True(t, report.Exists(reports, report.Name(stacksOnly)))
 	require.NoError(t, exp.Shutdown(context.Background()))
 	requireEachOnce(t, idCounts(t, readAllLines(t, path)), []alert.Alert{withPprof, stacksOnly, plain})
@@ -412,7 +413,7 @@ func TestConcurrentConsumers(t *testing.T) {
 			defer wg.Done()
 			for i := g * 10; i < len(alerts); i += 20 {
 				// Overlapping windows: every alert is sent twice.
-				assert.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, alerts[i:min(i+20, len(alerts))]...)))
+				assert.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, alerts[i:min(i+20, len(alerts))]...)))
 			}
 		}()
 	}

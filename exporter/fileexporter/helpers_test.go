@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,7 +21,6 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
@@ -31,74 +29,15 @@ import (
 	"github.com/slowspan/slowspan/exporter/fileexporter/internal/metadata"
 )
 
-var testStart = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-
 // fixtureAlert is the alert of the golden files: every field set, fixed
 // times.
 func fixtureAlert() alert.Alert {
-	a := numberedAlert(0)
+	a := alerttest.Profiled(0)
 	a.Rule = "/orders/*"
 	a.Reason = alert.ReasonWindowExpired
 	a.ID = alert.NewID(a.TraceID, a.SpanID, a.Reason)
-	a.Suppressed = alert.Suppressed{Count: 41, MaxDuration: 3100 * time.Millisecond, Since: testStart.Add(-240 * time.Hour)}
-	a.Links = alert.Links{Trace: "http://localhost:16686/trace/" + a.TraceID}
-	a.Breakdown = &alert.Breakdown{
-		SelfTime: 400 * time.Millisecond,
-		Children: []alert.ChildGroup{
-			{Kind: "client", Name: "SELECT orders", Description: "postgresql SELECT orders WHERE id = ?", Count: 42,
-				Total: 1500 * time.Millisecond, Max: 90 * time.Millisecond, Offset: 50 * time.Millisecond},
-			{Kind: "client", Name: "GET", Description: "GET inventory:8080 /stock/{sku}", Count: 1,
-				Total: 450 * time.Millisecond, Max: 450 * time.Millisecond, Offset: 1600 * time.Millisecond},
-		},
-	}
-	a.Profile = &alert.Profile{
-		Source: "otlp_link", CPUTime: 620 * time.Millisecond, WallTime: 2400 * time.Millisecond, Samples: 62,
-		TopFunctions: []alert.Function{{Name: "main.loadOrder", Self: 0.2, Total: 0.9}},
-		HottestFrame: "main.loadOrder",
-		Stacks: []alert.Stack{
-			{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 38},
-			{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 24},
-		},
-	}
+	a.Suppressed = alert.Suppressed{Count: 41, MaxDuration: 3100 * time.Millisecond, Since: alerttest.Start.Add(-240 * time.Hour)}
 	return a
-}
-
-// numberedAlert is a small alert with its own trace, so its own ID.
-func numberedAlert(i int) alert.Alert {
-	traceID := fmt.Sprintf("%032x", i+1)
-	spanID := fmt.Sprintf("%016x", i+1)
-	return alert.Alert{
-		ID:        alert.NewID(traceID, spanID, alert.ReasonFirst),
-		Key:       alert.Key{Service: "checkout", Method: "GET", Route: "/orders/{id}"},
-		Reason:    alert.ReasonFirst,
-		SpanName:  "GET /orders/{id}",
-		Duration:  2400 * time.Millisecond,
-		Threshold: 500 * time.Millisecond,
-		TraceID:   traceID,
-		SpanID:    spanID,
-		Start:     testStart.Add(time.Duration(i) * time.Second),
-		Attributes: map[string]string{
-			"http.route":                "/orders/{id}",
-			"http.response.status_code": "200",
-		},
-		Resource: map[string]string{"service.name": "checkout"},
-	}
-}
-
-// tracesOf carries the alerts as the processor emits them, plus a span that
-// is not an alert (which the exporter must ignore).
-func tracesOf(t *testing.T, alerts ...alert.Alert) ptrace.Traces {
-	t.Helper()
-	td := ptrace.NewTraces()
-	for _, a := range alerts {
-		require.NoError(t, alerttest.Append(td, a))
-	}
-	plain := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	plain.SetName("GET /health")
-	plain.SetTraceID(pcommon.TraceID{9, 9, 9})
-	plain.SetSpanID(pcommon.SpanID{9, 9})
-	plain.Attributes().PutStr("http.route", "/health")
-	return td
 }
 
 // syncConfig writes synchronously and fails fast: ConsumeTraces returns the

@@ -18,7 +18,7 @@ import (
 )
 
 // Wire types: only the fields this exporter sends or reads, with the JSON
-// names of the Mattermost API (shared/mattermost/CONTRACT.md).
+// names of the Mattermost API (PROTOCOL.md).
 
 // createPostRequest is the body of POST /api/v4/posts.
 // https://developers.mattermost.com/api-documentation/#/operations/CreatePost
@@ -28,7 +28,7 @@ type createPostRequest struct {
 	RootID    string   `json:"root_id,omitempty"`
 	FileIDs   []string `json:"file_ids,omitempty"`
 	// PendingPostID makes a retry within 30 s return the post already
-	// created instead of a duplicate (CONTRACT.md section 11).
+	// created instead of a duplicate (PROTOCOL.md section 5).
 	PendingPostID string `json:"pending_post_id,omitempty"`
 }
 
@@ -200,7 +200,7 @@ func (c *client) statusError(op string, resp *http.Response, data []byte) *statu
 }
 
 // retryDelay reads Retry-After (seconds or an HTTP date), then
-// X-RateLimit-Reset (seconds until the bucket is full, CONTRACT.md section 6).
+// X-RateLimit-Reset (seconds until the bucket is full, PROTOCOL.md section 9).
 func retryDelay(h http.Header) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
@@ -315,7 +315,7 @@ func (c *client) createPost(ctx context.Context, req createPostRequest) (post, e
 }
 
 // uploadFiles sends files in one multipart request, channel_id first so the
-// server streams (CONTRACT.md section 2), and returns their ids.
+// server streams (PROTOCOL.md section 6), and returns their ids.
 func (c *client) uploadFiles(ctx context.Context, channelID string, files []upload) ([]string, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/exporter/mattermostexporter/internal/metadata"
 )
 
@@ -115,7 +116,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	consume := func() {
-		err := exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(len(texts))))
+		err := exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(len(texts))))
 		if err != nil {
 			requireClean("error", err.Error())
 			requireClean("error %+v", fmt.Sprintf("%+v %#v", err, err))

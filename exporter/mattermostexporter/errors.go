@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
-// AppError ids the exporter acts on (shared/mattermost/CONTRACT.md).
+// AppError ids the exporter acts on (PROTOCOL.md sections 2, 4 and 7).
 const (
 	errRootID          = "api.post.create_post.root_id.app_error"
 	errChannelRootID   = "api.post.create_post.channel_root_id.app_error"

@@ -91,7 +91,7 @@ func (e *mattermostExporter) start(ctx context.Context, host component.Host) err
 	return e.checkAPI(ctx)
 }
 
-// checkAPI verifies the token and the channel (CONTRACT.md section 8). A
+// checkAPI verifies the token and the channel (PROTOCOL.md section 3). A
 // rejected token or a missing, unreadable or archived channel fails the
 // start; an unreachable or failing server is only a warning: the queue holds
 // alerts until it is back.
@@ -369,7 +369,7 @@ func rootGone(err error) bool {
 // pendingPostID derives the post's pending_post_id from the alert ID (and
 // the channel and thread, so the same alert in another place is another
 // post): the same alert always gets the same value, so a retry after a lost
-// answer returns the post already created (CONTRACT.md section 11). The
+// answer returns the post already created (PROTOCOL.md section 5). The
 // format, "slowspan:" and 32 hex digits, is of the length and alphabet of
 // the web app's own "<user id>:<timestamp>".
 func pendingPostID(channelID, rootID, alertID string) string {

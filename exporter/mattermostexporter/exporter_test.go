@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -19,7 +20,7 @@ func TestAPIPostsAlertWithAttachments(t *testing.T) {
 	s := newFake(t)
 	exp, l := start(t, apiConfig(s))
 	a := profiledAlert(0)
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, a)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a)))
 
 	posts := requireSafePosts(t, s, 1)
 	p := posts[0]
@@ -54,7 +55,7 @@ func TestAPIPostsAlertWithAttachments(t *testing.T) {
 
 func TestAPIIdempotent(t *testing.T) {
 	s := newFake(t)
-	td := tracesOf(t, numberedAlert(0), numberedAlert(1))
+	td := alerttest.Traces(t, numberedAlert(0), numberedAlert(1))
 	exp, _ := start(t, apiConfig(s))
 	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
 	// The same batch again (a retry after a lost answer): remembered.
@@ -76,11 +77,11 @@ func TestAPIIdempotent(t *testing.T) {
 func TestAPIPartialBatchRetriesOnlyWhatIsMissing(t *testing.T) {
 	s := newFake(t)
 	exp, _ := start(t, apiConfig(s))
-	td := tracesOf(t, numberedAlert(0), numberedAlert(1), numberedAlert(2))
+	td := alerttest.Traces(t, numberedAlert(0), numberedAlert(1), numberedAlert(2))
 	// Alert 0 is posted; then in one batch alert 0 is skipped (posted
 	// already), alert 1 hits a 503 and alert 2 is posted; the retry posts
 	// only alert 1.
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0))))
 	s.FailNext(1, 503)
 	err := exp.ConsumeTraces(context.Background(), td)
 	require.Error(t, err)
@@ -112,14 +113,14 @@ func TestErrorClasses(t *testing.T) {
 			s := newFake(t)
 			exp, _ := start(t, apiConfig(s))
 			s.FailNextWith(1, tt.fail)
-			err := exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0)))
+			err := exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0)))
 			require.Error(t, err)
 			assert.Equal(t, tt.permanent, consumererror.IsPermanent(err), "%v", err)
 			for _, c := range tt.contains {
 				assert.Contains(t, err.Error(), c)
 			}
 			if !tt.permanent {
-				require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0))), "retried")
+				require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0))), "retried")
 				requireSafePosts(t, s, 1)
 			}
 		})
@@ -132,7 +133,7 @@ func TestErrorBotNotInChannel(t *testing.T) {
 	cfg := apiConfig(s)
 	cfg.ChannelID = id
 	exp, _ := start(t, cfg) // readable: the start check passes
-	err := exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0)))
+	err := exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0)))
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err))
 	assert.Contains(t, err.Error(), "HTTP 403 api.context.permissions.app_error")
@@ -146,7 +147,7 @@ func TestErrorArchivedChannelAtRuntime(t *testing.T) {
 	cfg := apiConfig(s)
 	cfg.ChannelID = id
 	e := unstarted(t, cfg)
-	err := e.pushTraces(context.Background(), tracesOf(t, numberedAlert(0)))
+	err := e.pushTraces(context.Background(), alerttest.Traces(t, numberedAlert(0)))
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err))
 	assert.Contains(t, err.Error(), "api.post.create_post.can_not_post_to_deleted.error")
@@ -160,14 +161,14 @@ func TestNetworkErrorAndTimeoutAreRetried(t *testing.T) {
 	exp, _ := start(t, cfg)
 
 	down(t, s)
-	err := exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0)))
+	err := exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0)))
 	require.Error(t, err)
 	assert.False(t, consumererror.IsPermanent(err))
 	require.NoError(t, s.Up())
 
 	s.Hang()
 	done := make(chan error, 1)
-	go func() { done <- exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0))) }()
+	go func() { done <- exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0))) }()
 	require.NoError(t, s.WaitHanging(context.Background(), 1))
 	err = <-done // the exporterhelper timeout ends the wait
 	require.Error(t, err)
@@ -175,7 +176,7 @@ func TestNetworkErrorAndTimeoutAreRetried(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	s.Unhang()
 
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0))))
 	requireSafePosts(t, s, 1)
 }
 
@@ -221,8 +222,8 @@ func TestStartWithServerDownOnlyWarns(t *testing.T) {
 func TestUploadsRefusedPostsWithoutFilesAndLogsOnce(t *testing.T) {
 	s := newFake(t, mattermostfake.WithUploadsDisabled())
 	exp, l := start(t, apiConfig(s))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(0))))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(1))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(1))))
 	posts := requireSafePosts(t, s, 2)
 	for _, p := range posts {
 		assert.Empty(t, p.FileIDs)
@@ -238,8 +239,8 @@ func TestUploadsRefusedPostsWithoutFilesAndLogsOnce(t *testing.T) {
 func TestOversizedFilesSkipOnlyThatAlert(t *testing.T) {
 	s := newFake(t, mattermostfake.WithMaxFileSize(64))
 	exp, _ := start(t, apiConfig(s))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(0))))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(1))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(1))))
 	for _, p := range requireSafePosts(t, s, 2) {
 		assert.Empty(t, p.FileIDs, "too large: posted without files")
 	}
@@ -258,7 +259,7 @@ func TestNoFilesWhenAttachOff(t *testing.T) {
 	cfg := apiConfig(s)
 	cfg.Attach = AttachConfig{}
 	exp, _ := start(t, cfg)
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(0))))
 	requireSafePosts(t, s, 1)
 	assert.Empty(t, s.Files())
 }
@@ -272,7 +273,7 @@ func TestMessageTemplate(t *testing.T) {
 	a.Key.Route = "/@channel"
 	a.Key.Service = "@here"
 	a.Links.Trace = "http://x/@all"
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, a)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a)))
 	p := requireSafePosts(t, s, 1)[0]
 	assert.True(t, strings.HasPrefix(p.Message, "`/@channel` took 2.40 s (@\u200bhere)"), p.Message)
 }
@@ -280,6 +281,6 @@ func TestMessageTemplate(t *testing.T) {
 func TestNonAlertSpansIgnored(t *testing.T) {
 	s := newFake(t)
 	exp, _ := start(t, apiConfig(s))
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t)))
 	requireSafePosts(t, s, 0)
 }

@@ -17,8 +17,6 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -38,8 +36,6 @@ const (
 
 // channelID returns a fresh valid channel id for a variant channel.
 func channelID() string { return mattermostfake.NewID() }
-
-var testStart = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // newFake starts a fake Mattermost with the alerts channel (chanID), a bot
 // with our token, a user "alice" (so "@alice" would be a real mention) and a
@@ -123,43 +119,17 @@ func start(t *testing.T, cfg *Config) (exporter.Traces, logs) {
 	return startExporter(t, cfg, set, componenttest.NewNopHost()), l
 }
 
-// numberedAlert is a small alert with its own trace, so its own ID.
-func numberedAlert(i int) alert.Alert {
-	traceID := fmt.Sprintf("%032x", i+1)
-	spanID := fmt.Sprintf("%016x", i+1)
-	return alert.Alert{
-		ID:         alert.NewID(traceID, spanID, alert.ReasonFirst),
-		Key:        alert.Key{Service: "checkout", Method: "GET", Route: fmt.Sprintf("/orders/%d/{id}", i)},
-		Reason:     alert.ReasonFirst,
-		SpanName:   "GET /orders/{id}",
-		Duration:   2400 * time.Millisecond,
-		Threshold:  500 * time.Millisecond,
-		TraceID:    traceID,
-		SpanID:     spanID,
-		Start:      testStart.Add(time.Duration(i) * time.Second),
-		Attributes: map[string]string{"http.route": "/orders/{id}"},
-		Resource:   map[string]string{"service.name": "checkout"},
-	}
-}
+// numberedAlert is alerttest.Numbered(i) on an endpoint of its own, so it
+// starts a thread of its own.
+func numberedAlert(i int) alert.Alert { return ownEndpoint(alerttest.Numbered(i), i) }
 
-// profiledAlert has a breakdown and a profile with stacks (so a flame
-// graph and a pprof file to attach).
-func profiledAlert(i int) alert.Alert {
-	a := numberedAlert(i)
-	a.Links = alert.Links{Trace: "http://localhost:16686/trace/" + a.TraceID}
-	a.Breakdown = &alert.Breakdown{SelfTime: 400 * time.Millisecond, Children: []alert.ChildGroup{
-		{Kind: "client", Name: "SELECT orders", Description: "postgresql SELECT orders WHERE id = ?", Count: 42,
-			Total: 1500 * time.Millisecond, Max: 90 * time.Millisecond, Offset: 50 * time.Millisecond},
-	}}
-	a.Profile = &alert.Profile{
-		Source: "otlp_link", CPUTime: 620 * time.Millisecond, WallTime: 2400 * time.Millisecond, Samples: 62,
-		TopFunctions: []alert.Function{{Name: "main.loadOrder", Self: 0.2, Total: 0.9}},
-		HottestFrame: "main.loadOrder",
-		Stacks: []alert.Stack{
-			{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 38},
-			{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 24},
-		},
-	}
+// profiledAlert is alerttest.Profiled(i) (a breakdown and a profile with
+// stacks, so a flame graph and a pprof file to attach) on an endpoint of its
+// own.
+func profiledAlert(i int) alert.Alert { return ownEndpoint(alerttest.Profiled(i), i) }
+
+func ownEndpoint(a alert.Alert, i int) alert.Alert {
+	a.Key.Route = fmt.Sprintf("/orders/%d/{id}", i)
 	return a
 }
 
@@ -170,23 +140,8 @@ func followUp(i, n int, reason alert.Reason) alert.Alert {
 	a.SpanID = fmt.Sprintf("%016x", 1000*(n+1)+i)
 	a.Reason = reason
 	a.ID = alert.NewID(a.TraceID, a.SpanID, reason)
-	a.Suppressed = alert.Suppressed{Count: 3, MaxDuration: 3 * time.Second, Since: testStart}
+	a.Suppressed = alert.Suppressed{Count: 3, MaxDuration: 3 * time.Second, Since: alerttest.Start}
 	return a
-}
-
-// tracesOf carries the alerts as the processor emits them, plus a span that
-// is not an alert (which the exporter must ignore).
-func tracesOf(t *testing.T, alerts ...alert.Alert) ptrace.Traces {
-	t.Helper()
-	td := ptrace.NewTraces()
-	for _, a := range alerts {
-		require.NoError(t, alerttest.Append(td, a))
-	}
-	plain := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	plain.SetName("GET /health")
-	plain.SetTraceID(pcommon.TraceID{9, 9, 9})
-	plain.SetSpanID(pcommon.SpanID{9, 9})
-	return td
 }
 
 // requireSafePosts checks every post a real server would have created: no

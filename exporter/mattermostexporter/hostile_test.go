@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
 // hostileAlerts each carry one hostile input from the issue.
@@ -61,7 +62,7 @@ func TestHostileInputsAPI(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := newFake(t)
 			exp, _ := start(t, apiConfig(s))
-			require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, a)), "the post is accepted")
+			require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a)), "the post is accepted")
 			p := requireSafePosts(t, s, 1)[0]
 			assert.False(t, p.Mentions.Fired())
 			assert.Len(t, p.FileIDs, 2)
@@ -74,7 +75,7 @@ func TestHostileInputsWebhook(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := newFake(t)
 			exp, _ := start(t, hookConfig(s))
-			require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, a)), "the post is accepted")
+			require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a)), "the post is accepted")
 			// The fake applies the Slack translation (<!channel> -> @channel)
 			// before detecting mentions, as a real server does.
 			p := requireSafePosts(t, s, 1)[0]
@@ -93,7 +94,7 @@ func TestHostileInputsWithChannelMentionsAllowed(t *testing.T) {
 	for _, a := range hostileAlerts() {
 		all = append(all, a)
 	}
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, all...)))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, all...)))
 	for _, p := range requireSafePosts(t, s, len(all)) {
 		assert.False(t, p.Mentions.ChannelWide())
 		assert.NotContains(t, p.Props, "mentionHighlightDisabled")

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -27,7 +28,9 @@ func withStorage(t *testing.T, cfg *Config, dir string, fn func(consume func(...
 	exp, err := NewFactory().CreateTraces(context.Background(), set, cfg)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), host))
-	fn(func(as ...alert.Alert) error { return exp.ConsumeTraces(context.Background(), tracesOf(t, as...)) })
+	fn(func(as ...alert.Alert) error {
+		return exp.ConsumeTraces(context.Background(), alerttest.Traces(t, as...))
+	})
 	require.NoError(t, exp.Shutdown(context.Background()))
 	for _, ext := range host.GetExtensions() {
 		require.NoError(t, ext.Shutdown(context.Background()))
@@ -36,7 +39,7 @@ func withStorage(t *testing.T, cfg *Config, dir string, fn func(consume func(...
 
 func TestThreads(t *testing.T) {
 	var clock atomic.Int64
-	clock.Store(testStart.UnixNano())
+	clock.Store(alerttest.Start.UnixNano())
 	s := newFake(t, mattermostfake.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
 	dir := t.TempDir()
 	withStorage(t, apiConfig(s), dir, func(consume func(...alert.Alert) error) {
@@ -100,6 +103,10 @@ func TestThreadRootDeletedFallsBackToNewPost(t *testing.T) {
 	assert.Equal(t, 1, rootErrors)
 }
 
+// exporterhelperRetryMsg is what exporterhelper logs when a delivery failed
+// and will be retried.
+const exporterhelperRetryMsg = "Exporting failed. Will retry the request after interval."
+
 // TestPersistentQueueRestart: the server is down, alerts are queued on
 // file_storage, the exporter is shut down and a new one started on the same
 // storage, the server comes back: every alert is posted exactly once.
@@ -125,28 +132,37 @@ func TestPersistentQueueRestart(t *testing.T) {
 	for i := range 6 {
 		alerts = append(alerts, profiledAlert(i))
 	}
-	run := func(after func(), batches ...[]alert.Alert) {
+	run := func(after func(logs), batches ...[]alert.Alert) {
 		host := storagetest.NewStorageHost().WithFileBackedStorageExtension("file_storage", dir)
-		set, _ := newSettings("queue") // a fixed ID: the restarted exporter finds its queue
+		set, l := newSettings("queue") // a fixed ID: the restarted exporter finds its queue
 		exp, err := NewFactory().CreateTraces(context.Background(), set, newCfg())
 		require.NoError(t, err)
 		require.NoError(t, exp.Start(context.Background(), host))
 		for _, b := range batches {
-			require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, b...)), "queued while the server is down")
+			require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, b...)), "queued while the server is down")
 		}
-		after()
+		after(l)
 		require.NoError(t, exp.Shutdown(context.Background()))
 		for _, ext := range host.GetExtensions() {
 			require.NoError(t, ext.Shutdown(context.Background()))
 		}
 	}
-	run(func() {
-		// Deliveries are being retried against the closed port.
-		require.Eventually(t, func() bool { return len(s.Posts(chanID)) == 0 }, time.Second, 10*time.Millisecond)
+	run(func(l logs) {
+		// Shut down only once deliveries are being retried against the
+		// closed port: exporterhelper logs each failed attempt it will
+		// retry, so the queue has handed batches to the exporter, which
+		// kept them (a permanent error would have dropped them instead).
+		retrying := func() int { return l.FilterMessage(exporterhelperRetryMsg).Len() }
+		require.Eventually(t, func() bool { return retrying() >= 2 }, 10*time.Second, 5*time.Millisecond,
+			"no delivery attempt was retried while the server was down")
+		for _, e := range l.FilterMessage(exporterhelperRetryMsg).All() {
+			assert.Contains(t, e.ContextMap()["error"], "connection refused", "retried because the server is down")
+		}
+		assert.Zero(t, l.FilterMessageSnippet("Dropping data").Len(), "nothing dropped while the server was down")
 	}, alerts[:2], alerts[2:5], alerts[5:])
 	require.Empty(t, s.Posts(chanID))
 
-	run(func() {
+	run(func(logs) {
 		require.NoError(t, s.Up())
 		require.Eventually(t, func() bool { return len(s.Posts(chanID)) >= len(alerts) }, 20*time.Second, 10*time.Millisecond)
 	})

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -19,7 +20,7 @@ func TestWebhookPosts(t *testing.T) {
 	cfg.Username = "slowspan"
 	cfg.IconURL = "https://example.com/snail.png"
 	exp, _ := start(t, cfg)
-	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesOf(t, profiledAlert(0))))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, profiledAlert(0))))
 	p := requireSafePosts(t, s, 1)[0]
 	assert.True(t, p.FromWebhook)
 	assert.Contains(t, p.Message, "Slow request `GET /orders/0/{id}` on `checkout`")
@@ -31,7 +32,7 @@ func TestWebhookPosts(t *testing.T) {
 
 	cfg.Channel = "oncall"
 	exp2, _ := start(t, cfg)
-	require.NoError(t, exp2.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(1))))
+	require.NoError(t, exp2.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(1))))
 	assert.Len(t, s.Posts(""), 2)
 }
 
@@ -61,7 +62,7 @@ func TestWebhookErrors(t *testing.T) {
 			if tt.fail != 0 {
 				s.FailNext(1, tt.fail)
 			}
-			err := exp.ConsumeTraces(context.Background(), tracesOf(t, numberedAlert(0)))
+			err := exp.ConsumeTraces(context.Background(), alerttest.Traces(t, numberedAlert(0)))
 			require.Error(t, err)
 			assert.Equal(t, tt.permanent, consumererror.IsPermanent(err), "%v", err)
 			assert.Contains(t, err.Error(), tt.want)

@@ -5,9 +5,9 @@
 // attribute values, span and function names. Mattermost turns "@channel",
 // "@here", "@all" and "@username" in paragraph text into notifications, and
 // the server decodes backslash escapes and HTML entities before it looks, so
-// escaping does not help (shared/mattermost/CONTRACT.md section 7). The
-// helpers here therefore put untrusted text where neither Markdown nor
-// mentions apply:
+// escaping does not help (exporter/mattermostexporter/PROTOCOL.md section
+// 10). The helpers here therefore put untrusted text where neither Markdown
+// nor mentions apply:
 //
 //   - Code: an inline code span whose fence is longer than any backtick run
 //     inside, so the value cannot close it. Mentions, links, emphasis and
@@ -37,7 +37,7 @@ const (
 	// ZWSP is the zero-width space inserted after "@", "&" and (for
 	// webhooks) "<".
 	ZWSP = "\u200b"
-	// MaxRunes is Mattermost's default MaxPostSize (CONTRACT.md section 5).
+	// MaxRunes is Mattermost's default MaxPostSize (exporter/mattermostexporter/PROTOCOL.md section 8).
 	MaxRunes = 16383
 	// Ellipsis marks cut values.
 	Ellipsis = "…"

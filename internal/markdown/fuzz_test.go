@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -18,7 +19,7 @@ func FuzzRender(f *testing.F) {
 	f.Add("a\xff@channel", "&#64;channel", "\\@all", "javascript:@here", 200)
 	f.Add("`", "` @channel `", "<@USERID>", "http://e/&#64;here", 0)
 	f.Fuzz(func(t *testing.T, route, attr, fn, link string, n int) {
-		a := fullAlert()
+		a := alerttest.Full()
 		a.Key.Route = route
 		a.Key.Service = attr
 		a.Rule = fn

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -114,7 +115,7 @@ func TestSplitSections(t *testing.T) {
 }
 
 func hostileAlert() alert.Alert {
-	a := fullAlert()
+	a := alerttest.Full()
 	a.Key.Route = "/@channel/[x](http://evil)/```/<!channel>"
 	a.Key.Service = "@here"
 	a.Rule = "@all"
@@ -131,26 +132,8 @@ func hostileAlert() alert.Alert {
 	return a
 }
 
-func fullAlert() alert.Alert {
-	start := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	return alert.Alert{
-		ID:  "badc0f35923f2d914c78f68cd1850b00",
-		Key: alert.Key{Service: "checkout", Method: "GET", Route: "/orders/{id}"}, Reason: alert.ReasonWindowExpired,
-		Rule: "/orders/*", Duration: 2400 * time.Millisecond, Threshold: 500 * time.Millisecond,
-		TraceID: "0102030405060708090a0b0c0d0e0f10", SpanID: "0102030405060708", Start: start,
-		Attributes: map[string]string{"http.route": "/orders/{id}"},
-		Suppressed: alert.Suppressed{Count: 41, MaxDuration: 3100 * time.Millisecond, Since: start.Add(-240 * time.Hour)},
-		Links:      alert.Links{Trace: "http://localhost:16686/trace/0102030405060708090a0b0c0d0e0f10"},
-		Breakdown: &alert.Breakdown{SelfTime: 400 * time.Millisecond, Children: []alert.ChildGroup{
-			{Kind: "client", Name: "SELECT orders", Description: "postgresql SELECT orders WHERE id = ?", Count: 42, Total: 1500 * time.Millisecond, Max: 90 * time.Millisecond},
-		}},
-		Profile: &alert.Profile{CPUTime: 620 * time.Millisecond, WallTime: 2400 * time.Millisecond, Samples: 62,
-			TopFunctions: []alert.Function{{Name: "main.loadOrder", Self: 0.2, Total: 0.9}}, HottestFrame: "main.loadOrder"},
-	}
-}
-
 func TestDefaultLayout(t *testing.T) {
-	out := Alert(fullAlert(), Options{Attachments: []string{"flamegraph.png"}})
+	out := Alert(alerttest.Full(), Options{Attachments: []string{"flamegraph.png"}})
 	for _, want := range []string{
 		"Slow request `GET /orders/{id}` on `checkout`",
 		"**2.40 s** against a threshold of 500 ms (4.8×) from rule `/orders/*`",
@@ -188,12 +171,12 @@ func TestTemplate(t *testing.T) {
 	_, err = NewTemplate("{{", false)
 	require.Error(t, err)
 	tpl, _ = NewTemplate("{{if false}}x{{end}}", false)
-	_, err = tpl.Execute(fullAlert())
+	_, err = tpl.Execute(alerttest.Full())
 	require.Error(t, err)
 	tpl, _ = NewTemplate("{{default .}}", false)
-	secs, err = tpl.Execute(fullAlert())
+	secs, err = tpl.Execute(alerttest.Full())
 	require.NoError(t, err)
-	assert.Equal(t, Alert(fullAlert(), Options{}), Fit(secs, 0))
+	assert.Equal(t, Alert(alerttest.Full(), Options{}), Fit(secs, 0))
 }
 
 func TestStormSummary(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Section 0 and 8: credentials and start-up checks.
+// Sections 1 and 3 of exporter/mattermostexporter/PROTOCOL.md: credentials and start-up checks.
 func TestUsersAndChannels(t *testing.T) {
 	s := newFake(t)
 	u := s.URL() + "/api/v4"
@@ -112,7 +112,7 @@ func createPost(t *testing.T, s *Server, body any) resp {
 	return do(t, "POST", s.URL()+"/api/v4/posts", token, "application/json", mustJSON(body))
 }
 
-// Section 1: the error classes of POST /api/v4/posts.
+// Section 4: the error classes of POST /api/v4/posts.
 func TestCreatePostErrorClasses(t *testing.T) {
 	s := newFake(t, WithStrict(false))
 	root := createPost(t, s, map[string]any{"channel_id": chanID, "message": "root"})

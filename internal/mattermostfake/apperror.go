@@ -6,7 +6,7 @@ import (
 )
 
 // AppError is Mattermost's model.AppError as serialised on the wire
-// (CONTRACT.md section 0): detailed_error is always present and empty
+// (exporter/mattermostexporter/PROTOCOL.md section 2): detailed_error is always present and empty
 // (EnableDeveloper off); request_id and status_code are omitempty.
 type AppError struct {
 	ID            string `json:"id"`
@@ -17,7 +17,7 @@ type AppError struct {
 }
 
 // AppError ids and their English messages (server/i18n/en.json), as the
-// contract lists them.
+// exporter relies on them.
 const (
 	ErrSessionExpired     = "api.context.session_expired.app_error"
 	ErrTokenProvided      = "api.context.token_provided.app_error"

@@ -35,7 +35,7 @@ type StoredFile struct {
 	Data       []byte `json:"-"`
 }
 
-// handleUpload implements POST /api/v4/files (CONTRACT.md section 2):
+// handleUpload implements POST /api/v4/files (exporter/mattermostexporter/PROTOCOL.md section 6):
 // multipart (channel_id, files, client_ids) or a raw body with
 // ?channel_id=&filename=.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {

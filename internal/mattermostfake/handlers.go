@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Post is the Post JSON of a real server (CONTRACT.md section 1, 201 body).
+// Post is the Post JSON of a real server (exporter/mattermostexporter/PROTOCOL.md section 4, 201 body).
 type Post struct {
 	ID            string         `json:"id"`
 	CreateAt      int64          `json:"create_at"`
@@ -32,7 +32,7 @@ type Post struct {
 	Participants  []any          `json:"participants"`
 
 	// Mentions is what a real server's parser finds in the message and
-	// the attachments (section 7), whatever the permissions.
+	// the attachments (section 10), whatever the permissions.
 	Mentions Mentions `json:"-"`
 	// Notified is false when channel-wide mentions were found but the
 	// author lacks use_channel_mentions (Channel.NoChannelMentions).
@@ -148,7 +148,7 @@ func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request, id string
 	s.mu.Unlock()
 	switch {
 	case !found:
-		// Existence is checked before permission (section 8).
+		// Existence is checked before permission (section 3).
 		writeAppError(w, http.StatusNotFound, ErrChannelNotFound, "")
 	case noRead:
 		writeAppError(w, http.StatusForbidden, ErrPermissions, "")
@@ -265,7 +265,7 @@ func (s *Server) handleCreatePost(w http.ResponseWriter, r *http.Request) {
 		Type: req.Type, Props: props, PendingPostID: req.PendingPostID,
 		FileIDs: []string{}, Mentions: ms, Notified: notified,
 	}
-	// Files that cannot be attached are dropped silently (section 1).
+	// Files that cannot be attached are dropped silently (section 4).
 	for _, id := range req.FileIDs {
 		if f, ok := s.files[id]; ok && f.PostID == "" && f.UserID == user.ID && f.ChannelID == ch.ID {
 			f.PostID = p.ID

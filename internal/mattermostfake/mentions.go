@@ -9,7 +9,7 @@ import (
 )
 
 // Mentions is what a real server's mention parser finds in a post
-// (CONTRACT.md section 7). It describes the text, not who is notified:
+// (exporter/mattermostexporter/PROTOCOL.md section 10). It describes the text, not who is notified:
 // permission gates (use_channel_mentions) are recorded separately on the
 // post, so a test can assert "this text would never ping anyone".
 type Mentions struct {
@@ -47,7 +47,7 @@ func (m *Mentions) merge(o Mentions) {
 // mentions a real server would find. usernames are the users whose
 // "@username" keyword counts (case-insensitive).
 //
-// Faithful to section 7: only text inside paragraphs (also in list items
+// Faithful to section 10: only text inside paragraphs (also in list items
 // and block quotes) is scanned; code spans, fenced and indented code blocks
 // are inert; backslash escapes and HTML character references are decoded
 // first and adjacent text is concatenated, so "\@channel" and "&#64;channel"
@@ -588,7 +588,7 @@ func characterReference(s string) (string, int) {
 	return "", 0
 }
 
-// ---- webhooks: Slack translation (section 3) --------------------------
+// ---- webhooks: Slack translation (section 7) --------------------------
 
 var slackUserRe = regexp.MustCompile(`<@([a-zA-Z0-9]+)>`)
 

@@ -4,8 +4,9 @@ import (
 	"testing"
 )
 
-// The expectations quote CONTRACT.md section 7 ("How the server finds
-// mentions"); "conservative" rows are where the fake may over-report.
+// The expectations follow exporter/mattermostexporter/PROTOCOL.md section
+// 10 (how the server finds mentions); "conservative" rows are where the fake
+// may over-report.
 func TestDetectMentions(t *testing.T) {
 	type want struct{ channel, here, all bool }
 	for _, tc := range []struct {

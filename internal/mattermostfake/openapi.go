@@ -16,9 +16,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 )
 
-// OpenAPISubset is a byte-identical copy of shared/mattermost/openapi-subset.yaml
-// (the test checks it when the shared directory is present), embedded so the
-// fake works from any working directory.
+// OpenAPISubset is an excerpt of the official Mattermost OpenAPI spec (its
+// header names the upstream files and commits), embedded so the fake works
+// from any working directory.
 //
 //go:embed openapi-subset.yaml
 var OpenAPISubset []byte
@@ -39,7 +39,7 @@ var loadSpec = sync.OnceValues(func() (*openapi3.T, error) {
 func Spec() (*openapi3.T, error) { return loadSpec() }
 
 // specPaths are the templates of the subset; /hooks/{key} is not in the
-// official spec (CONTRACT.md section 3) and is not validated.
+// official spec (exporter/mattermostexporter/PROTOCOL.md section 7) and is not validated.
 var specPaths = []string{
 	"/api/v4/users/{user_id}",
 	"/api/v4/channels/{channel_id}",

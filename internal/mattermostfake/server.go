@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Defaults from CONTRACT.md sections 0, 2 and 5.
+// Defaults from exporter/mattermostexporter/PROTOCOL.md sections 1, 6 and 8.
 const (
 	DefaultMaxPostSize             = 16383
 	DefaultMaximumPayloadSizeBytes = 300000
@@ -538,7 +538,7 @@ func (s *Server) addViolation(v string) {
 func writeFailure(w http.ResponseWriter, f Failure) {
 	switch {
 	case f.Status == http.StatusTooManyRequests:
-		// Section 6: throttled's headers, plain-text body from http.Error.
+		// Section 9: throttled's headers, plain-text body from http.Error.
 		w.Header().Set("X-RateLimit-Limit", "101")
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		w.Header().Set("X-RateLimit-Reset", strconv.Itoa(f.RateLimitReset))
@@ -575,7 +575,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, tooLarge bool) {
 	}
 }
 
-// session resolves the caller (CONTRACT.md section 0): MMAUTHTOKEN cookie
+// session resolves the caller (exporter/mattermostexporter/PROTOCOL.md section 1): MMAUTHTOKEN cookie
 // wins, then "Authorization: Bearer|Token <t>" (scheme case-insensitive).
 // It writes the 401 itself and returns false on failure.
 func (s *Server) session(w http.ResponseWriter, r *http.Request) (User, bool) {

@@ -62,7 +62,7 @@ func decodeWebhookJSON(data []byte) (*webhookRequest, bool) {
 	return &req, true
 }
 
-// handleWebhook implements POST /hooks/{key} (CONTRACT.md section 3).
+// handleWebhook implements POST /hooks/{key} (exporter/mattermostexporter/PROTOCOL.md section 7).
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, key string, tooLarge bool) {
 	var req *webhookRequest
 	mediaType, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -72,7 +72,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, key strin
 		var ok bool
 		if req, ok = decodeWebhookJSON(body); !ok || tooLarge {
 			// An oversized body is truncated by the reader and then fails
-			// to decode: 400 parse_data, not 413 (section 3, inferred).
+			// to decode: 400 parse_data, not 413 (section 7, inferred).
 			writeAppError(w, http.StatusBadRequest, ErrHookParse, "")
 			return
 		}
@@ -156,7 +156,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, key strin
 		return
 	}
 
-	// Slack translation runs on webhook text only (section 3).
+	// Slack translation runs on webhook text only (section 7).
 	byID := map[string]string{}
 	for _, u := range s.users {
 		byID[u.ID] = u.Username

@@ -28,7 +28,7 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("%d posts, want 6 (the long text split in two)", len(posts))
 	}
 	if !posts[0].Mentions.Channel || posts[0].Message != "hello @channel" {
-		t.Fatalf("<!channel> must become a real @channel (section 3): %+v %q", posts[0].Mentions, posts[0].Message)
+		t.Fatalf("<!channel> must become a real @channel (section 7): %+v %q", posts[0].Mentions, posts[0].Message)
 	}
 	if posts[2].Mentions.Any() {
 		t.Fatalf("translated inside a code span stays inert: %+v", posts[2].Mentions)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +17,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
+
+// flushMarker is logged by the test after every check: the tab delivers its
+// events in order, so once the listener sees it, every console, log and
+// exception event the page caused before has been seen too.
+const flushMarker = "slowspan-report-test: flush"
 
 // pageMetrics is what the page looks like once laid out, measured inside the
 // browser.
@@ -56,7 +64,7 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatalf("this test needs Chromium at %s: install it with `apt-get update && apt-get install -y chromium` (make test does it in .ci/run): %v", chromiumPath, err)
 	}
 	dir := t.TempDir()
-	a := testAlert()
+	a := alerttest.Full()
 	set, err := Build(a)
 	require.NoError(t, err)
 	require.NoError(t, WriteSet(dir, set, false))
@@ -83,6 +91,8 @@ func TestReportInBrowser(t *testing.T) {
 
 	var mu sync.Mutex
 	var problems []string
+	flushed := make(chan struct{})
+	var flushOnce sync.Once
 	// Listen starts the browser and the tab, before the page loads.
 	err = chromedp.Listen(browserCtx, func(ev any) {
 		mu.Lock()
@@ -92,6 +102,10 @@ func TestReportInBrowser(t *testing.T) {
 			d := ev.ExceptionDetails
 			problems = append(problems, fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber))
 		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeDebug && len(ev.Args) == 1 && string(ev.Args[0].Value) == strconv.Quote(flushMarker) {
+				flushOnce.Do(func() { close(flushed) })
+				return
+			}
 			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning || ev.Type == runtime.ConsoleAPICalledTypeAssert {
 				var args []string
 				for _, a := range ev.Args {
@@ -110,14 +124,23 @@ func TestReportInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(browserCtx,
 		chromedp.Navigate(pageURL),
 		chromedp.WaitVisible(chromedp.CSS(".flame svg")),
+		// The load event has fired: every resource the page asked for was
+		// loaded or refused (a CSP violation is reported by then).
+		chromedp.Poll[chromedp.Void](`document.readyState === "complete"`),
 	), "loading %s in Chromium", pageURL)
 	m, err := chromedp.Run(browserCtx, chromedp.Evaluate[pageMetrics](measureJS))
 	require.NoError(t, err, "measuring the page")
-	// Let late console or log events arrive.
-	require.NoError(t, chromedp.Do(browserCtx, chromedp.Sleep(200*time.Millisecond)))
+	// Wait until the listener has every event the page caused so far.
+	require.NoError(t, chromedp.Do(browserCtx,
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf("console.debug(%q)", flushMarker))))
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		t.Fatalf("the flush marker logged in the page never reached the listener: %v", ctx.Err())
+	}
 
 	assert.Equal(t, "Slow request: checkout GET /orders/{id}", m.Title)
-	// 9 frames in testAlert's stacks (the root "all" included) plus the
+	// 9 frames in alerttest.Full's stacks (the root "all" included) plus the
 	// background.
 	assert.Greater(t, m.FlameRects, 8, "flame graph frames drawn with a non-zero box")
 	assert.Greater(t, m.FlameWidth, 300.0, "flame graph fits the page but is not squashed")

@@ -10,11 +10,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
 func TestWriteSet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "reports")
-	set, err := Build(testAlert())
+	set, err := Build(alerttest.Full())
 	require.NoError(t, err)
 	require.NoError(t, WriteSet(dir, set, true))
 	assert.True(t, Exists(dir, set.Name))
@@ -43,7 +45,7 @@ func TestWriteSet(t *testing.T) {
 func TestWriteSetFails(t *testing.T) {
 	parent := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(parent, nil, 0o600))
-	set, err := Build(testAlert())
+	set, err := Build(alerttest.Full())
 	require.NoError(t, err)
 	err = WriteSet(filepath.Join(parent, "reports"), set, false)
 	require.Error(t, err)
@@ -69,9 +71,9 @@ func TestPrune(t *testing.T) {
 			dir := t.TempDir()
 			names := make([]string, 5)
 			for i := range names {
-				a := testAlert()
+				a := alerttest.Full()
 				// Names sort opposite to age: Prune must go by time.
-				a.Start = testStart.Add(time.Duration(i) * time.Minute)
+				a.Start = alerttest.Start.Add(time.Duration(i) * time.Minute)
 				a.ID = fmt.Sprintf("%08x", i) + a.ID[8:]
 				set, err := Build(a)
 				require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
 var (
@@ -60,7 +61,7 @@ func FuzzReport(f *testing.F) {
 	f.Add("", " javascript:alert(1)", "\x00", "", "", "")
 	f.Add("/x", "data:text/html;base64,PHNjcmlwdD4=", "&lt;script&gt;", "\u2028", "server", "https://ok.example/x?<script>")
 	f.Fuzz(func(t *testing.T, route, link, attr, frame, kind, misc string) {
-		a := testAlert()
+		a := alerttest.Full()
 		a.ID = misc
 		a.Key.Route = route
 		a.Key.Service = misc

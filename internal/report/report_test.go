@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -46,9 +47,9 @@ func TestGoldenReport(t *testing.T) {
 		alert  func() alert.Alert
 		golden string
 	}{
-		{name: "full", alert: testAlert, golden: "report.golden.html"},
+		{name: "full", alert: alerttest.Full, golden: "report.golden.html"},
 		{name: "minimal", alert: func() alert.Alert {
-			a := testAlert()
+			a := alerttest.Full()
 			a.Breakdown, a.Profile, a.Links, a.Suppressed, a.Rule = nil, nil, alert.Links{}, alert.Suppressed{}, ""
 			a.Reason = alert.ReasonFirst
 			return a
@@ -79,7 +80,7 @@ func TestGoldenReport(t *testing.T) {
 }
 
 func TestReportContent(t *testing.T) {
-	a := testAlert()
+	a := alerttest.Full()
 	set, err := Build(a)
 	require.NoError(t, err)
 	html := string(set.HTML)
@@ -105,7 +106,7 @@ func TestReportContent(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	a := testAlert()
+	a := alerttest.Full()
 	tests := []struct {
 		name string
 		id   string
@@ -121,7 +122,7 @@ func TestName(t *testing.T) {
 			b := a
 			b.ID = tt.id
 			b.Key.Route = "/<script>/../x"
-			b.Start = testStart.In(time.FixedZone("X", 3600))
+			b.Start = alerttest.Start.In(time.FixedZone("X", 3600))
 			got := Name(b)
 			assert.True(t, strings.HasPrefix(got, "20261127T100000Z-"+b.Key.Hash()+"-"), got)
 			assert.Regexp(t, memberRE, got+ExtHTML)
@@ -205,7 +206,7 @@ func TestPprof(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := testAlert()
+			a := alerttest.Full()
 			a.Profile.Pprof = tt.pprof
 			if tt.noStacks {
 				a.Profile.Stacks = nil
@@ -232,7 +233,7 @@ func TestPprof(t *testing.T) {
 }
 
 func TestSynthesizedPprofValues(t *testing.T) {
-	a := testAlert()
+	a := alerttest.Full()
 	data, err := Pprof(a)
 	require.NoError(t, err)
 	p, err := profile.Parse(bytes.NewReader(data))
