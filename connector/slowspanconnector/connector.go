@@ -10,10 +10,11 @@ import (
 
 	"github.com/slowspan/slowspan/connector/slowspanconnector/internal/metadata"
 	"github.com/slowspan/slowspan/internal/engine"
+	"github.com/slowspan/slowspan/internal/pipeline"
 	"github.com/slowspan/slowspan/internal/sharedcomponent"
 )
 
-func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error) {
+func newComponent(set connector.Settings, cfg *Config) (*pipeline.Component, error) {
 	ts := sharedcomponent.DropPipelineAttributes(set.TelemetrySettings)
 	eng, err := engine.New(cfg, engine.Settings{Logger: ts.Logger})
 	if err != nil {
@@ -23,7 +24,7 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 	if err != nil {
 		return nil, err
 	}
-	return engine.NewComponent(eng, component.KindConnector, set.ID, engine.Instruments{
+	return pipeline.NewComponent(eng, component.KindConnector, set.ID, ts.Logger, pipeline.Instruments{
 		Spans:                 tel.ConnectorSlowspanSpans,
 		ProfileSamples:        tel.ConnectorSlowspanProfileSamples,
 		ProfileSamplesDropped: tel.ConnectorSlowspanProfileSamplesDropped,
@@ -44,7 +45,7 @@ func newComponent(set connector.Settings, cfg *Config) (*engine.Component, error
 // pipeline and feeds the alerts pipeline. It only reads its input, so the
 // collector hands it the batch its sibling exporters get: no clone.
 type tracesConnector struct {
-	engine.Node
+	pipeline.Node
 }
 
 func (c *tracesConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
@@ -55,7 +56,7 @@ func (c *tracesConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) e
 // pipeline (it is one of its exporters) for the alerts it emits on the
 // traces side. It emits nothing itself.
 type profilesConnector struct {
-	engine.Node
+	pipeline.Node
 }
 
 func (c *profilesConnector) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 
 	"github.com/slowspan/slowspan/connector/slowspanconnector/internal/metadata"
-	"github.com/slowspan/slowspan/internal/engine"
+	"github.com/slowspan/slowspan/internal/pipeline"
 	"github.com/slowspan/slowspan/internal/sharedcomponent"
 )
 
@@ -25,11 +25,11 @@ func NewFactory() xconnector.Factory {
 
 // instances holds one engine per *Config, shared by every signal pair the
 // connector serves.
-var instances = sharedcomponent.NewMap[*Config, *engine.Component]()
+var instances = sharedcomponent.NewMap[*Config, *pipeline.Component]()
 
-func shared(set connector.Settings, cfg component.Config) (*sharedcomponent.Component[*engine.Component], error) {
+func shared(set connector.Settings, cfg component.Config) (*sharedcomponent.Component[*pipeline.Component], error) {
 	c := cfg.(*Config)
-	return instances.LoadOrStore(c, func() (*engine.Component, error) {
+	return instances.LoadOrStore(c, func() (*pipeline.Component, error) {
 		return newComponent(set, c)
 	})
 }
@@ -39,7 +39,7 @@ func createTracesToTraces(_ context.Context, set connector.Settings, cfg compone
 	if err != nil {
 		return nil, err
 	}
-	return &tracesConnector{Node: engine.Node{Shared: s, Sink: next}}, nil
+	return &tracesConnector{Node: pipeline.Node{Shared: s, Sink: next}}, nil
 }
 
 func createProfilesToTraces(_ context.Context, set connector.Settings, cfg component.Config, _ consumer.Traces) (xconnector.Profiles, error) {
@@ -47,5 +47,5 @@ func createProfilesToTraces(_ context.Context, set connector.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
-	return &profilesConnector{Node: engine.Node{Shared: s}}, nil
+	return &profilesConnector{Node: pipeline.Node{Shared: s}}, nil
 }

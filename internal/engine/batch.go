@@ -1,65 +1,70 @@
 package engine
 
 import (
-	"runtime"
-	"time"
+	"context"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/dedup"
 )
 
-// keptSpan is a slow span that passed the filters, waiting for its dedup
-// decision: what building its alert needs.
-type keptSpan struct {
-	span      ptrace.Span
-	rs        ptrace.ResourceSpans
-	ss        ptrace.ScopeSpans
-	key       alert.Key
-	dur       time.Duration
-	threshold time.Duration
-	rule      string
+// Origin names where a batch's alerts go. The wrapper picks it (one per
+// pipeline whose alerts it sends) and maps it to a consumer; the engine only
+// groups alerts by it.
+type Origin int
+
+// Batch is what the engine hands out: alert spans for one origin, and the
+// dedup decisions behind them. Send Traces, then settle the batch once:
+// Commit when the consumer took them (the decisions are confirmed and the
+// state saved), Rollback when it refused (the decisions are undone, so the
+// endpoints alert again).
+type Batch struct {
+	Origin Origin
+	// Traces holds copies of the alert spans only, each with its resource
+	// and scope; the input is never modified. Valid when Alerts > 0.
+	Traces ptrace.Traces
+	// Alerts is the number of alert spans in Traces.
+	Alerts int
+	// Folded is set on a storm summary: the alerts it stands for.
+	Folded int
+	// Stats are what the step that made the batch saw (Process: the spans
+	// of its input).
+	Stats Stats
+
+	decisions []dedup.Decision
+	store     *dedup.Store
 }
 
-// batch holds the slow spans of one Process call for their dedup step.
-// Reused, so that a steady flow of suppressed slow spans allocates nothing.
-type batch struct {
-	kept []keptSpan
-	reqs []dedup.Request
-	decs []dedup.Decision
-}
-
-// batchPool keeps a few batches for reuse. A buffered channel rather than a
-// sync.Pool: a garbage collection does not empty it, so the steady state
-// allocates nothing at all.
-type batchPool chan *batch
-
-// maxPooledSpans: the buffers of a rare huge batch are not kept.
-const maxPooledSpans = 4096
-
-func newBatchPool() batchPool { return make(batchPool, max(runtime.GOMAXPROCS(0), 2)) }
-
-func (p batchPool) get() *batch {
-	select {
-	case b := <-p:
-		return b
-	default:
-		return new(batch)
+func (b *Batch) add(td ptrace.Traces, dec dedup.Decision) {
+	if b.Alerts == 0 {
+		b.Traces = ptrace.NewTraces()
 	}
+	td.ResourceSpans().MoveAndAppendTo(b.Traces.ResourceSpans())
+	b.Alerts++
+	b.decisions = append(b.decisions, dec)
 }
 
-// put returns b for reuse, without references into the request's data.
-func (p batchPool) put(b *batch) {
-	if cap(b.kept) > maxPooledSpans {
+// Commit confirms the batch's alerts and saves the dedup state. Until
+// confirmed, an alert's key is saved in its state from before the alert, so
+// a crash in between repeats the alert rather than losing it. Suppression
+// counts alone are not saved here (that would put a storage write on the
+// path of every batch with a slow span): the wrapper saves them now and
+// then, and at shutdown.
+func (b *Batch) Commit(ctx context.Context) {
+	if len(b.decisions) == 0 {
 		return
 	}
-	clear(b.kept)
-	clear(b.reqs)
-	clear(b.decs)
-	b.kept, b.reqs, b.decs = b.kept[:0], b.reqs[:0], b.decs[:0]
-	select {
-	case p <- b:
-	default:
+	for _, dec := range b.decisions {
+		b.store.Delivered(ctx, dec)
+	}
+	b.store.Save(ctx)
+}
+
+// Rollback undoes the batch's decisions, so that the alerts fire again when
+// the data is retried. It does not take the request's context: a rollback is
+// due even when the request was cancelled (the backend's timeout bounds it).
+func (b *Batch) Rollback() {
+	if len(b.decisions) > 0 {
+		b.store.UndoBatch(context.Background(), b.decisions)
 	}
 }

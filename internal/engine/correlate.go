@@ -1,13 +1,11 @@
 package engine
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -28,7 +26,7 @@ type candidate struct {
 	decision dedup.Decision
 	children *children
 	link     linkData
-	sink     consumer.Traces
+	origin   Origin
 	due      time.Time
 	// bytes is the estimated memory of td, counted while c waits.
 	bytes int64
@@ -56,9 +54,10 @@ type pendingSet struct {
 	// bytes estimates the memory of the waiting alerts, children included;
 	// maxBytes bounds it.
 	bytes, maxBytes int64
-	// closed are the sinks whose node shut down: alerts for them never
-	// wait, since nothing would deliver them while the sink still runs.
-	closed []consumer.Traces
+	// closed are the origins that were drained (their pipeline shut down):
+	// alerts for them never wait, since nothing would deliver them while
+	// their consumer still runs.
+	closed []Origin
 }
 
 // take removes and returns the candidates for which pick is true.
@@ -107,24 +106,24 @@ func (p *pendingSet) overBudget() []*candidate {
 	return out
 }
 
-// close marks sink as shut down.
-func (p *pendingSet) close(sink consumer.Traces) {
+// close marks origin as drained.
+func (p *pendingSet) close(origin Origin) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !slices.Contains(p.closed, sink) {
-		p.closed = append(p.closed, sink)
+	if !slices.Contains(p.closed, origin) {
+		p.closed = append(p.closed, origin)
 	}
 }
 
 func (p *pendingSet) len() int { return int(p.n.Load()) }
 
 // add keeps c until due; false when the set is full (by count or bytes),
-// holds the span already, or c's sink was drained: c then goes out at once.
+// holds the span already, or c's origin was drained: c then goes out at once.
 func (p *pendingSet) add(c *candidate, due time.Time, limit int) bool {
 	size := estimateBytes(c.td)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.bySpan) >= limit || p.bytes+size+c.children.bytes > p.maxBytes || slices.Contains(p.closed, c.sink) {
+	if len(p.bySpan) >= limit || p.bytes+size+c.children.bytes > p.maxBytes || slices.Contains(p.closed, c.origin) {
 		return false
 	}
 	if _, dup := p.bySpan[c.spanID]; dup {
@@ -198,87 +197,12 @@ func (e *Engine) collectChildren(td ptrace.Traces, fresh []*candidate) {
 	}
 }
 
-// finalize attaches the breakdown, the profile and the profile link, and
-// writes the alert onto its span.
-func (e *Engine) finalize(c *candidate) ptrace.Traces {
-	c.alert.Breakdown = c.children.breakdown()
-	wall := time.Duration(c.span.EndTimestamp() - c.span.StartTimestamp())
-	c.alert.Profile = profileindex.Summarize(e.profiles.Take(c.traceID, c.spanID), wall)
-	if e.traceLink != nil {
-		c.alert.Links.Trace = e.renderLink(e.traceLink, c.link)
-	}
-	if e.profileLink != nil {
-		c.alert.Links.Profile = e.renderLink(e.profileLink, c.link)
-	}
-	alert.Encode(c.alert, c.span)
-	return c.td
-}
-
-// Delivery is a batch of alerts whose correlation wait is over, for one
-// sink.
-type Delivery struct {
-	Sink   consumer.Traces
-	Traces ptrace.Traces
-	Alerts int
-	// Folded is set on a storm summary: the alerts it stands for.
-	Folded    int
-	decisions []dedup.Decision
-}
-
-// Due removes the pending alerts whose wait is over at now (every one when
-// all is set, at shutdown) and returns them finalized, one Delivery per sink.
-func (e *Engine) Due(now time.Time, all bool) []Delivery {
-	if e.pending.len() == 0 {
-		return nil
-	}
-	due := e.pending.take(func(c *candidate) bool { return all || !now.Before(c.due) })
-	return e.deliveries(append(due, e.pending.overBudget()...))
-}
-
-// Drain removes every pending alert bound for sink and returns them
-// finalized; from then on no alert for sink waits (Process hands it out at
-// once). The node that owns sink calls it as it shuts down, while sink still
-// runs: the shared instance itself may outlive sink (see Node.Shutdown).
-func (e *Engine) Drain(sink consumer.Traces) []Delivery {
-	e.pending.close(sink)
-	return e.deliveries(e.pending.take(func(c *candidate) bool { return c.sink == sink }))
-}
-
-// deliveries finalizes due alerts, oldest first so alerts go out in the
-// order their spans came, and groups them by sink.
-func (e *Engine) deliveries(due []*candidate) []Delivery {
-	if len(due) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(due, func(a, b *candidate) int { return a.due.Compare(b.due) })
-	var out []Delivery
-	for _, c := range due {
-		td := e.finalize(c)
-		i := 0
-		for i < len(out) && out[i].Sink != c.sink {
-			i++
-		}
-		if i == len(out) {
-			out = append(out, Delivery{Sink: c.sink, Traces: ptrace.NewTraces()})
-		}
-		td.ResourceSpans().MoveAndAppendTo(out[i].Traces.ResourceSpans())
-		out[i].Alerts++
-		out[i].decisions = append(out[i].decisions, c.decision)
-	}
-	return out
-}
-
-// Undeliverable reverts the dedup decisions of a delivery the sink refused:
-// the span cannot be retried, but the endpoint alerts on its next slow span.
-func (e *Engine) Undeliverable(d *Delivery) {
-	e.Abort(&Result{decisions: d.decisions})
-}
-
-// Delivered confirms the alerts of a delivery the sink took.
-func (e *Engine) Delivered(ctx context.Context, d *Delivery) {
-	for _, dec := range d.decisions {
-		e.dedup.Delivered(ctx, dec)
-	}
+// hold keeps a fresh alert waiting for its children and profile, when
+// correlation.wait is set and the set has room; false: it goes out now.
+func (e *Engine) hold(c *candidate, origin Origin) bool {
+	c.origin = origin
+	return e.cfg.Correlation.Wait > 0 &&
+		e.pending.add(c, e.now().Add(e.cfg.Correlation.Wait), e.cfg.Correlation.MaxPending)
 }
 
 // Pending is the number of alerts waiting for correlation.
@@ -293,9 +217,7 @@ func (e *Engine) IndexProfiles(pd pprofile.Profiles) profileindex.AddStats {
 	return e.profiles.Add(pd, e.now())
 }
 
-// ExpireProfiles drops the indexed samples older than profiles.ttl. The
-// component calls it on its timer: without it, memory would only be
-// returned when the next profiles message arrives.
+// ExpireProfiles drops the indexed samples older than profiles.ttl.
 func (e *Engine) ExpireProfiles() { e.profiles.Expire(e.now()) }
 
 // ProfileSamples is the number of samples the index holds.

@@ -1,24 +1,17 @@
 package engine
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/enginetest"
 )
 
 var (
@@ -57,41 +50,8 @@ func child(spans ptrace.SpanSlice, kind ptrace.SpanKind, name string, at, dur ti
 	_ = c.Attributes().FromRaw(attrs)
 }
 
-// linkedProfile is an OTLP profile with samples linked to (tid, sid): each
-// stack leaf first, each sample 10 ms of CPU.
-func linkedProfile(tid pcommon.TraceID, sid pcommon.SpanID, stacks ...[]string) pprofile.Profiles {
-	pd := pprofile.NewProfiles()
-	d := pd.Dictionary()
-	d.StringTable().Append("", "cpu", "nanoseconds")
-	d.FunctionTable().AppendEmpty()
-	d.LocationTable().AppendEmpty()
-	d.StackTable().AppendEmpty()
-	d.LinkTable().AppendEmpty()
-	d.AttributeTable().AppendEmpty()
-	d.MappingTable().AppendEmpty()
-	l := d.LinkTable().AppendEmpty()
-	l.SetTraceID(tid)
-	l.SetSpanID(sid)
-	p := pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
-	p.SampleType().SetTypeStrindex(1)
-	p.SampleType().SetUnitStrindex(2)
-	for _, frames := range stacks {
-		st := d.StackTable().AppendEmpty()
-		for _, f := range frames {
-			d.StringTable().Append(f)
-			fn := d.FunctionTable().AppendEmpty()
-			fn.SetNameStrindex(int32(d.StringTable().Len() - 1))
-			loc := d.LocationTable().AppendEmpty()
-			loc.Lines().AppendEmpty().SetFunctionIndex(int32(d.FunctionTable().Len() - 1))
-			st.LocationIndices().Append(int32(d.LocationTable().Len() - 1))
-		}
-		s := p.Samples().AppendEmpty()
-		s.SetStackIndex(int32(d.StackTable().Len() - 1))
-		s.SetLinkIndex(1)
-		s.Values().Append(int64(10 * time.Millisecond))
-	}
-	return pd
-}
+// linkedProfile is an OTLP profile with samples linked to (tid, sid).
+var linkedProfile = enginetest.LinkedProfile
 
 var burnStack = []string{"main.burnCPU", "main.checkout", "net/http.HandlerFunc.ServeHTTP"}
 
@@ -101,7 +61,7 @@ func TestProfileBeforeSpan(t *testing.T) {
 	})
 	assert.Equal(t, 3, e.IndexProfiles(linkedProfile(slowTrace, slowSpan, burnStack, burnStack, burnStack)).Kept)
 	td, _ := request(2 * time.Second)
-	got := alerts(e.Process(t.Context(), td, nil))
+	got := alerts(e.Process(t.Context(), td, 0))
 	require.Len(t, got, 1)
 	p := got[0].Profile
 	require.NotNil(t, p, "the profile that arrived first is attached at once")
@@ -123,8 +83,8 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 		child(spans, ptrace.SpanKindClient, "SELECT shop.orders", time.Duration(i)*40*time.Millisecond, 30*time.Millisecond,
 			map[string]any{"db.system": "postgresql", "db.statement": fmt.Sprintf("SELECT * FROM orders WHERE id = %d AND owner = 'x%d'", i, i)})
 	}
-	res := e.Process(t.Context(), td, nil)
-	assert.Equal(t, 0, res.Alerts(), "the alert waits")
+	res := e.Process(t.Context(), td, 0)
+	assert.Equal(t, 0, res.Alerts, "the alert waits")
 	assert.EqualValues(t, 1, res.Stats.AlertsFor(alert.ReasonFirst))
 	assert.Equal(t, 1, e.Pending())
 
@@ -140,7 +100,7 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 	other := s2.AppendEmpty()
 	other.SetTraceID(pcommon.TraceID{9})
 	other.SetParentSpanID(slowSpan) // same span id, other trace: not a child
-	assert.Equal(t, 0, e.Process(t.Context(), td2, nil).Alerts())
+	assert.Equal(t, 0, e.Process(t.Context(), td2, 0).Alerts)
 
 	// The profile arrives after the span.
 	e.IndexProfiles(linkedProfile(slowTrace, slowSpan, burnStack))
@@ -153,7 +113,7 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 	require.Equal(t, 1, ds[0].Alerts)
 	assert.Equal(t, 0, e.Pending())
 
-	got := alerts(Result{Traces: ds[0].Traces, alerts: 1})
+	got := alerts(ds[0])
 	require.Len(t, got, 1)
 	b := got[0].Breakdown
 	require.NotNil(t, b)
@@ -175,11 +135,11 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 func TestAlertGoesOutWithoutChildrenOrProfile(t *testing.T) {
 	e, clk := newEngine(t, func(c *Config) { c.Correlation.Wait = time.Second })
 	td, _ := request(2 * time.Second)
-	e.Process(t.Context(), td, nil)
+	e.Process(t.Context(), td, 0)
 	clk.now = clk.now.Add(time.Second)
 	ds := e.Due(clk.now, false)
 	require.Len(t, ds, 1)
-	got := alerts(Result{Traces: ds[0].Traces, alerts: 1})
+	got := alerts(ds[0])
 	require.Len(t, got, 1)
 	assert.Nil(t, got[0].Breakdown)
 	assert.Nil(t, got[0].Profile)
@@ -191,8 +151,8 @@ func TestMaxPendingSendsAtOnce(t *testing.T) {
 		c.Correlation.MaxPending = 1
 	})
 	td := build(t, server(2*time.Second, map[string]any{"http.route": "/a"}), server(2*time.Second, map[string]any{"http.route": "/b"}))
-	res := e.Process(t.Context(), td, nil)
-	assert.Equal(t, 1, res.Alerts(), "the second alert finds the pending set full and goes out now")
+	res := e.Process(t.Context(), td, 0)
+	assert.Equal(t, 1, res.Alerts, "the second alert finds the pending set full and goes out now")
 	assert.Equal(t, 1, e.Pending())
 }
 
@@ -202,44 +162,10 @@ func TestSameBatchChildrenWithoutWait(t *testing.T) {
 	child(spans, ptrace.SpanKindClient, "GET", 100*time.Millisecond, 800*time.Millisecond,
 		map[string]any{"http.method": "GET", "net.peer.name": "inventory", "http.url": "http://inventory/items/42"})
 	child(spans, ptrace.SpanKindInternal, "render", 850*time.Millisecond, 100*time.Millisecond, nil)
-	got := alerts(e.Process(t.Context(), td, nil))
+	got := alerts(e.Process(t.Context(), td, 0))
 	require.Len(t, got, 1)
 	require.NotNil(t, got[0].Breakdown)
 	assert.Equal(t, "GET inventory /items/{id}", got[0].Breakdown.Children[0].Description)
 	assert.Equal(t, "render", got[0].Breakdown.Children[1].Name)
 	assert.Equal(t, 150*time.Millisecond, got[0].Breakdown.SelfTime, "overlapping children count once")
-}
-
-// TestComponentFlushesOnShutdownAndRollsBackRefusals runs the flush loop
-// (goroutine) and the shutdown flush of the component.
-func TestComponentFlushesOnShutdownAndRollsBackRefusals(t *testing.T) {
-	ctx := context.Background()
-	cfg := NewDefaultConfig()
-	cfg.Correlation.Wait = time.Hour
-	e, err := New(cfg, Settings{})
-	require.NoError(t, err)
-	meter := noop.NewMeterProvider().Meter("test")
-	counter := func() metric.Int64Counter { c, _ := meter.Int64Counter("x"); return c }
-	c := NewComponent(e, component.KindProcessor, component.MustNewID("slowspan"), Instruments{
-		Spans: counter(), SlowSpans: counter(), Filtered: counter(), Suppressed: counter(),
-		Alerts: counter(), Refused: counter(), BackendErrors: counter(),
-	})
-	require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
-
-	sink := new(consumertest.TracesSink)
-	td, _ := request(2 * time.Second)
-	require.NoError(t, c.ConsumeTraces(ctx, td, sink))
-	assert.Equal(t, 0, sink.SpanCount(), "waiting")
-
-	refusing := consumertest.NewErr(errors.New("exporter queue full"))
-	td2 := build(t, server(3*time.Second, map[string]any{"http.route": "/refused"}))
-	require.NoError(t, c.ConsumeTraces(ctx, td2, refusing))
-	assert.Equal(t, 2, e.Pending())
-
-	require.NoError(t, c.Shutdown(ctx))
-	assert.Equal(t, 1, sink.SpanCount(), "shutdown delivered the pending alert")
-	assert.Equal(t, 0, e.Pending())
-	// The refused one was rolled back: its endpoint alerts again.
-	res := e.Process(t.Context(), build(t, server(3*time.Second, map[string]any{"http.route": "/refused"})), nil)
-	assert.EqualValues(t, 1, res.Stats.AlertsFor(alert.ReasonFirst))
 }

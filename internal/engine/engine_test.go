@@ -77,8 +77,8 @@ func newEngine(t testing.TB, mutate func(*Config)) (*Engine, *clock) {
 	return e, c
 }
 
-func alerts(res Result) []alert.Alert {
-	if res.Alerts() == 0 {
+func alerts(res Batch) []alert.Alert {
+	if res.Alerts == 0 {
 		return nil
 	}
 	var out []alert.Alert
@@ -115,8 +115,8 @@ func TestSelection(t *testing.T) {
 					c.SpanKinds = tt.kinds
 				}
 			})
-			res := e.Process(t.Context(), build(t, tt.span), nil)
-			assert.Equal(t, tt.want, res.Alerts() == 1)
+			res := e.Process(t.Context(), build(t, tt.span), 0)
+			assert.Equal(t, tt.want, res.Alerts == 1)
 			assert.EqualValues(t, 1, res.Stats.Spans)
 		})
 	}
@@ -149,7 +149,7 @@ func TestRouteRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := alerts(e.Process(t.Context(), build(t, tt.span), nil))
+			got := alerts(e.Process(t.Context(), build(t, tt.span), 0))
 			if !tt.alert {
 				assert.Empty(t, got)
 				return
@@ -179,7 +179,7 @@ func TestRouteSourcesMakeKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := newEngine(t, nil)
-			got := alerts(e.Process(t.Context(), build(t, tt.sp), nil))
+			got := alerts(e.Process(t.Context(), build(t, tt.sp), 0))
 			require.Len(t, got, 1)
 			assert.Equal(t, tt.method, got[0].Key.Method)
 			assert.Equal(t, tt.route, got[0].Key.Route)
@@ -216,8 +216,8 @@ func TestFilters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := newEngine(t, func(c *Config) { c.Include, c.Exclude = tt.include, tt.exclude })
-			res := e.Process(t.Context(), build(t, server(2*time.Second, tt.attrs)), nil)
-			assert.Equal(t, tt.want, res.Alerts() == 1)
+			res := e.Process(t.Context(), build(t, server(2*time.Second, tt.attrs)), 0)
+			assert.Equal(t, tt.want, res.Alerts == 1)
 			assert.EqualValues(t, 1, res.Stats.Slow)
 			if !tt.want {
 				assert.EqualValues(t, 1, res.Stats.Filtered)
@@ -229,27 +229,27 @@ func TestFilters(t *testing.T) {
 func TestDedupAcrossBatches(t *testing.T) {
 	e, clk := newEngine(t, nil)
 	attrs := map[string]any{"http.route": "/users/{id}", "http.request.method": "GET"}
-	first := alerts(e.Process(t.Context(), build(t, server(2*time.Second, attrs)), nil))
+	first := alerts(e.Process(t.Context(), build(t, server(2*time.Second, attrs)), 0))
 	require.Len(t, first, 1)
 	assert.Equal(t, alert.ReasonFirst, first[0].Reason)
 
 	// Same key in one batch twice and another service: one new alert.
 	res := e.Process(t.Context(), build(t, server(3*time.Second, attrs), server(2500*time.Millisecond, attrs),
-		span{service: "other", kind: ptrace.SpanKindServer, dur: 2 * time.Second, attrs: attrs}), nil)
+		span{service: "other", kind: ptrace.SpanKindServer, dur: 2 * time.Second, attrs: attrs}), 0)
 	got := alerts(res)
 	require.Len(t, got, 1)
 	assert.Equal(t, "other", got[0].Key.Service)
 	assert.EqualValues(t, 2, res.Stats.Suppressed)
 
 	// Escalation: twice the last alerted duration.
-	got = alerts(e.Process(t.Context(), build(t, server(4*time.Second, attrs)), nil))
+	got = alerts(e.Process(t.Context(), build(t, server(4*time.Second, attrs)), 0))
 	require.Len(t, got, 1)
 	assert.Equal(t, alert.ReasonEscalation, got[0].Reason)
 	assert.EqualValues(t, 2, got[0].Suppressed.Count)
 	assert.Equal(t, 3*time.Second, got[0].Suppressed.MaxDuration)
 
 	clk.now = clk.now.Add(240 * time.Hour)
-	got = alerts(e.Process(t.Context(), build(t, server(time.Second, attrs)), nil))
+	got = alerts(e.Process(t.Context(), build(t, server(time.Second, attrs)), 0))
 	require.Len(t, got, 1)
 	assert.Equal(t, alert.ReasonWindowExpired, got[0].Reason)
 	assert.Equal(t, t0, got[0].Suppressed.Since)
@@ -259,11 +259,11 @@ func TestDedupAcrossBatches(t *testing.T) {
 func TestAbortRealerts(t *testing.T) {
 	e, _ := newEngine(t, nil)
 	td := build(t, server(2*time.Second, map[string]any{"http.route": "/a"}))
-	res := e.Process(t.Context(), td, nil)
-	require.Equal(t, 1, res.Alerts())
+	res := e.Process(t.Context(), td, 0)
+	require.Equal(t, 1, res.Alerts)
 	id := alerts(res)[0].ID
-	e.Abort(&res)
-	again := alerts(e.Process(t.Context(), td, nil))
+	res.Rollback()
+	again := alerts(e.Process(t.Context(), td, 0))
 	require.Len(t, again, 1, "a refused alert fires again on retry")
 	assert.Equal(t, id, again[0].ID, "with the same id, so delivery stays idempotent")
 }
@@ -290,9 +290,9 @@ func TestAlertSpanContents(t *testing.T) {
 	before := ptrace.NewTraces()
 	td.CopyTo(before)
 
-	res := e.Process(t.Context(), td, nil)
+	res := e.Process(t.Context(), td, 0)
 	assert.Equal(t, before, td, "the input is never modified")
-	require.Equal(t, 1, res.Alerts())
+	require.Equal(t, 1, res.Alerts)
 
 	out := res.Traces.ResourceSpans().At(0)
 	assert.Equal(t, "otelhttp", out.ScopeSpans().At(0).Scope().Name()[len(out.ScopeSpans().At(0).Scope().Name())-8:])
@@ -324,8 +324,8 @@ func TestOutputCarriesResourceAndScope(t *testing.T) {
 		server(2*time.Second, map[string]any{"http.route": "/c"}),
 		span{service: "other", kind: ptrace.SpanKindServer, dur: 3 * time.Second, attrs: map[string]any{"http.route": "/a"}},
 	)
-	res := e.Process(t.Context(), td, nil)
-	require.Equal(t, 3, res.Alerts())
+	res := e.Process(t.Context(), td, 0)
+	require.Equal(t, 3, res.Alerts)
 	// One resource entry per alert, each with its resource and scope.
 	rss := res.Traces.ResourceSpans()
 	require.Equal(t, 3, rss.Len())
@@ -353,7 +353,7 @@ func TestHostileAttributes(t *testing.T) {
 		server(2*time.Second, map[string]any{"http.request.method": strings.Repeat("X", 1<<20), "http.route": "/m"}),
 	)
 	td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", "\xff"+strings.Repeat("s", 1<<20))
-	got := alerts(e.Process(t.Context(), td, nil))
+	got := alerts(e.Process(t.Context(), td, 0))
 	require.Len(t, got, 4)
 	for _, a := range got {
 		assert.LessOrEqual(t, len(a.Key.Route), 512)
@@ -377,7 +377,7 @@ func TestFastSpansAllocateNothing(t *testing.T) {
 			attrs: map[string]any{"http.route": "/api/x", "url.path": "/api/x"}})
 	}
 	td := build(t, spans...)
-	allocs := testing.AllocsPerRun(100, func() { _ = e.Process(t.Context(), td, nil) })
+	allocs := testing.AllocsPerRun(100, func() { _ = e.Process(t.Context(), td, 0) })
 	assert.Zero(t, allocs)
 }
 
@@ -407,8 +407,8 @@ func FuzzProcess(f *testing.F) {
 		sp.Attributes().PutStr("http.route", routeAttr)
 		sp.Attributes().PutStr("url.full", full)
 		sp.Attributes().PutStr("http.request.method", method)
-		res := e.Process(t.Context(), td, nil)
-		if res.Alerts() == 0 {
+		res := e.Process(t.Context(), td, 0)
+		if res.Alerts == 0 {
 			return
 		}
 		for a := range alert.All(res.Traces) {
@@ -423,7 +423,7 @@ func TestServiceNameLosesControlCharacters(t *testing.T) {
 	e, _ := newEngine(t, nil)
 	td := build(t, server(2*time.Second, map[string]any{"http.route": "/a"}))
 	td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", "shop\n\x1b[2Jevil")
-	got := alerts(e.Process(t.Context(), td, nil))
+	got := alerts(e.Process(t.Context(), td, 0))
 	require.Len(t, got, 1)
 	assert.Equal(t, "shop[2Jevil", got[0].Key.Service)
 }

@@ -27,8 +27,8 @@ func TestPendingBytesBound(t *testing.T) {
 		sp := server(2*time.Second, map[string]any{"http.route": fmt.Sprintf("/small/%d", i)})
 		sp.id = byte(10 + i) // each its own span: a span already waiting would go out at once
 		clk.now = clk.now.Add(time.Second)
-		res := e.Process(t.Context(), build(t, sp), nil)
-		require.Zero(t, res.Alerts())
+		res := e.Process(t.Context(), build(t, sp), 0)
+		require.Zero(t, res.Alerts)
 	}
 	require.Equal(t, 4, e.Pending())
 	small := e.PendingBytes()
@@ -38,28 +38,28 @@ func TestPendingBytesBound(t *testing.T) {
 	huge := map[string]any{"http.route": "/huge", "http.request.header.x-trace": strings.Repeat("x", 200<<10)}
 	hugeSpan := server(2*time.Second, huge)
 	hugeSpan.id = 50
-	res := e.Process(t.Context(), build(t, hugeSpan), nil)
-	assert.Equal(t, 1, res.Alerts(), "too large to wait")
+	res := e.Process(t.Context(), build(t, hugeSpan), 0)
+	assert.Equal(t, 1, res.Alerts, "too large to wait")
 	assert.Equal(t, 4, e.Pending())
 	assert.Equal(t, small, e.PendingBytes())
 
 	// Children of a waiting alert grow it past the budget: the next pass of
 	// the flush loop sends the oldest alerts early, though not yet due.
 	td, spans := request(2 * time.Second)
-	res = e.Process(t.Context(), td, nil)
-	require.Zero(t, res.Alerts())
+	res = e.Process(t.Context(), td, 0)
+	require.Zero(t, res.Alerts)
 	td = ptrace.NewTraces()
 	spans = td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
 	for i := range maxTrackedGroups {
 		child(spans, ptrace.SpanKindClient, fmt.Sprintf("call-%d-%s", i, strings.Repeat("n", 100)), 0, time.Millisecond, nil)
 	}
-	require.Zero(t, e.Process(t.Context(), td, nil).Alerts())
+	require.Zero(t, e.Process(t.Context(), td, 0).Alerts)
 	require.Greater(t, e.PendingBytes(), int64(budget))
 	early := e.Due(t0, false) // none is due yet
 	require.NotEmpty(t, early)
 	assert.LessOrEqual(t, e.PendingBytes(), int64(budget))
 	assert.Less(t, e.Pending(), 5)
-	first := alerts(Result{Traces: early[0].Traces, alerts: early[0].Alerts})
+	first := alerts(early[0])
 	assert.Equal(t, "/small/0", first[0].Key.Route, "the oldest leaves first")
 
 	// Everything delivered: nothing is accounted any more.

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -27,7 +26,7 @@ const maxFoldKeys = 1000
 
 // stormGuard caps the alerts sent per minute (alerts.max_per_minute). Past
 // the cap an alert is not sent and not dropped: it is folded into one
-// summary alert per minute and sink, which lists the endpoints and their
+// summary alert per minute and origin, which lists the endpoints and their
 // counts. A folded alert's dedup decision waits with the summary: it is
 // confirmed when the summary is delivered, rolled back when it is refused.
 type stormGuard struct {
@@ -39,9 +38,9 @@ type stormGuard struct {
 	folds  []*fold
 }
 
-// fold gathers the alerts folded in one minute for one sink.
+// fold gathers the alerts folded in one minute for one origin.
 type fold struct {
-	sink      consumer.Traces
+	origin    Origin
 	since     time.Time
 	count     int64
 	byKey     map[alert.Key]*alert.FoldedEndpoint
@@ -50,14 +49,15 @@ type fold struct {
 	firstID   string // the first folded alert's id: the summary's id derives from it
 }
 
-// admit lets the alerts of td through while the minute's budget lasts and
-// folds the rest, removing them from td. Each resource of td holds one
-// alert, whose decision is decisions[i]. It returns the decisions of the
-// alerts left in td and how many were folded.
-func (g *stormGuard) admit(now time.Time, sink consumer.Traces, td ptrace.Traces, decisions []dedup.Decision) ([]dedup.Decision, int) {
-	rss := td.ResourceSpans()
-	if g.max <= 0 || rss.Len() != len(decisions) {
-		return decisions, 0
+// admit lets the alerts of b through while the minute's budget lasts and
+// folds the rest, taking them and their decisions out of b.
+func (g *stormGuard) admit(now time.Time, b *Batch) {
+	if g.max <= 0 || b.Alerts == 0 {
+		return
+	}
+	rss := b.Traces.ResourceSpans()
+	if rss.Len() != len(b.decisions) {
+		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -66,10 +66,13 @@ func (g *stormGuard) admit(now time.Time, sink consumer.Traces, td ptrace.Traces
 	}
 	if g.sent+rss.Len() <= g.max {
 		g.sent += rss.Len()
-		return decisions, 0
+		return
 	}
+	// Each resource of an alert batch holds one alert: decisions[i] is
+	// the decision of the i-th.
+	decisions := b.decisions
 	kept := decisions[:0:0]
-	folded, i := 0, 0
+	i := 0
 	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		dec := decisions[i]
 		i++
@@ -78,20 +81,20 @@ func (g *stormGuard) admit(now time.Time, sink consumer.Traces, td ptrace.Traces
 			kept = append(kept, dec)
 			return false
 		}
-		g.foldFor(sink).add(rs, dec)
-		folded++
+		g.foldFor(b.Origin).add(rs, dec)
+		b.Stats.Folded++
 		return true
 	})
-	return kept, folded
+	b.decisions, b.Alerts = kept, len(kept)
 }
 
-func (g *stormGuard) foldFor(sink consumer.Traces) *fold {
+func (g *stormGuard) foldFor(origin Origin) *fold {
 	for _, f := range g.folds {
-		if f.sink == sink && f.since.Equal(g.minute) {
+		if f.origin == origin && f.since.Equal(g.minute) {
 			return f
 		}
 	}
-	f := &fold{sink: sink, since: g.minute, byKey: make(map[alert.Key]*alert.FoldedEndpoint)}
+	f := &fold{origin: origin, since: g.minute, byKey: make(map[alert.Key]*alert.FoldedEndpoint)}
 	g.folds = append(g.folds, f)
 	return f
 }
@@ -132,22 +135,23 @@ func (f *fold) addAlert(a alert.Alert) {
 }
 
 // take removes the folds whose minute is over at now (every one when all
-// is set), or, with sink set, every fold for sink, and returns their
+// is set), or, with only set, every fold of that origin, and returns their
 // summaries.
-func (g *stormGuard) take(now time.Time, all bool, sink consumer.Traces) []Delivery {
+func (g *stormGuard) take(now time.Time, all bool, only *Origin, store *dedup.Store) []Batch {
 	g.mu.Lock()
 	var done []*fold
 	g.folds = slices.DeleteFunc(g.folds, func(f *fold) bool {
-		if all || (sink != nil && f.sink == sink) || (sink == nil && !now.Before(f.since.Add(time.Minute))) {
+		if all || (only != nil && f.origin == *only) || (only == nil && !now.Before(f.since.Add(time.Minute))) {
 			done = append(done, f)
 			return true
 		}
 		return false
 	})
 	g.mu.Unlock()
-	out := make([]Delivery, 0, len(done))
+	out := make([]Batch, 0, len(done))
 	for _, f := range done {
-		out = append(out, Delivery{Sink: f.sink, Traces: f.summary(), Alerts: 1, decisions: f.decisions, Folded: int(f.count)})
+		out = append(out, Batch{Origin: f.origin, Traces: f.summary(), Alerts: 1, Folded: int(f.count),
+			decisions: f.decisions, store: store})
 	}
 	return out
 }

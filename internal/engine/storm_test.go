@@ -1,33 +1,16 @@
 package engine
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/slowspan/slowspan/alert"
 )
-
-func newTestComponent(t *testing.T, mutate func(*Config)) (*Component, *clock) {
-	t.Helper()
-	e, clk := newEngine(t, mutate)
-	meter := noop.NewMeterProvider().Meter("test")
-	counter := func() metric.Int64Counter { c, _ := meter.Int64Counter("x"); return c }
-	return NewComponent(e, component.KindProcessor, component.MustNewID("slowspan"), Instruments{
-		Spans: counter(), SlowSpans: counter(), Filtered: counter(), Suppressed: counter(),
-		Alerts: counter(), Refused: counter(), BackendErrors: counter(), Folded: counter(),
-	}), clk
-}
 
 // storm is a batch of n slow spans on n distinct paths without http.route.
 func storm(t *testing.T, n int, offset int) ptrace.Traces {
@@ -39,35 +22,27 @@ func storm(t *testing.T, n int, offset int) ptrace.Traces {
 	return build(t, spans...)
 }
 
-func sinkAlerts(sink *consumertest.TracesSink) []alert.Alert {
-	var out []alert.Alert
-	for _, td := range sink.AllTraces() {
-		for a := range alert.All(td) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 func TestStormGuardFoldsAlertsPastTheCap(t *testing.T) {
-	ctx := context.Background()
-	c, clk := newTestComponent(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 3 })
+	ctx := t.Context()
+	e, clk := newEngine(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 3 })
 	clk.now = clk.now.Truncate(time.Minute).Add(10 * time.Second)
-	sink := new(consumertest.TracesSink)
 
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 10, 0), sink))
-	got := sinkAlerts(sink)
-	require.Len(t, got, 3, "the first three of the minute go out")
+	b := e.Process(ctx, storm(t, 10, 0), 0)
+	require.Equal(t, 3, b.Alerts, "the first three of the minute go out")
+	assert.EqualValues(t, 7, b.Stats.Folded)
+	assert.EqualValues(t, 10, b.Stats.AlertsFor(alert.ReasonFirst), "every key decided to alert")
+	b.Commit(ctx)
 
 	// The minute is not over: no summary yet.
-	c.Flush(ctx, false)
-	require.Len(t, sinkAlerts(sink), 3)
+	require.Empty(t, e.Due(clk.now, false))
 
 	clk.now = clk.now.Add(time.Minute)
-	c.Flush(ctx, false)
-	got = sinkAlerts(sink)
-	require.Len(t, got, 4)
-	sum := got[3]
+	due := e.Due(clk.now, false)
+	require.Len(t, due, 1)
+	assert.Equal(t, 7, due[0].Folded)
+	got := alerts(due[0])
+	require.Len(t, got, 1)
+	sum := got[0]
 	assert.Equal(t, alert.ReasonStorm, sum.Reason)
 	assert.Equal(t, StormKey, sum.Key)
 	require.NotNil(t, sum.Folded)
@@ -75,57 +50,70 @@ func TestStormGuardFoldsAlertsPastTheCap(t *testing.T) {
 	assert.Len(t, sum.Folded.Endpoints, 7)
 	assert.Equal(t, "/search/wordaj", sum.Folded.Endpoints[0].Key.Route, "the slowest first among equal counts")
 	assert.NotEmpty(t, sum.ID)
+	due[0].Commit(ctx)
 
 	// The folded keys count as alerted once the summary was delivered.
-	before := len(sink.AllTraces())
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 10, 0), sink))
-	assert.Len(t, sink.AllTraces(), before, "every key of the storm is inside its window")
+	again := e.Process(ctx, storm(t, 10, 0), 0)
+	assert.Zero(t, again.Alerts, "every key of the storm is inside its window")
+	assert.EqualValues(t, 10, again.Stats.Suppressed)
 
 	// A new minute, a new budget.
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 2, 20), sink))
-	assert.Len(t, sinkAlerts(sink), 6)
+	assert.Equal(t, 2, e.Process(ctx, storm(t, 2, 20), 0).Alerts)
 }
 
 func TestStormSummaryRefusedRollsBackTheFoldedKeys(t *testing.T) {
-	ctx := context.Background()
-	c, clk := newTestComponent(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 1 })
-	sink := new(consumertest.TracesSink)
-	refusing := consumertest.NewErr(errors.New("queue full"))
+	ctx := t.Context()
+	e, clk := newEngine(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 1 })
 
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 3, 0), sink))
-	require.Len(t, sinkAlerts(sink), 1)
-	// The summary goes to the sink of the folded alerts; refuse it by
-	// folding for another, refusing sink.
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 2, 10), refusing))
+	b := e.Process(ctx, storm(t, 3, 0), 0)
+	require.Equal(t, 1, b.Alerts)
+	b.Commit(ctx)
+	// Another pipeline's alerts fold into a summary of their own.
+	other := e.Process(ctx, storm(t, 2, 10), 1)
+	require.Zero(t, other.Alerts)
+
 	clk.now = clk.now.Add(time.Minute)
-	c.Flush(ctx, false)
-	got := sinkAlerts(sink)
-	require.Len(t, got, 2, "the summary of the first batch")
-	assert.EqualValues(t, 2, got[1].Folded.Count)
+	due := e.Due(clk.now, false)
+	require.Len(t, due, 2)
+	for _, d := range due {
+		require.Equal(t, 2, d.Folded)
+		if d.Origin == 1 {
+			d.Rollback() // its consumer refused it
+		} else {
+			d.Commit(ctx)
+		}
+	}
 
-	// The refused summary's keys alert again.
-	res := c.Engine.Process(t.Context(), storm(t, 2, 10), nil)
-	assert.Equal(t, 2, res.Alerts())
+	// The refused summary's keys alert again; the delivered one's do not.
+	retried := e.Process(ctx, storm(t, 2, 10), 1)
+	assert.EqualValues(t, 2, retried.Stats.AlertsFor(alert.ReasonFirst))
+	assert.EqualValues(t, 3, e.Process(ctx, storm(t, 3, 0), 0).Stats.Suppressed)
 }
 
-func TestStormSummaryLeavesAtShutdown(t *testing.T) {
-	ctx := context.Background()
-	c, _ := newTestComponent(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 2 })
-	sink := new(consumertest.TracesSink)
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 5, 0), sink))
-	c.Drain(ctx, sink)
-	got := sinkAlerts(sink)
-	require.Len(t, got, 3)
-	assert.EqualValues(t, 3, got[2].Folded.Count)
-	require.NoError(t, c.Shutdown(ctx))
+func TestStormSummaryLeavesAtDrain(t *testing.T) {
+	ctx := t.Context()
+	e, _ := newEngine(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 2 })
+	b := e.Process(ctx, storm(t, 5, 0), 0)
+	require.Equal(t, 2, b.Alerts)
+	drained := e.Drain(0)
+	require.Len(t, drained, 1)
+	assert.Equal(t, 3, drained[0].Folded)
 }
 
 func TestStormGuardOff(t *testing.T) {
-	ctx := context.Background()
-	c, _ := newTestComponent(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 0 })
-	sink := new(consumertest.TracesSink)
-	require.NoError(t, c.ConsumeTraces(ctx, storm(t, 100, 0), sink))
-	assert.Len(t, sinkAlerts(sink), 100)
+	e, _ := newEngine(t, func(cfg *Config) { cfg.Alerts.MaxPerMinute = 0 })
+	b := e.Process(t.Context(), storm(t, 100, 0), 0)
+	assert.Equal(t, 100, b.Alerts)
+	assert.Zero(t, b.Stats.Folded)
+}
+
+func TestReasonsFitStats(t *testing.T) {
+	assert.LessOrEqual(t, len(alert.Reasons), maxReasons, "raise maxReasons")
+	var st Stats
+	for _, r := range alert.Reasons {
+		st.countAlert(r)
+		assert.EqualValues(t, 1, st.AlertsFor(r), r)
+	}
 }
 
 func TestStormSummaryBoundsItsList(t *testing.T) {

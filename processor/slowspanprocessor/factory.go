@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/xprocessor"
 
-	"github.com/slowspan/slowspan/internal/engine"
+	"github.com/slowspan/slowspan/internal/pipeline"
 	"github.com/slowspan/slowspan/internal/sharedcomponent"
 	"github.com/slowspan/slowspan/processor/slowspanprocessor/internal/metadata"
 )
@@ -26,11 +26,11 @@ func NewFactory() xprocessor.Factory {
 
 // instances holds one slowspan per *Config: every pipeline listing the same
 // processor shares its dedup state.
-var instances = sharedcomponent.NewMap[*Config, *engine.Component]()
+var instances = sharedcomponent.NewMap[*Config, *pipeline.Component]()
 
-func shared(set processor.Settings, cfg component.Config) (*sharedcomponent.Component[*engine.Component], error) {
+func shared(set processor.Settings, cfg component.Config) (*sharedcomponent.Component[*pipeline.Component], error) {
 	c := cfg.(*Config)
-	return instances.LoadOrStore(c, func() (*engine.Component, error) {
+	return instances.LoadOrStore(c, func() (*pipeline.Component, error) {
 		return newComponent(set, c)
 	})
 }
@@ -40,7 +40,7 @@ func createTraces(_ context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	return &tracesProcessor{Node: engine.Node{Shared: s, Sink: next}}, nil
+	return &tracesProcessor{Node: pipeline.Node{Shared: s, Sink: next}}, nil
 }
 
 // createProfiles: the profiles pipeline listing the same processor shares
@@ -50,5 +50,5 @@ func createProfiles(_ context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return &profilesProcessor{Node: engine.Node{Shared: s}, next: next}, nil
+	return &profilesProcessor{Node: pipeline.Node{Shared: s}, next: next}, nil
 }

@@ -10,13 +10,14 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/slowspan/slowspan/internal/engine"
+	"github.com/slowspan/slowspan/internal/pipeline"
 	"github.com/slowspan/slowspan/internal/sharedcomponent"
 	"github.com/slowspan/slowspan/processor/slowspanprocessor/internal/metadata"
 )
 
 // newComponent builds the instance shared by every pipeline that lists the
 // processor: the engine (with its dedup state) and the telemetry.
-func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error) {
+func newComponent(set processor.Settings, cfg *Config) (*pipeline.Component, error) {
 	ts := sharedcomponent.DropPipelineAttributes(set.TelemetrySettings)
 	eng, err := engine.New(cfg, engine.Settings{Logger: ts.Logger})
 	if err != nil {
@@ -26,7 +27,7 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 	if err != nil {
 		return nil, err
 	}
-	c := engine.NewComponent(eng, component.KindProcessor, set.ID, engine.Instruments{
+	c := pipeline.NewComponent(eng, component.KindProcessor, set.ID, ts.Logger, pipeline.Instruments{
 		Spans:                 tel.ProcessorSlowspanSpans,
 		ProfileSamples:        tel.ProcessorSlowspanProfileSamples,
 		ProfileSamplesDropped: tel.ProcessorSlowspanProfileSamplesDropped,
@@ -49,7 +50,7 @@ func newComponent(set processor.Settings, cfg *Config) (*engine.Component, error
 
 // tracesProcessor is one traces pipeline's view of the shared instance.
 type tracesProcessor struct {
-	engine.Node
+	pipeline.Node
 }
 
 // ConsumeTraces passes on the alert spans only; everything else ends here.
@@ -60,7 +61,7 @@ func (p *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) e
 // profilesProcessor indexes span-linked profile samples for the alerts of
 // the traces pipelines and passes the profiles on unchanged.
 type profilesProcessor struct {
-	engine.Node
+	pipeline.Node
 	next xconsumer.Profiles
 }
 

@@ -1,4 +1,4 @@
-package engine
+package pipeline
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/alert"
-	"github.com/slowspan/slowspan/internal/dedup"
+	"github.com/slowspan/slowspan/internal/engine"
 )
 
 // Instruments are the own metrics of a slowspan component. The processor and
@@ -44,12 +44,14 @@ type Instruments struct {
 }
 
 // Component is an Engine as a collector component: started and shut down
-// once however many pipelines use it, recording its metrics.
+// once however many pipelines use it, delivering its alerts and recording
+// its metrics.
 type Component struct {
-	Engine   *Engine
+	Engine   *engine.Engine
 	kind     component.Kind
 	id       component.ID
 	ins      Instruments
+	logger   *zap.Logger
 	byReason map[alert.Reason]metric.AddOption
 
 	// ReturnRefusals: a refusal of the next consumer is returned upstream
@@ -58,24 +60,49 @@ type Component struct {
 	// whole batch to its other exporters).
 	ReturnRefusals bool
 
+	// sinks are the consumers of the traces nodes, by engine.Origin.
+	sinksMu sync.Mutex
+	sinks   []consumer.Traces
+
 	// The background loop delivers alerts whose correlation wait is over
 	// and saves the dedup state.
 	cancel context.CancelFunc
 	done   chan struct{}
-	storm  stormGuard
 	// deliverMu lets one delivery pass run at a time, so Drain returns only
 	// once the loop has no delivery to the drained sink in flight.
 	deliverMu sync.Mutex
 }
 
 // NewComponent wraps e for the component of kind and id.
-func NewComponent(e *Engine, kind component.Kind, id component.ID, ins Instruments) *Component {
-	c := &Component{Engine: e, kind: kind, id: id, ins: ins, byReason: make(map[alert.Reason]metric.AddOption, len(alert.Reasons)),
-		storm: stormGuard{max: e.cfg.Alerts.MaxPerMinute}}
+func NewComponent(e *engine.Engine, kind component.Kind, id component.ID, logger *zap.Logger, ins Instruments) *Component {
+	c := &Component{Engine: e, kind: kind, id: id, ins: ins, logger: logger,
+		byReason: make(map[alert.Reason]metric.AddOption, len(alert.Reasons))}
+	if c.logger == nil {
+		c.logger = zap.NewNop()
+	}
 	for _, r := range alert.Reasons {
 		c.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
 	}
 	return c
+}
+
+// origin is the engine's name for sink, registered on first use.
+func (c *Component) origin(sink consumer.Traces) engine.Origin {
+	c.sinksMu.Lock()
+	defer c.sinksMu.Unlock()
+	for i, s := range c.sinks {
+		if s == sink {
+			return engine.Origin(i)
+		}
+	}
+	c.sinks = append(c.sinks, sink)
+	return engine.Origin(len(c.sinks) - 1)
+}
+
+func (c *Component) sink(o engine.Origin) consumer.Traces {
+	c.sinksMu.Lock()
+	defer c.sinksMu.Unlock()
+	return c.sinks[o]
 }
 
 // Start connects the dedup state and registers the keys gauge.
@@ -101,7 +128,7 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
-	go c.loop(loopCtx, loopInterval(c.Engine.cfg.Correlation.Wait))
+	go c.loop(loopCtx, loopInterval(c.Engine.CorrelationWait()))
 	return nil
 }
 
@@ -133,76 +160,53 @@ func (c *Component) loop(ctx context.Context, every time.Duration) {
 			c.Engine.ExpireProfiles()
 			c.Flush(ctx, false)
 			if time.Since(lastSave) >= saveEvery {
-				c.Engine.saveState(ctx)
+				c.Engine.SaveState(ctx)
 				lastSave = time.Now()
 			}
 		}
 	}
 }
 
-// Flush delivers the pending alerts that are due (all of them when all is
+// Flush delivers the waiting alerts that are due (all of them when all is
 // set), and the storm summaries of the minutes that are over. A refused
 // delivery is rolled back in the dedup state and logged: the span cannot be
 // retried, but its endpoint alerts on its next slow span.
 func (c *Component) Flush(ctx context.Context, all bool) {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
-	now := c.Engine.now()
-	c.deliver(ctx, c.Engine.Due(now, all))
-	c.deliver(ctx, c.storm.take(now, all, nil))
+	c.deliver(ctx, c.Engine.Due(c.Engine.Now(), all))
 }
 
-// Drain delivers every pending alert bound for sink, at once, with the
+// Drain delivers every waiting alert bound for sink, at once, with the
 // storm summary for sink, and has later alerts for sink skip the
 // correlation wait. It returns when no delivery to sink is in flight, so
 // the caller may then let sink stop.
 func (c *Component) Drain(ctx context.Context, sink consumer.Traces) {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
-	c.deliver(ctx, c.Engine.Drain(sink))
-	c.deliver(ctx, c.storm.take(c.Engine.now(), false, sink))
+	c.deliver(ctx, c.Engine.Drain(c.origin(sink)))
 }
 
-func (c *Component) deliver(ctx context.Context, deliveries []Delivery) {
-	delivered := false
-	for i := range deliveries {
-		d := &deliveries[i]
-		if d.Folded == 0 {
-			c.admit(ctx, d.Sink, d.Traces, &d.decisions, &d.Alerts)
-			if d.Alerts == 0 {
-				continue
-			}
-		}
-		delivered = true
-		if err := d.Sink.ConsumeTraces(ctx, d.Traces); err != nil {
-			c.Engine.Undeliverable(d)
-			c.ins.Refused.Add(ctx, int64(d.Alerts))
-			c.Engine.logger.Warn("alerts refused after their correlation wait; their endpoints alert again on the next slow span",
-				zap.Int("alerts", d.Alerts), zap.Int("folded", d.Folded), zap.Error(err))
+func (c *Component) deliver(ctx context.Context, batches []engine.Batch) {
+	for i := range batches {
+		b := &batches[i]
+		c.record(ctx, &b.Stats)
+		if b.Alerts == 0 {
 			continue
 		}
-		c.Engine.Delivered(ctx, d)
-		if d.Folded > 0 {
-			c.ins.Alerts.Add(ctx, 1, c.byReason[alert.ReasonStorm])
-			c.Engine.logger.Warn("alert storm: alerts past alerts.max_per_minute were folded into one summary alert",
-				zap.Int("folded", d.Folded), zap.Int("max_per_minute", c.storm.max))
+		if err := c.sink(b.Origin).ConsumeTraces(ctx, b.Traces); err != nil {
+			b.Rollback()
+			c.ins.Refused.Add(ctx, int64(b.Alerts))
+			c.logger.Warn("alerts refused after their correlation wait; their endpoints alert again on the next slow span",
+				zap.Int("alerts", b.Alerts), zap.Int("folded", b.Folded), zap.Error(err))
+			continue
 		}
-	}
-	if delivered {
-		c.Engine.saveState(ctx)
-	}
-}
-
-// admit applies alerts.max_per_minute to the alerts of td: those past it
-// leave td for the minute's storm summary.
-func (c *Component) admit(ctx context.Context, sink consumer.Traces, td ptrace.Traces, decisions *[]dedup.Decision, alerts *int) {
-	kept, folded := c.storm.admit(c.Engine.now(), sink, td, *decisions)
-	if folded == 0 {
-		return
-	}
-	*decisions, *alerts = kept, len(kept)
-	if c.ins.Folded != nil {
-		c.ins.Folded.Add(ctx, int64(folded))
+		b.Commit(ctx)
+		if b.Folded > 0 {
+			c.ins.Alerts.Add(ctx, 1, c.byReason[alert.ReasonStorm])
+			c.logger.Warn("alert storm: alerts past alerts.max_per_minute were folded into one summary alert",
+				zap.Int("folded", b.Folded), zap.Int("max_per_minute", c.Engine.MaxPerMinute()))
+		}
 	}
 }
 
@@ -243,31 +247,32 @@ func (c *Component) IndexProfiles(ctx context.Context, pd pprofile.Profiles) {
 // a retry alerts again (with the same alert ids), and the refusal is
 // returned when ReturnRefusals is set.
 func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next consumer.Traces) error {
-	res := c.Engine.Process(ctx, td, next)
-	c.record(ctx, &res.Stats)
-	if res.alerts > 0 {
-		c.admit(ctx, next, res.Traces, &res.decisions, &res.alerts)
-	}
-	if res.Alerts() == 0 {
-		c.Engine.Commit(ctx, &res)
+	b := c.Engine.Process(ctx, td, c.origin(next))
+	c.record(ctx, &b.Stats)
+	if b.Alerts == 0 {
 		return nil
 	}
-	if err := next.ConsumeTraces(ctx, res.Traces); err != nil {
-		c.Engine.Abort(&res)
-		c.ins.Refused.Add(ctx, int64(res.Alerts()))
+	if err := next.ConsumeTraces(ctx, b.Traces); err != nil {
+		b.Rollback()
+		c.ins.Refused.Add(ctx, int64(b.Alerts))
 		if c.ReturnRefusals {
 			return err
 		}
-		c.Engine.logger.Warn("the alerts pipeline refused alerts; their endpoints alert again on the next slow span",
-			zap.Int("alerts", res.Alerts()), zap.Error(err))
+		c.logger.Warn("the alerts pipeline refused alerts; their endpoints alert again on the next slow span",
+			zap.Int("alerts", b.Alerts), zap.Error(err))
 		return nil
 	}
-	c.Engine.Commit(ctx, &res)
+	b.Commit(ctx)
 	return nil
 }
 
-func (c *Component) record(ctx context.Context, st *Stats) {
-	c.ins.Spans.Add(ctx, st.Spans)
+func (c *Component) record(ctx context.Context, st *engine.Stats) {
+	if st.Folded > 0 && c.ins.Folded != nil {
+		c.ins.Folded.Add(ctx, st.Folded)
+	}
+	if st.Spans > 0 {
+		c.ins.Spans.Add(ctx, st.Spans)
+	}
 	if st.Slow == 0 {
 		return
 	}

@@ -1,0 +1,30 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/slowspan/slowspan/internal/dedup"
+)
+
+// decide asks the dedup state about the kept slow spans of a batch at once
+// (one lock, or one Redis round trip) and turns those that alert into
+// candidates. Window triggers will decide here too.
+func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats) []*candidate {
+	for i := range sc.kept {
+		sc.reqs = append(sc.reqs, dedup.Request{Key: sc.kept[i].key, Duration: sc.kept[i].dur})
+	}
+	sc.decs = e.dedup.DecideBatch(ctx, sc.reqs, e.now(), sc.decs)
+	var fresh []*candidate
+	for i, dec := range sc.decs {
+		if dec.BackendError {
+			st.BackendErrors++
+		}
+		if !dec.Alert {
+			st.Suppressed++
+			continue
+		}
+		st.countAlert(dec.Reason)
+		fresh = append(fresh, e.newCandidate(&sc.kept[i], dec))
+	}
+	return fresh
+}
