@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -161,7 +160,7 @@ func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { assert.NoError(t, f.Close()) }()
 	var r io.Reader = f
 	if strings.HasSuffix(path, ".gz") {
 		zr, err := gzip.NewReader(f)
@@ -229,5 +228,3 @@ func permOf(t *testing.T, path string) os.FileMode {
 	require.NoError(t, err)
 	return fi.Mode().Perm()
 }
-
-func dirOf(path string) string { return filepath.Dir(path) }
