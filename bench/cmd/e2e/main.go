@@ -243,7 +243,7 @@ func runOnce(s setup, bin, dir, protocol string, rate int, dur time.Duration) (r
 	if err != nil {
 		return result{}, err
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If this program dies, the collector must not outlive it.
@@ -265,8 +265,7 @@ func runOnce(s setup, bin, dir, protocol string, rate int, dur time.Duration) (r
 			return err
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
-			return errors.New("collector did not stop within 30s of SIGTERM; killed")
+			return fmt.Errorf("collector did not stop within 30s of SIGTERM; killed (%v)", <-done)
 		}
 	}
 	defer func() { _ = stop() }()
@@ -320,7 +319,7 @@ func freePort() int {
 	if err != nil {
 		fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -338,7 +337,7 @@ func waitReady(port int, done <-chan error) error {
 		}
 		resp, err := client.Post(url, "application/json", strings.NewReader("{}"))
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -374,7 +373,7 @@ func vmHWM(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
