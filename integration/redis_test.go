@@ -42,7 +42,7 @@ func startRedis(t *testing.T, port int) *redisServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
@@ -51,7 +51,7 @@ func startRedis(t *testing.T, port int) *redisServer {
 	t.Cleanup(r.stop)
 
 	client := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -219,7 +219,7 @@ func TestRedisOutageFallbackAndRecovery(t *testing.T) {
 	}
 	// Now the state is in Redis again.
 	client := redis.NewClient(&redis.Options{Addr: r2.addr()})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	keys, err := client.Keys(context.Background(), "it:slowspan:key:*").Result()
 	if err != nil {
 		t.Fatal(err)
