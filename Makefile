@@ -4,7 +4,8 @@
 #   make test    everything CI checks (.ci/run calls it)
 #
 # Needs only Go (see go.mod) on the PATH; `make deps` adds the system packages
-# the checks need (a C compiler for -race) and `make tools` the pinned builder.
+# the checks need (a C compiler for -race) and `make tools` the pinned builder
+# and golangci-lint.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,6 +18,12 @@ BUILDER_PKG     := go.opentelemetry.io/collector/cmd/builder
 TOOLS_DIR       := $(CURDIR)/.tools
 BUILDER         := $(TOOLS_DIR)/builder
 
+# golangci-lint is compiled from source from the module proxy (config: .golangci.yml).
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT_PKG     := github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+GOLANGCI_LINT_MOD     := github.com/golangci/golangci-lint/v2
+GOLANGCI_LINT         := $(TOOLS_DIR)/golangci-lint
+
 COLLECTOR := $(abspath build/otelcol-slowspan/otelcol-slowspan)
 # service.profilesSupport exists in this build (check: `$(COLLECTOR) featuregate`);
 # the profiles pipeline that needs it comes later.
@@ -26,7 +33,7 @@ RUN_FLAGS ?= --feature-gates=service.profilesSupport
 GOFILES = $(shell find . \( -path ./build -o -path ./bench/build -o -path ./.tools -o -path ./.git -o -name node_modules \) -prune \
             -o -type f -name '*.go' -print)
 
-.PHONY: all deps tools build run test unit integration lint fmt-check vet bench clean
+.PHONY: all deps tools tool-builder tool-golangci-lint build run test unit integration lint fmt-check vet golangci-lint bench clean
 
 all: test
 
@@ -64,18 +71,27 @@ deps:
 	  npm ci --prefix integration/apps/nodeapp --no-audit --no-fund; \
 	fi
 
-# tools: the pinned collector builder (ocb) in .tools/, reinstalled when the version differs.
-tools:
+# tools: the pinned collector builder (ocb) and golangci-lint in .tools/, each
+# reinstalled when `go version -m` shows a different version.
+tools: tool-builder tool-golangci-lint
+
+tool-builder:
 	@if ! $(GO) version -m $(BUILDER) 2>/dev/null | grep -Eq '^[[:space:]]+mod[[:space:]]+$(BUILDER_PKG)[[:space:]]+$(BUILDER_VERSION)([[:space:]]|$$)'; then \
 	  echo "tools: installing $(BUILDER_PKG)@$(BUILDER_VERSION) into $(TOOLS_DIR)"; \
 	  GOBIN=$(TOOLS_DIR) $(GO) install $(BUILDER_PKG)@$(BUILDER_VERSION); \
+	fi
+
+tool-golangci-lint:
+	@if ! $(GO) version -m $(GOLANGCI_LINT) 2>/dev/null | grep -Eq '^[[:space:]]+mod[[:space:]]+$(GOLANGCI_LINT_MOD)[[:space:]]+$(GOLANGCI_LINT_VERSION)([[:space:]]|$$)'; then \
+	  echo "tools: installing $(GOLANGCI_LINT_PKG)@$(GOLANGCI_LINT_VERSION) into $(TOOLS_DIR)"; \
+	  GOBIN=$(TOOLS_DIR) $(GO) install $(GOLANGCI_LINT_PKG)@$(GOLANGCI_LINT_VERSION); \
 	fi
 
 # build: always runs the builder (a warm rebuild takes a few seconds, and Go's
 # build cache decides what really needs compiling, so nothing stale survives).
 # -buildvcs=false: the binary's version comes from the manifest, and VCS stamping
 # would fail the build when git refuses the checkout (e.g. owned by another user).
-build: tools
+build: tool-builder
 	@mkdir -p build
 	GOFLAGS="-buildvcs=false $(GOFLAGS)" $(BUILDER) --config=builder-config.yaml
 
@@ -105,7 +121,9 @@ unit: deps
 integration: build
 	SLOWSPAN_COLLECTOR=$(COLLECTOR) $(GO) test -count=1 ./integration/...
 
-lint: fmt-check vet
+# lint: gofmt, go vet and golangci-lint (.golangci.yml) on the root module and
+# on the nested bench/ module, which uses the same config.
+lint: fmt-check vet golangci-lint
 
 fmt-check:
 	@out="$$(gofmt -l $(GOFILES))"; \
@@ -114,6 +132,18 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 	cd spanprofiler && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+# Both modules are linted even when the first has findings, so one run lists them all.
+golangci-lint: tool-golangci-lint
+	@rc=0; \
+	echo "golangci-lint: root module"; \
+	$(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./... || rc=1; \
+	echo "golangci-lint: bench/"; \
+	(cd bench && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || rc=1; \
+	echo "golangci-lint: spanprofiler/"; \
+	(cd spanprofiler && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || rc=1; \
+	exit $$rc
 
 # bench: in-process benchmarks (a few minutes): the root module's, spanprofiler's
 # (its own module, which `./...` skips), then bench/

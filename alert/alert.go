@@ -23,16 +23,16 @@ const SchemaVersion = 1
 type Reason string
 
 const (
-	// ReasonFirst: no alert for the key is remembered.
+	// ReasonFirst means no alert for the key is remembered.
 	ReasonFirst Reason = "first"
-	// ReasonWindowExpired: the previous alert for the key is older than the
-	// dedup window.
+	// ReasonWindowExpired means the previous alert for the key is older than
+	// the dedup window.
 	ReasonWindowExpired Reason = "window_expired"
-	// ReasonEscalation: inside the window, the span is escalation_factor times
-	// slower than the last alerted one.
+	// ReasonEscalation means that, inside the window, the span is
+	// escalation_factor times slower than the last alerted one.
 	ReasonEscalation Reason = "escalation"
-	// ReasonStorm: a summary of the alerts past alerts.max_per_minute in one
-	// minute (see Alert.Folded), sent instead of them.
+	// ReasonStorm marks a summary of the alerts past alerts.max_per_minute in
+	// one minute (see Alert.Folded), sent instead of them.
 	ReasonStorm Reason = "storm"
 )
 

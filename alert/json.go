@@ -108,7 +108,7 @@ func (p *Profile) toJSON() *jsonProfile {
 		HottestFrame: p.HottestFrame, TopFunctions: make([]jsonFunction, 0, len(p.TopFunctions)),
 	}
 	for _, f := range p.TopFunctions {
-		j.TopFunctions = append(j.TopFunctions, jsonFunction{Name: f.Name, Self: f.Self, Total: f.Total})
+		j.TopFunctions = append(j.TopFunctions, jsonFunction(f))
 	}
 	for _, s := range p.Stacks {
 		j.Stacks = append(j.Stacks, jsonStack{Stack: strings.Join(s.Frames, ";"), Value: s.Value})
@@ -125,7 +125,7 @@ func (j *jsonProfile) fromJSON() *Profile {
 		HottestFrame: j.HottestFrame,
 	}
 	for _, f := range j.TopFunctions {
-		p.TopFunctions = append(p.TopFunctions, Function{Name: f.Name, Self: f.Self, Total: f.Total})
+		p.TopFunctions = append(p.TopFunctions, Function(f))
 	}
 	for _, s := range j.Stacks {
 		var frames []string

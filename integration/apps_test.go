@@ -60,7 +60,7 @@ func startApp(t *testing.T, name string, cmd *exec.Cmd, addr string) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -77,7 +77,7 @@ func startApp(t *testing.T, name string, cmd *exec.Cmd, addr string) *app {
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
-			conn.Close()
+			_ = conn.Close()
 			return a
 		}
 		select {
@@ -137,7 +137,7 @@ func (a *app) request(method, path string) {
 		a.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 }
 
 // flush makes the app export its spans (and its profile window) now.
@@ -149,7 +149,7 @@ func (a *app) flush() {
 		a.t.Fatalf("flush %s: %v", a.name, err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		a.t.Fatalf("flush %s: %s %s", a.name, resp.Status, body)
 	}

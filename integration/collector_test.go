@@ -86,7 +86,7 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -142,7 +142,7 @@ func tryStart(t *testing.T, bin string, render configFunc, args ...string) (*col
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close() // the child has its own copy of the descriptor
+	defer func() { _ = logFile.Close() }() // the child has its own copy of the descriptor
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--config", cfgPath}, args...)...)
@@ -194,7 +194,7 @@ func (c *collector) waitReady() error {
 		}
 		resp, err := client.Post(url, "application/json", strings.NewReader("{}"))
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

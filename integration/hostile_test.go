@@ -63,7 +63,7 @@ func TestHostileTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("raw OTLP export: %s", resp.Status)
 	}

@@ -104,7 +104,7 @@ func TestSteadyLoad(t *testing.T) {
 			failed++
 			continue
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			failed++
 		}

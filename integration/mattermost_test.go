@@ -55,17 +55,6 @@ func withMattermost(cfg *appsConfig, f *mattermostfake.Server) {
 	cfg.alertsExtraTo = []string{"mattermost"}
 }
 
-// root posts only (follow-ups reply in threads).
-func rootPosts(f *mattermostfake.Server) []mattermostfake.Post {
-	var out []mattermostfake.Post
-	for _, p := range f.Posts(mmChannel) {
-		if p.RootID == "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func waitPosts(t *testing.T, c *collector, f *mattermostfake.Server, what string, n int) []mattermostfake.Post {
 	t.Helper()
 	var got []mattermostfake.Post
@@ -138,12 +127,12 @@ func TestMattermostOutages(t *testing.T) {
 	f.FailNext(4, 503)
 	a.request("GET", "/users/1")
 	a.flush()
-	posts := waitPosts(t, c, f, "the alert after the 503s", 1)
+	waitPosts(t, c, f, "the alert after the 503s", 1)
 
 	f.FailNextWith(1, mattermostfake.Failure{Status: 429, RetryAfter: 1})
 	a.request("GET", "/slow/db")
 	a.flush()
-	posts = waitPosts(t, c, f, "the alert after the 429", 2)
+	posts := waitPosts(t, c, f, "the alert after the 429", 2)
 	if len(posts) != 2 {
 		t.Fatalf("%d posts, want 2: each alert exactly once", len(posts))
 	}

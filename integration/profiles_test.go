@@ -122,7 +122,7 @@ func post(t *testing.T, url, what string, body []byte) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s: %s", what, resp.Status)
 	}

@@ -141,7 +141,7 @@ func TestRedisOutageFallbackAndRecovery(t *testing.T) {
 	}
 	// Now the state is in Redis again.
 	client := redis.NewClient(&redis.Options{Addr: r2.Addr})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	keys, err := client.Keys(context.Background(), "it:slowspan:key:*").Result()
 	if err != nil {
 		t.Fatal(err)

@@ -208,7 +208,7 @@ func (h *httpSender) send(ctx context.Context, body []byte) error {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s", resp.Status)
 	}

@@ -431,7 +431,7 @@ func TestRotationFailsInsteadOfSpinning(t *testing.T) {
 	cfg.Rotation = RotationConfig{MaxMegabytes: 1}
 	w := newLineWriter(cfg, zap.NewNop())
 	require.NoError(t, w.open())
-	defer w.close()
+	defer func() { assert.NoError(t, w.close()) }()
 	line := append([]byte(strings.Repeat("x", 600<<10)), '\n')
 	require.NoError(t, w.writeLine(line))
 	err := w.writeLine(line) // over 1 MB: rotates

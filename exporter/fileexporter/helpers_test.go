@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +99,7 @@ func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { assert.NoError(t, f.Close()) }()
 	var r io.Reader = f
 	if strings.HasSuffix(path, ".gz") {
 		zr, err := gzip.NewReader(f)
@@ -168,5 +167,3 @@ func permOf(t *testing.T, path string) os.FileMode {
 	require.NoError(t, err)
 	return fi.Mode().Perm()
 }
-
-func dirOf(path string) string { return filepath.Dir(path) }

@@ -101,7 +101,7 @@ func (s *idSet) seedFile(path string) error {
 		}
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func (s *idSet) seedFile(path string) error {
 		return nil
 	}
 	// Read no more than the file held when we looked.
-	var r io.Reader = io.LimitReader(f, fi.Size())
+	r := io.LimitReader(f, fi.Size())
 	skipFirst := false
 	if strings.HasSuffix(path, compressSuffix) {
 		zr, err := gzip.NewReader(f)

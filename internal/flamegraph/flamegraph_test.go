@@ -36,7 +36,9 @@ func folded(s string) []alert.Stack {
 	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
 		i := strings.LastIndexByte(line, ' ')
 		var v int64
-		fmt.Sscan(line[i+1:], &v)
+		if _, err := fmt.Sscan(line[i+1:], &v); err != nil {
+			panic(fmt.Sprintf("folded %q: %v", line, err)) // a typo in a test's stacks
+		}
 		out = append(out, alert.Stack{Frames: strings.Split(strings.TrimSpace(line[:i]), ";"), Value: v})
 	}
 	return out
@@ -325,8 +327,8 @@ func TestBounds(t *testing.T) {
 			assert.Less(t, len(svg), 2<<20)
 			pngBytes := writePNG(t, g)
 			if os.Getenv("FLAMEGRAPH_DUMP") != "" { // to look at them
-				os.WriteFile(filepath.Join(os.TempDir(), name+".svg"), svg, 0o644)
-				os.WriteFile(filepath.Join(os.TempDir(), name+".png"), pngBytes, 0o644)
+				require.NoError(t, os.WriteFile(filepath.Join(os.TempDir(), name+".svg"), svg, 0o644))
+				require.NoError(t, os.WriteFile(filepath.Join(os.TempDir(), name+".png"), pngBytes, 0o644))
 			}
 			t.Logf("20k %s stacks: %d frames drawn, depth %d, SVG %d bytes, PNG %d bytes",
 				name, len(g.Frames()), g.Depth(), len(svg), len(pngBytes))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
-	"time"
 
 	"github.com/slowspan/slowspan/alert"
 )
@@ -36,7 +35,7 @@ func NewTemplate(text string, webhook bool) (*Template, error) {
 		"code":     func(v any) string { return r.code(str(v), maxRoute) },
 		"text":     func(v any) string { return r.text(str(v), maxRoute) },
 		"link":     func(label string, u any) string { return r.link(label, str(u)) },
-		"duration": func(d time.Duration) string { return Duration(d) },
+		"duration": Duration,
 		"percent":  percent,
 		"truncate": func(n int, v any) string { return Truncate(str(v), n) },
 		"default": func(a alert.Alert) string {

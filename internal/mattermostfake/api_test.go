@@ -70,7 +70,7 @@ func TestAuthSchemes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
+		_ = res.Body.Close()
 		return res.StatusCode
 	}
 	for name, tc := range map[string]struct {

@@ -110,7 +110,7 @@ func do(t *testing.T, method, url, tok, contentType string, body []byte) resp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
 	if res.Header.Get("X-Version-Id") == "" {
 		t.Fatalf("%s %s: no X-Version-Id", method, url)

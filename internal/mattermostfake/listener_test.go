@@ -20,7 +20,7 @@ func TestWithListenerServesOnTheGivenAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ping: %s", resp.Status)
 	}
@@ -33,5 +33,5 @@ func TestWithListenerServesOnTheGivenAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 }

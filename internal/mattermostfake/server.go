@@ -536,8 +536,8 @@ func (s *Server) addViolation(v string) {
 }
 
 func writeFailure(w http.ResponseWriter, f Failure) {
-	switch {
-	case f.Status == http.StatusTooManyRequests:
+	switch f.Status {
+	case http.StatusTooManyRequests:
 		// Section 9: throttled's headers, plain-text body from http.Error.
 		w.Header().Set("X-RateLimit-Limit", "101")
 		w.Header().Set("X-RateLimit-Remaining", "0")
@@ -546,10 +546,10 @@ func writeFailure(w http.ResponseWriter, f Failure) {
 			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 		}
 		http.Error(w, "limit exceeded", http.StatusTooManyRequests)
-	case f.Status == http.StatusBadGateway || f.Status == http.StatusServiceUnavailable || f.Status == http.StatusGatewayTimeout:
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(f.Status)
-		fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>\n", f.Status, http.StatusText(f.Status))
+		_, _ = fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>\n", f.Status, http.StatusText(f.Status))
 	default:
 		writeAppError(w, f.Status, ErrInjectedFailure, "")
 	}

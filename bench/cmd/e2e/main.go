@@ -245,7 +245,7 @@ func runOnce(s setup, bin, dir, protocol string, rate int, dur time.Duration) (r
 	if err != nil {
 		return result{}, err
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If this program dies, the collector must not outlive it.
@@ -267,8 +267,7 @@ func runOnce(s setup, bin, dir, protocol string, rate int, dur time.Duration) (r
 			return err
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
-			return errors.New("collector did not stop within 30s of SIGTERM; killed")
+			return fmt.Errorf("collector did not stop within 30s of SIGTERM; killed (%v)", <-done)
 		}
 	}
 	defer func() { _ = stop() }()
@@ -322,7 +321,7 @@ func freePort() int {
 	if err != nil {
 		fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -340,7 +339,7 @@ func waitReady(port int, done <-chan error) error {
 		}
 		resp, err := client.Post(url, "application/json", strings.NewReader("{}"))
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -376,7 +375,7 @@ func vmHWM(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {

@@ -14,6 +14,14 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "replay:", err)
+		os.Exit(1)
+	}
+}
+
+// run sends the replay and prints its statistics, also when it failed part way.
+func run() error {
 	var cfg replay.Config
 	flag.StringVar(&cfg.Endpoint, "endpoint", "127.0.0.1:4318", "OTLP receiver host:port (4318 for http, 4317 for grpc)")
 	flag.StringVar(&cfg.Protocol, "protocol", "http", "http or grpc")
@@ -27,8 +35,5 @@ func main() {
 	defer stop()
 	st, err := replay.Run(ctx, cfg)
 	fmt.Println(st)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "replay:", err)
-		os.Exit(1)
-	}
+	return err
 }

@@ -48,9 +48,9 @@ func main() {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "fast") })
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "fast") })
 	mux.HandleFunc("GET /slow/cpu", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "%x\n", burnCPU(700*time.Millisecond))
+		_, _ = fmt.Fprintf(w, "%x\n", burnCPU(700*time.Millisecond))
 	})
 	mux.HandleFunc("GET /slow/db", func(w http.ResponseWriter, r *http.Request) {
 		tracer := otel.Tracer("goapp/db")
@@ -63,7 +63,7 @@ func main() {
 			time.Sleep(15 * time.Millisecond) // the query's latency
 			span.End()
 		}
-		fmt.Fprintln(w, "db")
+		_, _ = fmt.Fprintln(w, "db")
 	})
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		// ?delay=1.5s lets tests make one request slower than the others.
@@ -72,15 +72,15 @@ func main() {
 			d = 600 * time.Millisecond
 		}
 		time.Sleep(d)
-		fmt.Fprintln(w, "user", r.PathValue("id"))
+		_, _ = fmt.Fprintln(w, "user", r.PathValue("id"))
 	})
 	mux.HandleFunc("GET /reports/{name}", func(w http.ResponseWriter, _ *http.Request) {
 		time.Sleep(700 * time.Millisecond) // under its per-route threshold
-		fmt.Fprintln(w, "report")
+		_, _ = fmt.Fprintln(w, "report")
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		time.Sleep(600 * time.Millisecond) // slow, but excluded by the collector config
-		fmt.Fprintln(w, "ok")
+		_, _ = fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		// Anything else (hostile paths in the tests) is slow too.
@@ -99,7 +99,7 @@ func main() {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintln(w, "flushed")
+		_, _ = fmt.Fprintln(w, "flushed")
 	}
 
 	mux.HandleFunc("POST /flush", flush) // test plumbing: a fast span
