@@ -332,7 +332,7 @@ func putResource(dst pcommon.Map, res *resource.Resource) {
 				s.AppendEmpty().SetBool(v)
 			}
 		default:
-			dst.PutStr(k, kv.Value.Emit())
+			dst.PutStr(k, kv.Value.String())
 		}
 	}
 }

@@ -20,25 +20,11 @@ func newComponent(set connector.Settings, cfg *Config) (*pipeline.Component, err
 	if err != nil {
 		return nil, err
 	}
-	tel, err := metadata.NewTelemetryBuilder(ts)
+	ins, err := pipeline.NewInstruments(ts, component.KindConnector, metadata.ScopeName)
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.NewComponent(eng, component.KindConnector, set.ID, ts.Logger, pipeline.Instruments{
-		Spans:                 tel.ConnectorSlowspanSpans,
-		ProfileSamples:        tel.ConnectorSlowspanProfileSamples,
-		ProfileSamplesDropped: tel.ConnectorSlowspanProfileSamplesDropped,
-		RegisterPending:       tel.RegisterConnectorSlowspanPendingAlertsCallback,
-		SlowSpans:             tel.ConnectorSlowspanSlowSpans,
-		Filtered:              tel.ConnectorSlowspanFilteredSpans,
-		Suppressed:            tel.ConnectorSlowspanSuppressedSpans,
-		Alerts:                tel.ConnectorSlowspanAlerts,
-		Refused:               tel.ConnectorSlowspanAlertsRefused,
-		Folded:                tel.ConnectorSlowspanAlertsFolded,
-		BackendErrors:         tel.ConnectorSlowspanDedupBackendErrors,
-		RegisterKeys:          tel.RegisterConnectorSlowspanDedupKeysCallback,
-		Shutdown:              tel.Shutdown,
-	}), nil
+	return pipeline.NewComponent(eng, component.KindConnector, set.ID, ts.Logger, ins), nil
 }
 
 // tracesConnector sits among the exporters of the user's own traces

@@ -207,7 +207,7 @@ func TestSaveAndLoad(t *testing.T) {
 	require.NoError(t, client.Close(ctx))
 
 	client = open()
-	defer client.Close(ctx)
+	defer func() { require.NoError(t, client.Close(ctx)) }()
 	// Reload with a smaller bound: the oldest keys go.
 	r := New(Settings{Window: time.Hour, EscalationFactor: 2, MaxKeys: 150})
 	require.NoError(t, r.Load(ctx, client, t0.Add(5*time.Minute)))

@@ -45,11 +45,11 @@ func TestPendingBytesBound(t *testing.T) {
 
 	// Children of a waiting alert grow it past the budget: the next pass of
 	// the flush loop sends the oldest alerts early, though not yet due.
-	td, spans := request(2 * time.Second)
+	td, _ := request(2 * time.Second)
 	res = e.Process(t.Context(), td, 0)
 	require.Zero(t, res.Alerts)
 	td = ptrace.NewTraces()
-	spans = td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
 	for i := range maxTrackedGroups {
 		child(spans, ptrace.SpanKindClient, fmt.Sprintf("call-%d-%s", i, strings.Repeat("n", 100)), 0, time.Millisecond, nil)
 	}

@@ -1,20 +1,12 @@
 package engine
 
 import (
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// atomicClock is a clock the test moves while the component's loop reads it.
-type atomicClock struct{ ns atomic.Int64 }
-
-func (c *atomicClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *atomicClock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
-func (c *atomicClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestExpireProfilesUsesTheEngineClock(t *testing.T) {
 	e, clk := newEngine(t, nil)

@@ -18,29 +18,25 @@ import (
 	"github.com/slowspan/slowspan/internal/engine"
 )
 
-// Instruments are the own metrics of a slowspan component. The processor and
-// the connector fill them from their own metadata packages (the names differ:
-// otelcol_processor_slowspan_* and otelcol_connector_slowspan_*); recording
-// lives here, once.
+// Instruments are the own metrics of a slowspan component (see
+// metricDefs); NewInstruments creates them. NewComponent makes a nil
+// counter a no-op one.
 type Instruments struct {
-	Spans          metric.Int64Counter
-	ProfileSamples metric.Int64Counter
-	SlowSpans      metric.Int64Counter
-	Filtered       metric.Int64Counter
-	Suppressed     metric.Int64Counter
-	Alerts         metric.Int64Counter
-	Refused        metric.Int64Counter
-	BackendErrors  metric.Int64Counter
-	// Folded counts alerts folded into storm summaries (optional).
-	Folded metric.Int64Counter
-	// ProfileSamplesDropped counts, by reason, the profile samples not kept.
+	Spans                 metric.Int64Counter
+	SlowSpans             metric.Int64Counter
+	Filtered              metric.Int64Counter
+	Suppressed            metric.Int64Counter
+	Alerts                metric.Int64Counter
+	Folded                metric.Int64Counter
+	Refused               metric.Int64Counter
+	BackendErrors         metric.Int64Counter
+	ProfileSamples        metric.Int64Counter
 	ProfileSamplesDropped metric.Int64Counter
-	// RegisterKeys and RegisterPending register the callbacks of the dedup
-	// keys and pending alerts gauges.
-	RegisterKeys    func(metric.Int64Callback) error
-	RegisterPending func(metric.Int64Callback) error
-	// Shutdown unregisters callbacks.
-	Shutdown func()
+	Keys                  metric.Int64ObservableGauge
+	Pending               metric.Int64ObservableGauge
+
+	meter metric.Meter
+	*registration
 }
 
 // Component is an Engine as a collector component: started and shut down
@@ -75,6 +71,10 @@ type Component struct {
 
 // NewComponent wraps e for the component of kind and id.
 func NewComponent(e *engine.Engine, kind component.Kind, id component.ID, logger *zap.Logger, ins Instruments) *Component {
+	if ins.registration == nil {
+		ins.registration = &registration{}
+	}
+	ins.fillNoop()
 	c := &Component{Engine: e, kind: kind, id: id, ins: ins, logger: logger,
 		byReason: make(map[alert.Reason]metric.AddOption, len(alert.Reasons))}
 	if c.logger == nil {
@@ -110,21 +110,11 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	if err := c.Engine.Start(ctx, host, c.kind, c.id); err != nil {
 		return err
 	}
-	if c.ins.RegisterKeys != nil {
-		if err := c.ins.RegisterKeys(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(c.Engine.Keys()))
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	if c.ins.RegisterPending != nil {
-		if err := c.ins.RegisterPending(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(c.Engine.Pending()))
-			return nil
-		}); err != nil {
-			return err
-		}
+	if err := c.ins.observe(
+		func() int64 { return int64(c.Engine.Keys()) },
+		func() int64 { return int64(c.Engine.Pending()) },
+	); err != nil {
+		return err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
@@ -223,8 +213,8 @@ func (c *Component) Shutdown(ctx context.Context) error {
 		c.cancel = nil
 	}
 	c.Flush(ctx, true)
-	if c.ins.Shutdown != nil {
-		c.ins.Shutdown()
+	if err := c.ins.unobserve(); err != nil {
+		c.logger.Warn("removing the callback of the keys and pending alerts gauges failed", zap.Error(err))
 	}
 	return c.Engine.Shutdown(ctx)
 }
@@ -267,7 +257,7 @@ func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next co
 }
 
 func (c *Component) record(ctx context.Context, st *engine.Stats) {
-	if st.Folded > 0 && c.ins.Folded != nil {
+	if st.Folded > 0 {
 		c.ins.Folded.Add(ctx, st.Folded)
 	}
 	if st.Spans > 0 {

@@ -21,11 +21,8 @@ var dropReasonAttrs = func() (out [len(profileindex.DropReasons)]metric.AddOptio
 // recordProfiles counts the samples of one profiles message: those kept, and
 // those dropped by reason.
 func (ins *Instruments) recordProfiles(ctx context.Context, st profileindex.AddStats) {
-	if st.Kept > 0 && ins.ProfileSamples != nil {
+	if st.Kept > 0 {
 		ins.ProfileSamples.Add(ctx, int64(st.Kept))
-	}
-	if ins.ProfileSamplesDropped == nil {
-		return
 	}
 	for i, n := range st.Dropped {
 		if n > 0 {

@@ -115,7 +115,7 @@ func (p *Proxy) accept() {
 // requests forwards the client's commands one by one, counting them.
 func (p *Proxy) requests(client, server net.Conn) {
 	defer p.wg.Done()
-	defer server.Close()
+	defer func() { _ = server.Close() }() // ends the other direction too
 	rd := bufio.NewReader(client)
 	for {
 		raw, name, err := readCommand(rd)
@@ -134,7 +134,7 @@ func (p *Proxy) requests(client, server net.Conn) {
 // replies forwards what the server sends, each read held for the delay.
 func (p *Proxy) replies(server, client net.Conn) {
 	defer p.wg.Done()
-	defer client.Close()
+	defer func() { _ = client.Close() }() // ends the other direction too
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := server.Read(buf)

@@ -57,7 +57,7 @@ func StartServerOn(t testing.TB, port int) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }() // the child has its own descriptor
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
@@ -66,7 +66,7 @@ func StartServerOn(t testing.TB, port int) *Server {
 	t.Cleanup(s.Stop)
 
 	client := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -23,25 +23,11 @@ func newComponent(set processor.Settings, cfg *Config) (*pipeline.Component, err
 	if err != nil {
 		return nil, err
 	}
-	tel, err := metadata.NewTelemetryBuilder(ts)
+	ins, err := pipeline.NewInstruments(ts, component.KindProcessor, metadata.ScopeName)
 	if err != nil {
 		return nil, err
 	}
-	c := pipeline.NewComponent(eng, component.KindProcessor, set.ID, ts.Logger, pipeline.Instruments{
-		Spans:                 tel.ProcessorSlowspanSpans,
-		ProfileSamples:        tel.ProcessorSlowspanProfileSamples,
-		ProfileSamplesDropped: tel.ProcessorSlowspanProfileSamplesDropped,
-		RegisterPending:       tel.RegisterProcessorSlowspanPendingAlertsCallback,
-		SlowSpans:             tel.ProcessorSlowspanSlowSpans,
-		Filtered:              tel.ProcessorSlowspanFilteredSpans,
-		Suppressed:            tel.ProcessorSlowspanSuppressedSpans,
-		Alerts:                tel.ProcessorSlowspanAlerts,
-		Refused:               tel.ProcessorSlowspanAlertsRefused,
-		Folded:                tel.ProcessorSlowspanAlertsFolded,
-		BackendErrors:         tel.ProcessorSlowspanDedupBackendErrors,
-		RegisterKeys:          tel.RegisterProcessorSlowspanDedupKeysCallback,
-		Shutdown:              tel.Shutdown,
-	})
+	c := pipeline.NewComponent(eng, component.KindProcessor, set.ID, ts.Logger, ins)
 	// A refusal goes back to the receiver, so the sender retries and the
 	// rolled-back alert fires again.
 	c.ReturnRefusals = true
