@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/idset"
 	"github.com/slowspan/slowspan/internal/report"
 )
 
@@ -24,7 +25,7 @@ type alertFileExporter struct {
 	// file, the ID set and the report directory are shared.
 	mu     sync.Mutex
 	w      *lineWriter
-	seen   *idSet
+	seen   *idset.Set
 	seeded bool
 }
 
@@ -34,7 +35,7 @@ func newAlertFileExporter(cfg *Config, logger *zap.Logger) *alertFileExporter {
 		logger: logger,
 		now:    time.Now,
 		w:      newLineWriter(cfg, logger),
-		seen:   newIDSet(maxRememberedIDs),
+		seen:   idset.New(maxRememberedIDs),
 	}
 }
 
@@ -64,11 +65,11 @@ func (e *alertFileExporter) ensureOpen() error {
 	}
 	if !e.seeded {
 		e.seeded = true
-		if err := e.seen.seed(e.w); err != nil {
+		if err := seedIDs(e.seen, e.w); err != nil {
 			e.logger.Warn("Reading the IDs of the alerts already written failed; an alert redelivered after a restart may be written twice",
 				zap.String("path", e.cfg.Path), zap.Error(err))
 		}
-		e.logger.Debug("Remembered the IDs of the last alerts written", zap.String("path", e.cfg.Path), zap.Int("ids", e.seen.len()))
+		e.logger.Debug("Remembered the IDs of the last alerts written", zap.String("path", e.cfg.Path), zap.Int("ids", e.seen.Len()))
 	}
 	return nil
 }
@@ -102,7 +103,7 @@ func (e *alertFileExporter) pushTraces(ctx context.Context, td ptrace.Traces) er
 		if err := ctx.Err(); err != nil {
 			return err // the retry skips what was written
 		}
-		dup := e.seen.has(a.ID)
+		dup := e.seen.Has(a.ID)
 		if e.cfg.Reports != "" && e.writeReport(a, dup) {
 			reports++
 		}
@@ -121,7 +122,7 @@ func (e *alertFileExporter) pushTraces(ctx context.Context, td ptrace.Traces) er
 			e.logWriteError(err)
 			return err
 		}
-		e.seen.add(a.ID)
+		e.seen.Add(a.ID)
 		written++
 	}
 	if e.cfg.FSync {

@@ -4,14 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/slowspan/slowspan/internal/idset"
 )
 
 // Bounds of the dedup memory. A redelivery (a persistent queue replaying the
@@ -22,56 +22,12 @@ const (
 	// seedMaxBytes is how much of the end of the alert file (and of the
 	// newest rotated file, when the current one is short) Start reads.
 	seedMaxBytes = 8 << 20
-	maxIDLength  = 64
 )
-
-// idSet remembers the last maxRememberedIDs alert IDs written, forgetting
-// the oldest first.
-type idSet struct {
-	ids  map[string]struct{}
-	ring []string
-	next int
-}
-
-func newIDSet(capacity int) *idSet {
-	return &idSet{ids: make(map[string]struct{}, capacity), ring: make([]string, 0, capacity)}
-}
-
-// normID keeps memory bounded for hostile, overlong IDs.
-func normID(id string) string {
-	if len(id) <= maxIDLength {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func (s *idSet) has(id string) bool {
-	_, ok := s.ids[normID(id)]
-	return ok
-}
-
-func (s *idSet) add(id string) {
-	id = normID(id)
-	if _, ok := s.ids[id]; ok {
-		return
-	}
-	if len(s.ring) < cap(s.ring) {
-		s.ring = append(s.ring, id)
-	} else {
-		delete(s.ids, s.ring[s.next])
-		s.ring[s.next] = id
-		s.next = (s.next + 1) % len(s.ring)
-	}
-	s.ids[id] = struct{}{}
-}
-
-func (s *idSet) len() int { return len(s.ids) }
 
 // seed fills s with the IDs of the last lines written: those of the newest
 // rotated file when the current file is shorter than seedMaxBytes, then those
 // of the end of the current file, oldest first so the newest are kept.
-func (s *idSet) seed(w *lineWriter) error {
+func seedIDs(s *idset.Set, w *lineWriter) error {
 	var errs []error
 	fi, err := os.Stat(w.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -82,18 +38,18 @@ func (s *idSet) seed(w *lineWriter) error {
 	}
 	if fi == nil || fi.Size() < seedMaxBytes {
 		if backups, err := w.backups(); err == nil && len(backups) > 0 {
-			errs = append(errs, s.seedFile(backups[0].path))
+			errs = append(errs, seedIDsFromFile(s, backups[0].path))
 		}
 	}
 	if fi != nil {
-		errs = append(errs, s.seedFile(w.path))
+		errs = append(errs, seedIDsFromFile(s, w.path))
 	}
 	return errors.Join(errs...)
 }
 
 // seedFile reads the IDs in the last seedMaxBytes of path (of its
 // decompressed content for a .gz).
-func (s *idSet) seedFile(path string) error {
+func seedIDsFromFile(s *idset.Set, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -132,7 +88,7 @@ func (s *idSet) seedFile(path string) error {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 && !skipFirst {
 			if id := lineID(line); id != "" {
-				s.add(id)
+				s.Add(id)
 			}
 		}
 		skipFirst = false

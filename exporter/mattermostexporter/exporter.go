@@ -18,6 +18,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/flamegraph"
+	"github.com/slowspan/slowspan/internal/idset"
 	"github.com/slowspan/slowspan/internal/markdown"
 	"github.com/slowspan/slowspan/internal/report"
 )
@@ -43,7 +44,7 @@ type mattermostExporter struct {
 	c       *client
 	tpl     *markdown.Template
 	threads *threadStore // nil without storage
-	sent    *idSet
+	sent    *idset.Set
 
 	uploadsOffUntil time.Time
 	uploadsLogged   bool
@@ -55,7 +56,7 @@ func newMattermostExporter(cfg *Config, set exporter.Settings) *mattermostExport
 		set:    set,
 		logger: set.Logger,
 		now:    time.Now,
-		sent:   newIDSet(maxRememberedIDs),
+		sent:   idset.New(maxRememberedIDs),
 	}
 }
 
@@ -173,7 +174,7 @@ func (e *mattermostExporter) pushTraces(ctx context.Context, td ptrace.Traces) e
 	var errs []error
 	posted := 0
 	for a := range alert.All(td) {
-		if e.sent.has(a.ID) {
+		if e.sent.Has(a.ID) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -191,7 +192,7 @@ func (e *mattermostExporter) pushTraces(ctx context.Context, td ptrace.Traces) e
 			errs = append(errs, fmt.Errorf("alert %s (%s): %w", a.ID, a.Key.Hash(), err))
 			continue
 		}
-		e.sent.add(a.ID)
+		e.sent.Add(a.ID)
 		posted++
 	}
 	if posted > 0 {
@@ -380,29 +381,4 @@ func pendingPostID(channelID, rootID, alertID string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(alertID))
 	return "slowspan:" + hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// idSet remembers the last n IDs added.
-type idSet struct {
-	ids  map[string]struct{}
-	ring []string
-	next int
-}
-
-func newIDSet(n int) *idSet {
-	return &idSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
-}
-
-func (s *idSet) has(id string) bool { _, ok := s.ids[id]; return ok }
-
-func (s *idSet) add(id string) {
-	if s.has(id) {
-		return
-	}
-	if old := s.ring[s.next]; old != "" {
-		delete(s.ids, old)
-	}
-	s.ring[s.next] = id
-	s.ids[id] = struct{}{}
-	s.next = (s.next + 1) % len(s.ring)
 }
