@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 // Encode writes the alert's slowspan.* attributes onto span, which should be
@@ -212,29 +214,22 @@ func stringMap(m pcommon.Map, skipOwn bool) map[string]string {
 // stripControl removes control characters (a span name is one line of
 // text; an escape sequence in it would act on a terminal that prints it).
 func stripControl(s string) string {
-	if strings.IndexFunc(s, isControl) < 0 {
+	if strings.IndexFunc(s, safetext.IsControl) < 0 {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if isControl(r) {
+		if safetext.IsControl(r) {
 			return -1
 		}
 		return r
 	}, s)
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
-
 // capString makes s valid UTF-8 and at most MaxValueLength bytes, cut on a
-// rune boundary, so every consumer can print it safely.
+// rune boundary, so every consumer can print it safely. Attribute values
+// keep their line breaks: renderers escape them.
 func capString(s string) string {
-	if len(s) > MaxValueLength {
-		cut := MaxValueLength - len("…")
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
+	s = safetext.CutMarked(s, MaxValueLength, "…")
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}

@@ -25,7 +25,6 @@ import (
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -35,6 +34,7 @@ import (
 	"github.com/slowspan/slowspan/internal/dedup"
 	"github.com/slowspan/slowspan/internal/profileindex"
 	"github.com/slowspan/slowspan/internal/route"
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 // Settings are what the wrapping component provides besides the Config.
@@ -274,32 +274,11 @@ func (e *Engine) batches(now time.Time, due []*candidate) []Batch {
 	return out
 }
 
-// sanitize makes untrusted text valid UTF-8 of at most n bytes, without
-// control characters (a newline or a terminal escape in a service name would
-// reach every message and log line of its alerts).
+// sanitize makes untrusted text a one-line, valid string of at most n
+// bytes (see package safetext); a cut result is a copy, so a key that lives
+// for the dedup window never pins a huge attribute value.
 func sanitize(s string, n int) string {
-	if len(s) > 4*n {
-		s = s[:4*n] // bound the work on huge values before scanning them
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.IndexFunc(s, isControl) >= 0 {
-		s = strings.Map(func(r rune) rune {
-			if isControl(r) {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	if len(s) > n {
-		cut := n
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		// Clone: the key lives for the dedup window and must not pin a
-		// huge attribute value in memory.
-		s = strings.Clone(s[:cut])
-	}
-	return s
+	s, _ = safetext.Cut(s, 4*n) // bound the work on huge values before scanning them
+	clean, _ := safetext.Clean(s, n)
+	return clean
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

@@ -3,6 +3,8 @@ package flamegraph
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 // cleanText makes s safe to put in XML 1.0 and to draw on one line: invalid
@@ -27,15 +29,7 @@ func cleanText(s string, maxBytes int) string {
 			break
 		}
 	}
-	out := b.String()
-	if len(out) > maxBytes {
-		cut := maxBytes - len(CutName)
-		for cut > 0 && !utf8.RuneStart(out[cut]) {
-			cut--
-		}
-		out = out[:cut] + CutName
-	}
-	return out
+	return safetext.CutMarked(b.String(), maxBytes, CutName)
 }
 
 func isClean(s string) bool {
@@ -61,13 +55,7 @@ func isClean(s string) bool {
 // decoded with range never yield surrogates, so XML's Char production reduces
 // to excluding control characters and U+FFFE/U+FFFF.
 func allowedRune(r rune) bool {
-	switch {
-	case r < 0x20, r >= 0x7f && r <= 0x9f:
-		return false
-	case r == 0xfffe, r == 0xffff:
-		return false
-	}
-	return true
+	return !safetext.IsControl(r) && r != 0xfffe && r != 0xffff
 }
 
 // appendEscaped appends s XML-escaped, quotes included so the same function

@@ -3,10 +3,11 @@ package profileindex
 import (
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 // Bounds on what one sample may hold, against hostile or broken input.
@@ -240,12 +241,6 @@ func (d *dict) function(fi int32) (string, int64) {
 // clean makes a function name valid UTF-8 and bounded, in a copy of its
 // own: the index must not pin the request's string table.
 func clean(s string) string {
-	if len(s) > maxNameBytes {
-		cut := maxNameBytes
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
-	}
+	s, _ = safetext.Cut(s, maxNameBytes)
 	return strings.Clone(strings.ToValidUTF8(s, "\uFFFD"))
 }

@@ -1,6 +1,10 @@
 package route
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/slowspan/slowspan/internal/safetext"
+)
 
 // Markers written by Normalize. Their braces can never be part of an id, so
 // Normalize leaves them alone on a second pass.
@@ -21,7 +25,7 @@ const (
 //
 // Normalize is idempotent: Normalize(Normalize(p)) == Normalize(p).
 func Normalize(path string) string {
-	w, cut := window(path, scanLimit)
+	w, cut := safetext.Cut(path, scanLimit)
 	w, stripped := stripQuery(w)
 	return normalize(w, cut && !stripped)
 }
@@ -31,7 +35,7 @@ func Normalize(path string) string {
 // a fragment of an id that no longer looks like one: it is dropped and
 // {rest} marks the loss.
 func normalize(p string, truncated bool) string {
-	s, cut := sanitize(p, scanLimit)
+	s, cut := safetext.Clean(p, scanLimit)
 	if truncated || cut {
 		truncated = true
 		s = s[:max(strings.LastIndexByte(s, '/'), 0)]

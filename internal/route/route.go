@@ -26,6 +26,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 // Source says which attribute the route came from.
@@ -121,13 +123,13 @@ func Extract(attrs pcommon.Map, spanName string) Info {
 		if !ok {
 			continue
 		}
-		w, cut := window(v, scanLimit)
+		w, cut := safetext.Cut(v, scanLimit)
 		w, stripped := stripQuery(w)
 		p, ok := pathOf(w)
 		if !ok {
 			continue
 		}
-		clean, _ := sanitize(p, maxPathLen)
+		clean, _ := safetext.Clean(p, maxPathLen)
 		if clean == "" {
 			continue
 		}
@@ -137,9 +139,9 @@ func Extract(attrs pcommon.Map, spanName string) Info {
 	}
 
 	if r, ok := str(attrs, attrHTTPRoute); ok {
-		w, _ := window(r, scanLimit)
+		w, _ := safetext.Cut(r, scanLimit)
 		w, _ = stripQuery(w)
-		if clean, _ := sanitize(w, maxRouteLen); clean != "" {
+		if clean, _ := safetext.Clean(w, maxRouteLen); clean != "" {
 			info.Route = own(clean, r)
 			info.Source = SourceHTTPRoute
 			return info
@@ -154,8 +156,8 @@ func Extract(attrs pcommon.Map, spanName string) Info {
 		return info
 	}
 
-	w, _ := window(spanName, scanLimit)
-	info.Route, _ = sanitize(w, maxRouteLen)
+	w, _ := safetext.Cut(spanName, scanLimit)
+	info.Route, _ = safetext.Clean(w, maxRouteLen)
 	info.Route = own(info.Route, spanName)
 	if info.Route == "" {
 		info.Route = unknownRoute
@@ -298,7 +300,7 @@ func schemeLen(s string) int {
 // stripped, ids replaced by {id}), or "" when s has no path. It describes
 // outgoing calls in a breakdown with the same bounded form as routes.
 func URLRoute(s string) string {
-	w, cut := window(s, scanLimit)
+	w, cut := safetext.Cut(s, scanLimit)
 	w, stripped := stripQuery(w)
 	p, ok := pathOf(w)
 	if !ok {

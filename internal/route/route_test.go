@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 func attrMap(t testing.TB, raw map[string]any) pcommon.Map {
@@ -419,21 +421,21 @@ func TestSanitize(t *testing.T) {
 		{"\uFFFD", 3, "\uFFFD", false},        // a valid U+FFFD is kept
 	}
 	for _, tt := range tests {
-		got, trunc := sanitize(tt.in, tt.limit)
-		assert.Equal(t, tt.want, got, "sanitize(%q, %d)", tt.in, tt.limit)
-		assert.Equal(t, tt.trunc, trunc, "sanitize(%q, %d) truncated", tt.in, tt.limit)
+		got, trunc := safetext.Clean(tt.in, tt.limit)
+		assert.Equal(t, tt.want, got, "safetext.Clean(%q, %d)", tt.in, tt.limit)
+		assert.Equal(t, tt.trunc, trunc, "safetext.Clean(%q, %d) truncated", tt.in, tt.limit)
 	}
 }
 
 func TestWindow(t *testing.T) {
 	s := strings.Repeat("é", 10) // 20 bytes
-	got, cut := window(s, 5)
+	got, cut := safetext.Cut(s, 5)
 	assert.Equal(t, "éé", got)
 	assert.True(t, cut)
-	got, cut = window(s, 20)
+	got, cut = safetext.Cut(s, 20)
 	assert.Equal(t, s, got)
 	assert.False(t, cut)
-	got, _ = window(strings.Repeat("\x80", 10), 5) // no rune start at all: no endless back-off
+	got, _ = safetext.Cut(strings.Repeat("\x80", 10), 5) // no rune start at all: no endless back-off
 	assert.Len(t, got, 2)
 }
 
