@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/bench/inproc"
-	"github.com/slowspan/slowspan/bench/workload"
+	"github.com/slowspan/slowspan/internal/workload"
 )
 
 // TestEquivalence proves the benchmarks compare the same work: from the same

@@ -20,8 +20,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/slowspan/slowspan/bench/workload"
 	"github.com/slowspan/slowspan/connector/slowspanconnector"
+	"github.com/slowspan/slowspan/internal/workload"
 	"github.com/slowspan/slowspan/processor/slowspanprocessor"
 )
 

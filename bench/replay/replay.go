@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/slowspan/slowspan/bench/workload"
+	"github.com/slowspan/slowspan/internal/workload"
 )
 
 // Config of one load run.

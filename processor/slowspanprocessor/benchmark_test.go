@@ -12,58 +12,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/slowspan/slowspan/internal/workload"
 	"github.com/slowspan/slowspan/processor/slowspanprocessor/internal/metadata"
 )
 
 const benchSpans = 10000
 
-// benchBatch is 10,000 spans in 10 resources: half server spans with the
-// attributes otelhttp records, the rest client and internal spans; 1 % are
-// slow server spans over 200 routes.
-func benchBatch() ptrace.Traces {
-	td := ptrace.NewTraces()
-	start := pcommon.NewTimestampFromTime(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
-	perResource := benchSpans / 10
-	for r := range 10 {
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("service-%d", r))
-		rs.Resource().Attributes().PutStr("service.version", "1.4.2")
-		rs.Resource().Attributes().PutStr("host.name", "web-7f9c")
-		spans := rs.ScopeSpans().AppendEmpty().Spans()
-		for i := range perResource {
-			n := r*perResource + i
-			sp := spans.AppendEmpty()
-			sp.SetTraceID(pcommon.TraceID{byte(n), byte(n >> 8), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
-			sp.SetSpanID(pcommon.SpanID{byte(n), byte(n >> 8), 1, 2, 3, 4, 5, 6})
-			sp.SetStartTimestamp(start)
-			dur := time.Duration(5+n%40) * time.Millisecond
-			route := fmt.Sprintf("/api/v1/resource%d/{id}", n%200)
-			switch {
-			case n%100 == 0: // 1 %: slow server span
-				sp.SetKind(ptrace.SpanKindServer)
-				dur = 1500 * time.Millisecond
-			case n%2 == 0:
-				sp.SetKind(ptrace.SpanKindServer)
-			case n%4 == 1:
-				sp.SetKind(ptrace.SpanKindClient)
-			default:
-				sp.SetKind(ptrace.SpanKindInternal)
-			}
-			sp.SetEndTimestamp(start + pcommon.Timestamp(dur))
-			sp.SetName("GET " + route)
-			a := sp.Attributes()
-			a.PutStr("http.request.method", "GET")
-			a.PutStr("http.route", route)
-			a.PutStr("url.path", fmt.Sprintf("/api/v1/resource%d/%d", n%200, n))
-			a.PutStr("url.scheme", "https")
-			a.PutInt("http.response.status_code", 200)
-			a.PutStr("server.address", "shop.example.com")
-			a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
-			a.PutStr("client.address", "10.0.0.7")
-		}
-	}
-	return td
-}
+// benchBatch is the workload every slowspan benchmark uses (see
+// internal/workload and BENCHMARKS.md): 10,000 spans in 10 services, traces
+// of four spans with otelhttp's attributes, 1 % slow server spans.
+func benchBatch() ptrace.Traces { return workload.Batch(workload.Options{Spans: benchSpans}) }
 
 // BenchmarkFloor reads what the cheapest possible selection must read: kind,
 // start and end of every span.

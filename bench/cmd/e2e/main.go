@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/slowspan/slowspan/bench/replay"
-	"github.com/slowspan/slowspan/bench/workload"
+	"github.com/slowspan/slowspan/internal/workload"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100
