@@ -6,9 +6,11 @@
 package dedup
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -265,16 +267,20 @@ func (d *Deduper) Undo(_ context.Context, dec Decision) {
 	d.undoLocked(dec)
 }
 
-// UndoBatch undoes decs under one lock, newest first, so that each finds
-// the state its decision left.
+// UndoBatch undoes decs under one lock, newest decision first (by the
+// order they were made, not their order in decs: a storm summary or a
+// correlation wait can reorder them), so that each finds the state its
+// decision left.
 func (d *Deduper) UndoBatch(_ context.Context, decs []Decision) {
 	if len(decs) == 0 {
 		return
 	}
+	byAge := slices.Clone(decs)
+	slices.SortStableFunc(byAge, func(a, b Decision) int { return cmp.Compare(b.undo.seq, a.undo.seq) })
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i := len(decs) - 1; i >= 0; i-- {
-		d.undoLocked(decs[i])
+	for _, dec := range byAge {
+		d.undoLocked(dec)
 	}
 }
 
@@ -298,9 +304,13 @@ func (d *Deduper) undoLocked(dec Decision) {
 	// Only the refused decision is undone: the durable snapshot stays, as
 	// an earlier alert of the key may have been delivered since this one was
 	// decided (Delivered then moved the snapshot forward to it).
+	// What was suppressed since the decision stays counted.
 	elem, durable := e.elem, e.durable
+	suppressed, suppressedMax := e.suppressed, e.suppressedMax
 	*e = u.prev
 	e.elem, e.durable = elem, durable
+	e.suppressed += suppressed
+	e.suppressedMax = max(e.suppressedMax, suppressedMax)
 	if durable != nil && durable.had && durable.seq == e.seq {
 		// The restored state is that of a delivered alert, with the
 		// suppressions counted since: all of it is durable.

@@ -1,10 +1,14 @@
 package dedup
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,6 +48,14 @@ type Redis struct {
 	ttlMs   string
 	factor  string
 
+	// tokens number this process's alert decisions: a random 20-bit
+	// process part over a 32-bit counter, below 2^53 so Lua's doubles hold
+	// them exactly. An alert writes its token into the key; a rollback
+	// matches on it, so two alerts of a key decided in the same microsecond
+	// are told apart.
+	tokenBase int64
+	tokenSeq  atomic.Uint32
+
 	mu        sync.Mutex
 	failing   bool
 	retryAt   time.Time
@@ -79,16 +91,22 @@ func NewRedis(s RedisSettings) *Redis {
 		// Keys outlive the window so the next alert can still report what
 		// was suppressed; refreshed on every write, so memory stays bounded
 		// by the keys active in the last two windows.
-		ttlMs:  strconv.FormatInt((2 * w).Milliseconds(), 10),
-		factor: strconv.FormatFloat(s.Local.settings.EscalationFactor, 'g', -1, 64),
+		ttlMs:     strconv.FormatInt((2 * w).Milliseconds(), 10),
+		factor:    strconv.FormatFloat(s.Local.settings.EscalationFactor, 'g', -1, 64),
+		tokenBase: (rand.Int64N(1<<20) + 1) << 32,
 	}
 }
 
+// nextToken returns a token for one alert decision; later decisions of this
+// process get larger tokens.
+func (r *Redis) nextToken() int64 { return r.tokenBase | int64(r.tokenSeq.Add(1)) }
+
 type remoteUndo struct {
-	key     string
-	applied string
-	existed bool
-	prev    [4]string
+	key       string
+	token     int64 // this decision's, written into the key
+	existed   bool
+	prev      [4]string // a, d, n, x before the decision
+	prevToken string    // the key's token before it ("0": none)
 }
 
 func (r *Redis) redisKey(k alert.Key) string { return r.prefix + "key:" + k.Hash() }
@@ -132,15 +150,17 @@ func (r *Redis) DecideBatch(ctx context.Context, reqs []Request, now time.Time, 
 	defer cancel()
 	nowUs := strconv.FormatInt(now.UnixMicro(), 10)
 	keys := make([]string, len(reqs))
-	args := make([]any, 5, 5+len(reqs))
+	args := make([]any, 5, 5+2*len(reqs))
 	args[0], args[1], args[2], args[3], args[4] = nowUs, strconv.FormatInt(r.window, 10), r.factor, r.ttlMs, toleranceUs
+	tokens := make([]int64, len(reqs))
 	for i, q := range reqs {
 		keys[i] = r.redisKey(q.Key)
-		args = append(args, strconv.FormatInt(max(q.Duration.Microseconds(), 1), 10))
+		tokens[i] = r.nextToken()
+		args = append(args, strconv.FormatInt(max(q.Duration.Microseconds(), 1), 10), strconv.FormatInt(tokens[i], 10))
 	}
 	res, err := decideScript.Run(callCtx, r.client, keys, args...).Int64Slice()
-	if err == nil && len(res) != 6*len(reqs) {
-		err = fmt.Errorf("decide script: %d values for %d spans, want 6 each", len(res), len(reqs))
+	if err == nil && len(res) != decideValues*len(reqs) {
+		err = fmt.Errorf("decide script: %d values for %d spans, want %d each", len(res), len(reqs), decideValues)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -150,7 +170,7 @@ func (r *Redis) DecideBatch(ctx context.Context, reqs []Request, now time.Time, 
 	}
 	r.recovered()
 	for i := range reqs {
-		decs = append(decs, remoteDecision(keys[i], nowUs, res[6*i:6*i+6]))
+		decs = append(decs, remoteDecision(keys[i], tokens[i], res[decideValues*i:decideValues*(i+1)]))
 	}
 	return decs
 }
@@ -166,8 +186,11 @@ func (r *Redis) fallback(ctx context.Context, reqs []Request, now time.Time, dec
 	return decs
 }
 
-// remoteDecision reads the six values decideScript returns for one span.
-func remoteDecision(rk, nowUs string, res []int64) Decision {
+// decideValues is how many values decideScript returns per span.
+const decideValues = 7
+
+// remoteDecision reads the values decideScript returns for one span.
+func remoteDecision(rk string, token int64, res []int64) Decision {
 	var reason alert.Reason
 	switch res[0] {
 	case 0:
@@ -180,7 +203,7 @@ func remoteDecision(rk, nowUs string, res []int64) Decision {
 		reason = alert.ReasonEscalation
 	}
 	dec := Decision{Alert: true, Reason: reason}
-	u := &remoteUndo{key: rk, applied: nowUs, existed: res[5] == 1}
+	u := &remoteUndo{key: rk, token: token, existed: res[5] == 1, prevToken: strconv.FormatInt(res[6], 10)}
 	if u.existed {
 		dec.Suppressed = alert.Suppressed{
 			Count:       res[1],
@@ -203,19 +226,24 @@ func (r *Redis) Undo(ctx context.Context, dec Decision) { r.UndoBatch(ctx, []Dec
 // in the local state, the Redis ones in one round trip.
 func (r *Redis) UndoBatch(ctx context.Context, decs []Decision) {
 	r.local.UndoBatch(ctx, decs)
+	var remote []*remoteUndo
+	for i := range decs {
+		if u := decs[i].undo.remote; decs[i].Alert && u != nil {
+			remote = append(remote, u)
+		}
+	}
+	// Newest decision first, whatever order the batch holds them in, so
+	// each finds the state its decision left.
+	slices.SortFunc(remote, func(a, b *remoteUndo) int { return cmp.Compare(b.token, a.token) })
 	var keys []string
 	var args []any
-	for i := len(decs) - 1; i >= 0; i-- { // newest first
-		u := decs[i].undo.remote
-		if !decs[i].Alert || u == nil {
-			continue
-		}
+	for _, u := range remote {
 		existed := "0"
 		if u.existed {
 			existed = "1"
 		}
 		keys = append(keys, u.key)
-		args = append(args, u.applied, existed, u.prev[0], u.prev[1], u.prev[2], u.prev[3])
+		args = append(args, strconv.FormatInt(u.token, 10), existed, u.prev[0], u.prev[1], u.prev[2], u.prev[3], u.prevToken)
 	}
 	if len(keys) == 0 {
 		return

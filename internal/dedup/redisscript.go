@@ -14,27 +14,29 @@ import "github.com/redis/go-redis/v9"
 // stored so), as Deduper does: see FutureTolerance.
 //
 // KEYS[i] the key of span i; ARGV: now, window, escalation factor (0 off),
-// ttl in ms, future tolerance, then the duration of each span. Returns six
-// values per span:
+// ttl in ms, future tolerance, then two values per span: its duration and
+// the token of its decision, which an alert writes into the key (field t)
+// for a rollback to match. Returns seven values per span:
 // {reason, suppressed count, suppressed max, last alert, last duration,
-// existed}: reason 0 suppressed, 1 first, 2 window_expired, 3 escalation;
-// the other values describe the key's state before the span.
+// existed, previous token}: reason 0 suppressed, 1 first, 2 window_expired,
+// 3 escalation; the other values describe the key's state before the span.
 var decideScript = redis.NewScript(`
 local now, window, factor, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local tolerance = tonumber(ARGV[5])
 local out = {}
 for i, key in ipairs(KEYS) do
-  local durArg = ARGV[5 + i]
+  local durArg, tok = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
   local dur = tonumber(durArg)
-  local v = redis.call('HMGET', key, 'a', 'd', 'n', 'x')
+  local v = redis.call('HMGET', key, 'a', 'd', 'n', 'x', 't')
   if not v[1] then
-    redis.call('HSET', key, 'a', ARGV[1], 'd', durArg, 'n', '0', 'x', '0')
+    redis.call('HSET', key, 'a', ARGV[1], 'd', durArg, 'n', '0', 'x', '0', 't', tok)
     redis.call('PEXPIRE', key, ttl)
     table.insert(out, 1); table.insert(out, 0); table.insert(out, 0)
-    table.insert(out, 0); table.insert(out, 0); table.insert(out, 0)
+    table.insert(out, 0); table.insert(out, 0); table.insert(out, 0); table.insert(out, 0)
   else
     local last, lastDur = tonumber(v[1]) or 0, tonumber(v[2]) or 0
     local n, mx = tonumber(v[3]) or 0, tonumber(v[4]) or 0
+    local prevTok = tonumber(v[5]) or 0
     local clamped = last > now + tolerance
     if clamped then last = now end
     local reason = 0
@@ -50,11 +52,11 @@ for i, key in ipairs(KEYS) do
       if clamped then redis.call('HSET', key, 'a', ARGV[1]) end
       n, mx = n + 1, 0
     else
-      redis.call('HSET', key, 'a', ARGV[1], 'd', durArg, 'n', '0', 'x', '0')
+      redis.call('HSET', key, 'a', ARGV[1], 'd', durArg, 'n', '0', 'x', '0', 't', tok)
     end
     redis.call('PEXPIRE', key, ttl)
     table.insert(out, reason); table.insert(out, n); table.insert(out, mx)
-    table.insert(out, last); table.insert(out, lastDur); table.insert(out, 1)
+    table.insert(out, last); table.insert(out, lastDur); table.insert(out, 1); table.insert(out, prevTok)
   end
 end
 return out
@@ -65,14 +67,14 @@ return out
 // decision is undone: what other collectors suppressed since it is added
 // to the restored count.
 //
-// KEYS[i] the key of alert i; ARGV: six values per alert: the alert time
-// it wrote, existed (0/1), then the previous a, d, n, x. Returns how many
-// were rolled back.
+// KEYS[i] the key of alert i, newest decision first; ARGV: seven values
+// per alert: the token it wrote, existed (0/1), the previous a, d, n, x,
+// and the previous token. Returns how many were rolled back.
 var undoScript = redis.NewScript(`
 local undone = 0
 for i, key in ipairs(KEYS) do
-  local j = (i - 1) * 6
-  if redis.call('HGET', key, 'a') == ARGV[j + 1] then
+  local j = (i - 1) * 7
+  if redis.call('HGET', key, 't') == ARGV[j + 1] then
     if ARGV[j + 2] == '0' then
       redis.call('DEL', key)
     else
@@ -81,6 +83,11 @@ for i, key in ipairs(KEYS) do
       local x = ARGV[j + 6]
       if v[2] and tonumber(v[2]) > tonumber(x) then x = v[2] end
       redis.call('HSET', key, 'a', ARGV[j + 3], 'd', ARGV[j + 4], 'n', tostring(n), 'x', x)
+      if ARGV[j + 7] == '0' then
+        redis.call('HDEL', key, 't')
+      else
+        redis.call('HSET', key, 't', ARGV[j + 7])
+      end
     end
     undone = undone + 1
   end

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -23,6 +24,12 @@ var StormKey = alert.Key{Service: "slowspan", Route: "alert storm"}
 // maxFoldKeys bounds the endpoints a fold remembers for its summary; past
 // it, alerts are only counted.
 const maxFoldKeys = 1000
+
+// maxFoldDecisions bounds the decisions a fold holds until its summary is
+// settled: past it, a folded alert's decision is confirmed at once (a
+// refused summary then leaves those keys silenced for the window), so a
+// flood of new endpoints cannot hold memory for a minute.
+const maxFoldDecisions = 10 * maxFoldKeys
 
 // stormGuard caps the alerts sent per minute (alerts.max_per_minute). Past
 // the cap an alert is not sent and not dropped: it is folded into one
@@ -81,7 +88,7 @@ func (g *stormGuard) admit(now time.Time, b *Batch) {
 			kept = append(kept, dec)
 			return false
 		}
-		g.foldFor(b.Origin).add(rs, dec)
+		g.foldFor(b.Origin).add(rs, dec, b.store)
 		b.Stats.Folded++
 		return true
 	})
@@ -99,9 +106,13 @@ func (g *stormGuard) foldFor(origin Origin) *fold {
 	return f
 }
 
-func (f *fold) add(rs ptrace.ResourceSpans, dec dedup.Decision) {
+func (f *fold) add(rs ptrace.ResourceSpans, dec dedup.Decision, store *dedup.Store) {
 	f.count++
-	f.decisions = append(f.decisions, dec)
+	if len(f.decisions) < maxFoldDecisions {
+		f.decisions = append(f.decisions, dec)
+	} else {
+		store.Delivered(context.Background(), dec)
+	}
 	sss := rs.ScopeSpans()
 	for i := 0; i < sss.Len(); i++ {
 		spans := sss.At(i).Spans()

@@ -130,3 +130,38 @@ func TestStormSummaryBoundsItsList(t *testing.T) {
 	assert.Len(t, got.Folded.Endpoints, alert.MaxFoldedEndpoints)
 	assert.Equal(t, maxFoldKeys+10-alert.MaxFoldedEndpoints, got.Folded.Omitted)
 }
+
+// TestRefusedSummaryRollsBackOutOfOrderDecisions: an escalation folded
+// before the first alert of its key (which waited out correlation.wait),
+// both in one refused summary: the key must alert again.
+func TestRefusedSummaryRollsBackOutOfOrderDecisions(t *testing.T) {
+	ctx := t.Context()
+	e, clk := newEngine(t, func(c *Config) {
+		c.Correlation.Wait = time.Second
+		c.Correlation.MaxPending = 1
+		c.Alerts.MaxPerMinute = 1
+	})
+	at := func(route string, id byte, d time.Duration) ptrace.Traces {
+		s := server(d, map[string]any{"http.route": route})
+		s.id = id
+		return build(t, s)
+	}
+	require.Zero(t, e.Process(ctx, at("/k", 10, 2*time.Second), 0).Alerts, "the first alert of /k waits")
+	other := e.Process(ctx, at("/other", 11, 2*time.Second), 0)
+	require.Equal(t, 1, other.Alerts, "the pending set is full: out at once, the minute's budget spent")
+	other.Commit(ctx)
+	esc := e.Process(ctx, at("/k", 12, 5*time.Second), 0)
+	require.EqualValues(t, 1, esc.Stats.Folded, "the escalation of /k is folded")
+	clk.now = clk.now.Add(2 * time.Second)
+	for _, b := range e.Due(clk.now, false) {
+		require.Zero(t, b.Alerts, "the first alert of /k is folded too, after its escalation")
+	}
+	clk.now = clk.now.Add(2 * time.Minute)
+	due := e.Due(clk.now, false)
+	require.Len(t, due, 1)
+	require.Equal(t, 2, due[0].Folded)
+	due[0].Rollback()
+
+	again := e.Process(ctx, at("/k", 13, 2*time.Second), 0)
+	assert.EqualValues(t, 1, again.Stats.AlertsFor(alert.ReasonFirst), "neither /k alert was delivered: it alerts again")
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -64,9 +65,10 @@ type Component struct {
 	// and saves the dedup state.
 	cancel context.CancelFunc
 	done   chan struct{}
-	// deliverMu lets one delivery pass run at a time, so Drain returns only
+	// delivering lets one delivery pass run at a time (a token in a
+	// channel, so a drain can give up with its context), so Drain returns only
 	// once the loop has no delivery to the drained sink in flight.
-	deliverMu sync.Mutex
+	delivering chan struct{}
 }
 
 // NewComponent wraps e for the component of kind and id.
@@ -75,7 +77,7 @@ func NewComponent(e *engine.Engine, kind component.Kind, id component.ID, logger
 		ins.registration = &registration{}
 	}
 	ins.fillNoop()
-	c := &Component{Engine: e, kind: kind, id: id, ins: ins, logger: logger,
+	c := &Component{Engine: e, kind: kind, id: id, ins: ins, logger: logger, delivering: make(chan struct{}, 1),
 		byReason: make(map[alert.Reason]metric.AddOption, len(alert.Reasons))}
 	if c.logger == nil {
 		c.logger = zap.NewNop()
@@ -162,8 +164,10 @@ func (c *Component) loop(ctx context.Context, every time.Duration) {
 // delivery is rolled back in the dedup state and logged: the span cannot be
 // retried, but its endpoint alerts on its next slow span.
 func (c *Component) Flush(ctx context.Context, all bool) {
-	c.deliverMu.Lock()
-	defer c.deliverMu.Unlock()
+	if !c.acquire(ctx) {
+		return
+	}
+	defer c.release()
 	c.deliver(ctx, c.Engine.Due(c.Engine.Now(), all))
 }
 
@@ -172,10 +176,25 @@ func (c *Component) Flush(ctx context.Context, all bool) {
 // correlation wait. It returns when no delivery to sink is in flight, so
 // the caller may then let sink stop.
 func (c *Component) Drain(ctx context.Context, sink consumer.Traces) {
-	c.deliverMu.Lock()
-	defer c.deliverMu.Unlock()
+	if !c.acquire(ctx) {
+		c.logger.Warn("shutdown deadline reached while another delivery of alerts was in progress; alerts still waiting for this pipeline are not delivered")
+		return
+	}
+	defer c.release()
 	c.deliver(ctx, c.Engine.Drain(c.origin(sink)))
 }
+
+// acquire waits for the delivery token, or for ctx.
+func (c *Component) acquire(ctx context.Context) bool {
+	select {
+	case c.delivering <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *Component) release() { <-c.delivering }
 
 func (c *Component) deliver(ctx context.Context, batches []engine.Batch) {
 	for i := range batches {
@@ -207,16 +226,20 @@ func (c *Component) Shutdown(ctx context.Context) error {
 		c.cancel()
 		select {
 		case <-c.done:
+			c.Flush(ctx, true)
 		case <-ctx.Done():
-			return ctx.Err()
+			// A delivery is stuck: give up on the waiting alerts, but
+			// still save the dedup state and release its backend.
+			c.logger.Warn("shutdown deadline reached while alerts were being delivered; waiting alerts are not delivered")
 		}
 		c.cancel = nil
+	} else {
+		c.Flush(ctx, true)
 	}
-	c.Flush(ctx, true)
 	if err := c.ins.unobserve(); err != nil {
 		c.logger.Warn("removing the callback of the keys and pending alerts gauges failed", zap.Error(err))
 	}
-	return c.Engine.Shutdown(ctx)
+	return errors.Join(ctx.Err(), c.Engine.Shutdown(ctx))
 }
 
 // ConsumeProfiles indexes the span-linked samples of pd for later alerts and
