@@ -5,129 +5,148 @@ import (
 	"math"
 )
 
-// counts holds the bucket counts of one sub-window compactly: only the
-// range of bucket indexes it has seen, at the narrowest counter width (1, 2
-// or 4 bytes) that holds its largest count. A typical endpoint's latencies
-// span a few powers of two (about 100 to 200 buckets) with counts below 256
-// per sub-window, so a sub-window costs a few hundred bytes, not the 8.5 KiB
-// of a dense Histogram.
+// counts holds the bucket counts of one sub-window compactly, in one buffer
+// of two dense ranges: the low byte of every count over the range of
+// buckets seen, then the high 16 bits only over the range of buckets whose
+// count passed 255. A typical endpoint's latencies span a few powers of two
+// (100 to 200 buckets) and only the buckets around the median pass 255 when
+// the rate is high, so a sub-window costs one to three hundred bytes, not
+// the 8.5 KiB of a dense Histogram.
 //
-// reset keeps the buffer and the width: the next sub-window of the same key
-// likely needs them again, so a key in steady state allocates nothing.
+// reset keeps the buffer: the next sub-window of the same key likely needs
+// it again, so a key in steady state allocates nothing.
 type counts struct {
-	buf   []byte // len(buf) = n << shift, for buckets lo..lo+n-1
-	lo    uint16
-	shift uint8 // log2 of the counter width in bytes
+	// buf is nLow low bytes for buckets lo.., then little-endian uint16
+	// high parts for buckets hlo.. up to its end.
+	buf  []byte
+	lo   uint16
+	hlo  uint16
+	nLow uint16
 }
 
-func (c *counts) len() int { return len(c.buf) >> c.shift }
+// Headroom, in buckets, left when a range outgrows its buffer: a
+// distribution's range grows a few buckets at a time while its first
+// values arrive.
+const (
+	lowHeadroom  = 8
+	highHeadroom = 4
+)
 
-func (c *counts) reset() { c.buf = c.buf[:0] }
+func (c *counts) reset() {
+	c.buf = c.buf[:0]
+	c.nLow = 0
+}
 
 // bytes is the memory held.
 func (c *counts) bytes() int { return cap(c.buf) }
 
+func (c *counts) nHigh() int { return (len(c.buf) - int(c.nLow)) / 2 }
+
 // add counts one value in bucket i.
 func (c *counts) add(i int) {
 	k := i - int(c.lo)
-	if k < 0 || k >= c.len() {
-		c.extend(i)
+	if k < 0 || k >= int(c.nLow) {
+		c.coverLow(i)
 		k = i - int(c.lo)
 	}
-	switch c.shift {
-	case 0:
-		if c.buf[k] == math.MaxUint8 {
-			c.widen()
-			c.add(i)
-			return
-		}
-		c.buf[k]++
-	case 1:
-		p := c.buf[k<<1:]
-		v := binary.LittleEndian.Uint16(p)
-		if v == math.MaxUint16 {
-			c.widen()
-			c.add(i)
-			return
-		}
-		binary.LittleEndian.PutUint16(p, v+1)
-	default:
-		p := c.buf[k<<2:]
-		// Saturates: 4 billion values in one bucket of one sub-window of
-		// one key is far beyond any real rate.
-		if v := binary.LittleEndian.Uint32(p); v != math.MaxUint32 {
-			binary.LittleEndian.PutUint32(p, v+1)
-		}
+	c.buf[k]++
+	if c.buf[k] == 0 {
+		c.carry(i, k)
 	}
+}
+
+// carry adds 256 to bucket i's high part, once in 256 values of the bucket.
+func (c *counts) carry(i, k int) {
+	h := i - int(c.hlo)
+	if h < 0 || h >= c.nHigh() {
+		c.coverHigh(i)
+		h = i - int(c.hlo)
+	}
+	p := c.buf[int(c.nLow)+2*h:]
+	v := binary.LittleEndian.Uint16(p)
+	if v == math.MaxUint16 {
+		// Saturated: 16.7 million values in one bucket of one
+		// sub-window of one key is far beyond any real rate.
+		c.buf[k] = math.MaxUint8
+		return
+	}
+	binary.LittleEndian.PutUint16(p, v+1)
+}
+
+// span is the range of buckets that may be non-empty: [from, to). The high
+// range is inside it.
+func (c *counts) span() (from, to int) {
+	return int(c.lo), int(c.lo) + int(c.nLow)
 }
 
 // at is the count of bucket i.
 func (c *counts) at(i int) uint64 {
-	k := i - int(c.lo)
-	if k < 0 || k >= c.len() {
-		return 0
+	var n uint64
+	if k := i - int(c.lo); k >= 0 && k < int(c.nLow) {
+		n = uint64(c.buf[k])
 	}
-	switch c.shift {
-	case 0:
-		return uint64(c.buf[k])
-	case 1:
-		return uint64(binary.LittleEndian.Uint16(c.buf[k<<1:]))
-	default:
-		return uint64(binary.LittleEndian.Uint32(c.buf[k<<2:]))
+	if h := i - int(c.hlo); h >= 0 && h < c.nHigh() {
+		n += uint64(binary.LittleEndian.Uint16(c.buf[int(c.nLow)+2*h:])) << 8
 	}
-}
-
-// extend grows the range to include bucket i, reusing the buffer's capacity
-// when it is enough.
-func (c *counts) extend(i int) {
-	n := c.len()
-	if n == 0 {
-		c.lo = uint16(i)
-		c.resize(1, 0)
-		return
-	}
-	lo, hi := min(int(c.lo), i), max(int(c.lo)+n, i+1)
-	c.resize(hi-lo, int(c.lo)-lo)
-	c.lo = uint16(lo)
-}
-
-// resize sets the length to n buckets, moving the current ones up by
-// offset buckets and zeroing the others.
-func (c *counts) resize(n, offset int) {
-	old := c.buf
-	size := n << c.shift
-	if size > cap(c.buf) {
-		// A little headroom: a distribution's range grows by a few
-		// buckets at a time while its first values arrive.
-		c.buf = make([]byte, size, size+(8<<c.shift))
-	} else {
-		c.buf = c.buf[:size]
-	}
-	off := offset << c.shift
-	copy(c.buf[off:], old) // copy handles the overlap when reusing
-	clear(c.buf[:off])
-	clear(c.buf[off+len(old):])
-}
-
-// widen doubles the counter width, when a count would overflow.
-func (c *counts) widen() {
-	n := c.len()
-	wide := make([]byte, n<<(c.shift+1), cap(c.buf)<<1)
-	for k := range n {
-		v := c.at(int(c.lo) + k)
-		if c.shift == 0 {
-			binary.LittleEndian.PutUint16(wide[k<<1:], uint16(v))
-		} else {
-			binary.LittleEndian.PutUint32(wide[k<<2:], uint32(v))
-		}
-	}
-	c.buf = wide
-	c.shift++
+	return n
 }
 
 // addTo adds the counts to h's buckets (not to its total or maximum).
 func (c *counts) addTo(h *Histogram) {
-	for k := range c.len() {
-		h.counts[int(c.lo)+k] += c.at(int(c.lo) + k)
+	for k, v := range c.buf[:c.nLow] {
+		h.counts[int(c.lo)+k] += uint64(v)
 	}
+	high := c.buf[c.nLow:]
+	for k := range len(high) / 2 {
+		h.counts[int(c.hlo)+k] += uint64(binary.LittleEndian.Uint16(high[2*k:])) << 8
+	}
+}
+
+// coverLow grows the low range to cover bucket i.
+func (c *counts) coverLow(i int) {
+	from, to := i, i+1
+	if c.nLow > 0 {
+		from, to = min(int(c.lo), i), max(int(c.lo)+int(c.nLow), i+1)
+	}
+	off := int(c.lo) - from
+	if c.nLow == 0 {
+		off = 0
+	}
+	c.buf = resizeRegion(c.buf, 0, int(c.nLow), to-from, off, lowHeadroom)
+	c.lo, c.nLow = uint16(from), uint16(to-from)
+}
+
+// coverHigh grows the high range to cover bucket i.
+func (c *counts) coverHigh(i int) {
+	n := c.nHigh()
+	from, to := i, i+1
+	if n > 0 {
+		from, to = min(int(c.hlo), i), max(int(c.hlo)+n, i+1)
+	}
+	off := int(c.hlo) - from
+	if n == 0 {
+		off = 0
+	}
+	c.buf = resizeRegion(c.buf, int(c.nLow), 2*n, 2*(to-from), 2*off, 2*highHeadroom)
+	c.hlo = uint16(from)
+}
+
+// resizeRegion grows the region buf[at:at+n] to m bytes, moving its content
+// up by off bytes and what follows it to the region's new end, and zeroing
+// the new bytes. It reuses buf's capacity when it is enough, and otherwise
+// allocates headroom bytes more than needed.
+func resizeRegion(buf []byte, at, n, m, off, headroom int) []byte {
+	size := len(buf) - n + m
+	out := buf[:min(size, cap(buf))]
+	if size > cap(buf) {
+		out = make([]byte, size, size+headroom)
+		copy(out, buf[:at])
+	}
+	// copy is a memmove: moving the tail first, then the region, both
+	// upwards, never overwrites bytes still to be moved.
+	copy(out[at+m:], buf[at+n:])
+	copy(out[at+off:], buf[at:at+n])
+	clear(out[at : at+off])
+	clear(out[at+off+n : at+m])
+	return out
 }

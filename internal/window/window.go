@@ -195,8 +195,8 @@ func (w *Window) Quantile(now time.Time, q float64) time.Duration {
 		}
 		total += uint64(s.total)
 		maxD = max(maxD, s.max)
-		lo = min(lo, int(s.counts.lo))
-		hi = max(hi, int(s.counts.lo)+s.counts.len())
+		from, to := s.counts.span()
+		lo, hi = min(lo, from), max(hi, to)
 	}
 	if total == 0 {
 		return 0
