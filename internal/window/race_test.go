@@ -2,6 +2,6 @@
 
 package window
 
-// raceEnabled: the race detector changes allocation sizes, so memory
-// figures are only checked without it.
+// raceEnabled: the race detector slows recording down and changes
+// allocation sizes, so the memory figures are measured without it.
 const raceEnabled = true
