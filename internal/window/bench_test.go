@@ -130,3 +130,26 @@ func BenchmarkSetMemory(b *testing.B) {
 	}
 	b.ReportMetric(perKey, "bytes/key")
 }
+
+// BenchmarkSetRecordBatch records batches of 100 samples over 1,000 keys:
+// one lock per batch, as the engine records a batch of spans.
+func BenchmarkSetRecordBatch(b *testing.B) {
+	keys := make([]uint64, 1000)
+	for i := range keys {
+		keys[i] = uint64(i) * 0x9e3779b97f4a7c15
+	}
+	s, _ := NewSet[uint64](testConfig, len(keys))
+	order := rand.New(rand.NewPCG(12, 12)).Perm(len(keys))
+	batch := make([]Sample[uint64], 100)
+	now := t0
+	i := 0
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		for j := range batch {
+			batch[j] = Sample[uint64]{keys[order[i%len(order)]], latencies[i&(len(latencies)-1)]}
+			i++
+		}
+		s.RecordBatch(now, batch)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/sample")
+}

@@ -52,14 +52,40 @@ func NewSet[K comparable](cfg Config, maxKeys int) (*Set[K], error) {
 // record came too late for the window (see Window.Record).
 func (s *Set[K]) Record(key K, now time.Time, d time.Duration) bool {
 	s.mu.Lock()
+	ok := s.record(key, now, d)
+	s.mu.Unlock()
+	return ok
+}
+
+// Sample is one duration to record for a key.
+type Sample[K comparable] struct {
+	Key      K
+	Duration time.Duration
+}
+
+// RecordBatch records the samples of a batch of spans at time now, taking
+// the lock once. It returns the number that came too late to be counted.
+func (s *Set[K]) RecordBatch(now time.Time, samples []Sample[K]) (late int) {
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.keys[key]
-	if e == nil {
-		e = s.add(key)
-	} else {
-		s.unlink(e)
+	for i := range samples {
+		if !s.record(samples[i].Key, now, samples[i].Duration) {
+			late++
+		}
 	}
-	s.pushFront(e)
+	return late
+}
+
+func (s *Set[K]) record(key K, now time.Time, d time.Duration) bool {
+	e := s.keys[key]
+	switch {
+	case e == nil:
+		e = s.add(key)
+		s.pushFront(e)
+	case e != s.lru.next:
+		s.unlink(e)
+		s.pushFront(e)
+	}
 	s.clock = max(s.clock, now.UnixNano())
 	e.seen = s.clock
 	return e.w.Record(now, d)

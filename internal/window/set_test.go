@@ -119,3 +119,18 @@ func TestSetRecordDoesNotAllocateForAnExistingKey(t *testing.T) {
 	}
 	assert.Zero(t, testing.AllocsPerRun(10_000, step))
 }
+
+func TestSetRecordBatch(t *testing.T) {
+	s := newTestSet(t, 2)
+	late := s.RecordBatch(t0.Add(time.Hour), []Sample[string]{
+		{"a", time.Second}, {"b", 2 * time.Second}, {"a", 3 * time.Second},
+	})
+	assert.Zero(t, late)
+	assert.Equal(t, []string{"a", "b"}, s.Active(time.Time{}, nil))
+	var h Histogram
+	s.Snapshot("a", t0.Add(time.Hour), &h)
+	assert.Equal(t, uint64(2), h.Count())
+	// An hour earlier, the sub-window slot of "a" holds a later one.
+	assert.Equal(t, 1, s.RecordBatch(t0, []Sample[string]{{"a", time.Second}, {"c", time.Second}}))
+	assert.Equal(t, []string{"c", "a"}, s.Active(time.Time{}, nil))
+}

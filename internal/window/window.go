@@ -53,6 +53,11 @@ type Window struct {
 	subs      []sub
 	width     int64 // nanoseconds per sub-window
 	threshold time.Duration
+	// cur is the sub-window of the latest record, which starts at
+	// curStart: records in it, nearly all of them, skip the divisions
+	// that find a sub-window.
+	cur      *sub
+	curStart int64
 }
 
 // NewWindow returns an empty Window.
@@ -79,13 +84,17 @@ func (w *Window) reset() {
 		s.counts.reset()
 		*s = sub{epoch: emptyEpoch, counts: s.counts}
 	}
+	w.cur = nil
 }
 
 // emptyEpoch marks a slot never used: it is older than any window.
 const emptyEpoch = -1 << 63
 
 func (w *Window) epoch(now time.Time) int64 {
-	ns := now.UnixNano()
+	return w.epochOf(now.UnixNano())
+}
+
+func (w *Window) epochOf(ns int64) int64 {
 	e := ns / w.width
 	if ns%w.width < 0 { // floor, for times before 1970
 		e--
@@ -103,14 +112,11 @@ func (w *Window) slot(e int64) *sub {
 // that arrives later than Over): it could not be told apart from expired
 // data.
 func (w *Window) Record(now time.Time, d time.Duration) bool {
-	e := w.epoch(now)
-	s := w.slot(e)
-	if s.epoch != e {
-		if s.epoch > e {
+	s := w.cur
+	if ns := now.UnixNano(); s == nil || ns < w.curStart || ns-w.curStart >= w.width {
+		if s = w.find(ns); s == nil {
 			return false
 		}
-		s.counts.reset()
-		*s = sub{epoch: e, counts: s.counts}
 	}
 	s.counts.add(Index(d))
 	s.total++
@@ -119,6 +125,22 @@ func (w *Window) Record(now time.Time, d time.Duration) bool {
 	}
 	s.max = max(s.max, d)
 	return true
+}
+
+// find returns the sub-window of time ns, emptying the expired one in its
+// slot, or nil when the slot holds a later sub-window.
+func (w *Window) find(ns int64) *sub {
+	e := w.epochOf(ns)
+	s := w.slot(e)
+	if s.epoch != e {
+		if s.epoch > e {
+			return nil
+		}
+		s.counts.reset()
+		*s = sub{epoch: e, counts: s.counts}
+	}
+	w.cur, w.curStart = s, e*w.width
+	return s
 }
 
 // live reports whether s is in the window at epoch e.
