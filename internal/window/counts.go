@@ -91,14 +91,14 @@ func (c *counts) at(i int) uint64 {
 	return n
 }
 
-// addTo adds the counts to h's buckets (not to its total or maximum).
-func (c *counts) addTo(h *Histogram) {
+// addTo adds the counts to dst, a Histogram's buckets.
+func (c *counts) addTo(dst *[NumBuckets]uint64) {
 	for k, v := range c.buf[:c.nLow] {
-		h.counts[int(c.lo)+k] += uint64(v)
+		dst[int(c.lo)+k] += uint64(v)
 	}
 	high := c.buf[c.nLow:]
 	for k := range len(high) / 2 {
-		h.counts[int(c.hlo)+k] += uint64(binary.LittleEndian.Uint16(high[2*k:])) << 8
+		dst[int(c.hlo)+k] += uint64(binary.LittleEndian.Uint16(high[2*k:])) << 8
 	}
 }
 

@@ -35,7 +35,7 @@ func TestCountsMatchADenseArray(t *testing.T) {
 				require.Equal(t, dense[i], c.at(i), i)
 			}
 			var h Histogram
-			c.addTo(&h)
+			c.addTo(&h.counts)
 			assert.Equal(t, dense, h.counts)
 		})
 	}

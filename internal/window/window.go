@@ -159,7 +159,7 @@ func (w *Window) Snapshot(now time.Time, dst *Histogram) {
 		if !w.live(s, e) {
 			continue
 		}
-		s.counts.addTo(dst)
+		s.counts.addTo(&dst.counts)
 		dst.total += uint64(s.total)
 		dst.max = max(dst.max, s.max)
 	}
@@ -203,9 +203,11 @@ func (w *Window) Max(now time.Time) time.Duration {
 }
 
 // Quantile estimates the q-quantile of the window at now, as
-// Histogram.Quantile would on its Snapshot, without building one: it walks
-// the buckets in the union of the live sub-windows' ranges.
+// Histogram.Quantile would on its Snapshot, without one: it sums the live
+// sub-windows into a scratch array on the stack and scans only the range
+// of buckets they cover.
 func (w *Window) Quantile(now time.Time, q float64) time.Duration {
+	var scratch [NumBuckets]uint64
 	e := w.epoch(now)
 	var total uint64
 	var maxD time.Duration
@@ -219,6 +221,7 @@ func (w *Window) Quantile(now time.Time, q float64) time.Duration {
 		maxD = max(maxD, s.max)
 		from, to := s.counts.span()
 		lo, hi = min(lo, from), max(hi, to)
+		s.counts.addTo(&scratch)
 	}
 	if total == 0 {
 		return 0
@@ -226,12 +229,7 @@ func (w *Window) Quantile(now time.Time, q float64) time.Duration {
 	rank := nearestRank(q, total)
 	var cum uint64
 	for b := lo; b < hi; b++ {
-		for i := range w.subs {
-			if s := &w.subs[i]; w.live(s, e) {
-				cum += s.counts.at(b)
-			}
-		}
-		if cum >= rank {
+		if cum += scratch[b]; cum >= rank {
 			return estimate(b, maxD)
 		}
 	}
