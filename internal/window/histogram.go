@@ -73,8 +73,8 @@ func estimate(i int, maxD time.Duration) time.Duration {
 
 // CountAtLeast counts the durations in the buckets from Index(t) up. It is
 // exact when t is a bucket's LowerBound; otherwise it also counts the values
-// in [LowerBound(Index(t)), t), a bound at most RelativeError·2 below t. A
-// Window given its threshold in its Config counts exactly instead.
+// in [LowerBound(Index(t)), t), a bound above t·32/33 (within 3 % below t).
+// A Window given its threshold in its Config counts it exactly instead.
 func (h *Histogram) CountAtLeast(t time.Duration) uint64 {
 	var n uint64
 	for _, c := range h.counts[Index(t):] {

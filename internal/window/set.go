@@ -2,6 +2,7 @@ package window
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
@@ -135,14 +136,17 @@ func (s *Set[K]) Evicted() uint64 {
 	return s.evicted
 }
 
-// Visit calls fn with the keys recorded at or after since, most recent
-// first, until fn returns false. It walks only those keys, not the whole
+// Visit calls fn with the keys recorded at or after since (all of them for
+// the zero Time), most recent first, until fn returns false. It walks only those keys, not the whole
 // set. fn runs under the set's lock: it must be quick, must not keep w and
 // must not call the Set; Snapshot its window into a reused Histogram.
 func (s *Set[K]) Visit(since time.Time, fn func(key K, w *Window) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := since.UnixNano()
+	t := int64(math.MinInt64) // the zero Time, and any before 1678: every key
+	if since.After(time.Unix(0, math.MinInt64)) {
+		t = since.UnixNano()
+	}
 	for e := s.lru.next; e != &s.lru && e.seen >= t; e = e.next {
 		if !fn(e.key, &e.w) {
 			return
