@@ -2,6 +2,7 @@ package window
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -126,11 +127,39 @@ func TestSetRecordBatch(t *testing.T) {
 		{"a", time.Second}, {"b", 2 * time.Second}, {"a", 3 * time.Second},
 	})
 	assert.Zero(t, late)
-	assert.Equal(t, []string{"a", "b"}, s.Active(time.Time{}, nil))
+	// Recency is kept to within a second: "a", recorded again at the same
+	// time, is not moved in front of "b".
+	assert.Equal(t, []string{"b", "a"}, s.Active(time.Time{}, nil))
 	var h Histogram
 	s.Snapshot("a", t0.Add(time.Hour), &h)
 	assert.Equal(t, uint64(2), h.Count())
-	// An hour earlier, the sub-window slot of "a" holds a later one.
-	assert.Equal(t, 1, s.RecordBatch(t0, []Sample[string]{{"a", time.Second}, {"c", time.Second}}))
-	assert.Equal(t, []string{"c", "a"}, s.Active(time.Time{}, nil))
+	// An hour earlier, the sub-window slot of "b" holds a later one.
+	assert.Equal(t, 1, s.RecordBatch(t0, []Sample[string]{{"b", time.Second}, {"c", time.Second}}))
+	assert.Equal(t, []string{"c", "b"}, s.Active(time.Time{}, nil))
+}
+
+// TestSetActiveFindsExactlyTheKeysRecordedSince checks Active against a
+// model, with records spaced more and less than the recency granularity.
+func TestSetActiveFindsExactlyTheKeysRecordedSince(t *testing.T) {
+	s := newTestSet(t, 1000)
+	r := rand.New(rand.NewPCG(6, 6))
+	seen := map[string]time.Time{}
+	now := t0
+	for step := range 3000 {
+		now = now.Add(time.Duration(r.Int64N(int64(400 * time.Millisecond))))
+		key := fmt.Sprint(r.IntN(40))
+		s.Record(key, now, time.Second)
+		seen[key] = now
+		if step%50 != 0 {
+			continue
+		}
+		since := now.Add(-time.Duration(r.Int64N(int64(5 * time.Second))))
+		var want []string
+		for k, at := range seen {
+			if !at.Before(since) {
+				want = append(want, k)
+			}
+		}
+		assert.ElementsMatch(t, want, s.Active(since, nil), "step %d", step)
+	}
 }
