@@ -92,6 +92,19 @@ func TestP95OfAThousandRequests(t *testing.T) {
 	got := h.Quantile(0.95)
 	t.Logf("p95 exact 1.2s, estimated %v (%.3f%%)", got, 100*relErr(got, 1200*time.Millisecond))
 	assert.LessOrEqual(t, relErr(got, 1200*time.Millisecond), 0.02)
+
+	// The same requests spread over a 5 m window of an endpoint, as the
+	// engine records them: one every 250 ms.
+	s, err := NewSet[string](Config{Over: 5 * time.Minute, SubWindows: 10}, 10)
+	require.NoError(t, err)
+	for i, v := range values {
+		s.Record("GET /checkout", t0.Add(time.Duration(i)*250*time.Millisecond), v)
+	}
+	end := t0.Add(999 * 250 * time.Millisecond)
+	var snap Histogram
+	require.True(t, s.Snapshot("GET /checkout", end, &snap))
+	assert.Equal(t, uint64(1000), snap.Count())
+	assert.Equal(t, got, snap.Quantile(0.95))
 }
 
 func TestQuantileEdgeCases(t *testing.T) {
