@@ -163,3 +163,25 @@ func TestSetActiveFindsExactlyTheKeysRecordedSince(t *testing.T) {
 		assert.ElementsMatch(t, want, s.Active(since, nil), "step %d", step)
 	}
 }
+
+// TestSetEvictionReusesMemory: once full, a new key takes over the evicted
+// key's window and buffers.
+func TestSetEvictionReusesMemory(t *testing.T) {
+	s, err := NewSet[int](testConfig, 100)
+	require.NoError(t, err)
+	now := t0
+	key := 0
+	step := func() {
+		key++
+		now = now.Add(time.Second)
+		for j := range 20 {
+			s.Record(key, now, time.Duration(10+j)*time.Millisecond)
+		}
+	}
+	for range 1000 {
+		step()
+	}
+	assert.Equal(t, 100, s.Len())
+	assert.Equal(t, uint64(900), s.Evicted())
+	assert.Zero(t, testing.AllocsPerRun(1000, step))
+}
