@@ -185,3 +185,12 @@ func TestSetEvictionReusesMemory(t *testing.T) {
 	assert.Equal(t, uint64(900), s.Evicted())
 	assert.Zero(t, testing.AllocsPerRun(1000, step))
 }
+
+func TestSetWithNanosecondSubWindowsStillFindsActiveKeys(t *testing.T) {
+	s, err := NewSet[string](Config{Over: 10, SubWindows: 10}, 10)
+	require.NoError(t, err)
+	s.Record("a", t0, time.Second)
+	s.Record("b", t0.Add(1), time.Second)
+	assert.Equal(t, []string{"b", "a"}, s.Active(t0, nil))
+	assert.Equal(t, []string{"b"}, s.Active(t0.Add(1), nil))
+}
