@@ -93,12 +93,15 @@ func (c *counts) at(i int) uint64 {
 
 // addTo adds the counts to dst, a Histogram's buckets.
 func (c *counts) addTo(dst *[NumBuckets]uint64) {
-	for k, v := range c.buf[:c.nLow] {
-		dst[int(c.lo)+k] += uint64(v)
+	low := c.buf[:c.nLow]
+	d := dst[c.lo:][:len(low)] // one bounds check, not one per bucket
+	for k, v := range low {
+		d[k] += uint64(v)
 	}
 	high := c.buf[c.nLow:]
-	for k := range len(high) / 2 {
-		dst[int(c.hlo)+k] += uint64(binary.LittleEndian.Uint16(high[2*k:])) << 8
+	d = dst[c.hlo:][:len(high)/2]
+	for k := range d {
+		d[k] += uint64(binary.LittleEndian.Uint16(high[2*k:])) << 8
 	}
 }
 
