@@ -144,6 +144,13 @@ type Alert struct {
 	Profile   *Profile
 	// Folded is set on a storm summary (ReasonStorm) only.
 	Folded *Folded
+	// Incident is set on the alerts of an incident: the one that opens it
+	// (ReasonQuantile, ReasonRatio), its escalations and the one that closes
+	// it (ReasonResolved); nil otherwise.
+	Incident *Incident
+	// Window describes the endpoint's requests over the window that fired
+	// or resolved the incident; nil when the alert is not about a window.
+	Window *WindowFigures
 }
 
 // NewID derives the alert ID from the span identity and the reason.
