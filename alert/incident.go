@@ -259,9 +259,18 @@ func (w *WindowFigures) toJSON() *jsonWindow {
 		r := finite(w.SlowRatio)
 		j.SlowRatio = &r
 	}
-	if len(w.Histogram) > 0 {
-		j.Histogram = make([]jsonBucket, len(w.Histogram))
-		for i, b := range w.Histogram {
+	hist := w.Histogram
+	if len(hist) > MaxHistogramBuckets {
+		// A writer that gave more: merged here, so no reader sees them.
+		bounds, counts := make([]time.Duration, len(hist)), make([]int64, len(hist))
+		for i, b := range hist {
+			bounds[i], counts[i] = b.UpperBound, b.Count
+		}
+		hist = CompactHistogram(bounds, counts, MaxHistogramBuckets)
+	}
+	if len(hist) > 0 {
+		j.Histogram = make([]jsonBucket, len(hist))
+		for i, b := range hist {
 			j.Histogram[i].Count = b.Count
 			if b.UpperBound != Unbounded {
 				ms := toMs(b.UpperBound)

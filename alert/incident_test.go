@@ -215,6 +215,39 @@ func TestIncidentDocumentsAreNeverMarshalFailures(t *testing.T) {
 	assert.NotNil(t, d.Window)
 }
 
+func TestLongHistogramIsMergedOnWrite(t *testing.T) {
+	long := make([]HistogramBucket, 200)
+	for i := range long {
+		long[i] = HistogramBucket{UpperBound: time.Duration(i+1) * time.Millisecond, Count: 1}
+	}
+	a := sampleAlert()
+	a.Window = &WindowFigures{Histogram: long}
+	want := CompactHistogram(linearBounds(200), func() []int64 {
+		c := make([]int64, 200)
+		for i := range c {
+			c[i] = 1
+		}
+		return c
+	}(), MaxHistogramBuckets)
+
+	_, res, span := newSpan(t)
+	Encode(a, span)
+	got, ok := Decode(res, span)
+	require.True(t, ok)
+	assert.Equal(t, want, got.Window.Histogram)
+
+	data, err := json.Marshal(a)
+	require.NoError(t, err)
+	var line struct {
+		Window struct {
+			Histogram []any `json:"histogram"`
+		} `json:"window"`
+	}
+	require.NoError(t, json.Unmarshal(data, &line))
+	assert.Len(t, line.Window.Histogram, MaxHistogramBuckets, "written merged")
+	assert.Len(t, a.Window.Histogram, 200, "the alert itself is left alone")
+}
+
 func TestDecodeDamagedIncidentDocuments(t *testing.T) {
 	buckets := func(n int, count string, ascending bool) string {
 		b := make([]string, n)
