@@ -16,8 +16,12 @@ import (
 )
 
 // SchemaVersion is written to every alert span as slowspan.schema. It changes
-// only when an attribute changes meaning or disappears; adding one does not.
-const SchemaVersion = 1
+// when an attribute changes meaning or disappears, or when a value appears
+// that older readers cannot interpret; adding an optional attribute does not.
+// Version 2 added the reasons quantile, ratio and resolved (and the optional
+// incident and window documents); an alert without them reads as in version
+// 1. Readers accept 1 and 2.
+const SchemaVersion = 2
 
 // Reason says why an alert fired instead of being suppressed.
 type Reason string
@@ -34,15 +38,27 @@ const (
 	// ReasonStorm marks a summary of the alerts past alerts.max_per_minute in
 	// one minute (see Alert.Folded), sent instead of them.
 	ReasonStorm Reason = "storm"
+	// ReasonQuantile opens an incident (see Alert.Incident): the endpoint's
+	// configured quantile over the window crossed the threshold.
+	ReasonQuantile Reason = "quantile"
+	// ReasonRatio opens an incident: the endpoint's share of slow requests
+	// over the window crossed the configured ratio.
+	ReasonRatio Reason = "ratio"
+	// ReasonResolved closes an incident: the endpoint is back under its
+	// threshold.
+	ReasonResolved Reason = "resolved"
 )
 
 // Reasons lists every reason, in a stable order (for metrics and docs).
-var Reasons = []Reason{ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm}
+// New reasons are appended, never inserted.
+var Reasons = []Reason{ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm,
+	ReasonQuantile, ReasonRatio, ReasonResolved}
 
 // Valid reports whether r is one of the known reasons.
 func (r Reason) Valid() bool {
 	switch r {
-	case ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm:
+	case ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm,
+		ReasonQuantile, ReasonRatio, ReasonResolved:
 		return true
 	}
 	return false
@@ -128,6 +144,13 @@ type Alert struct {
 	Profile   *Profile
 	// Folded is set on a storm summary (ReasonStorm) only.
 	Folded *Folded
+	// Incident is set on the alerts of an incident: the one that opens it
+	// (ReasonQuantile, ReasonRatio), its escalations and the one that closes
+	// it (ReasonResolved); nil otherwise.
+	Incident *Incident
+	// Window describes the endpoint's requests over the window that fired
+	// or resolved the incident; nil when the alert is not about a window.
+	Window *WindowFigures
 }
 
 // NewID derives the alert ID from the span identity and the reason.

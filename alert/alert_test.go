@@ -211,6 +211,9 @@ func TestJSONHostileDurations(t *testing.T) {
 func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"id":"x","duration_ms":12.5,"suppressed":{"count":2,"since":"2026-01-01T00:00:00Z"}}`))
 	f.Add([]byte(`{"schema":1,"attributes":{"a":"\u0000"}}`))
+	f.Add([]byte(`{"schema":2,"reason":"resolved","incident":{"id":"i","state":"resolved","mode":"ratio","opened_at":"2026-01-01T00:00:00Z",` +
+		`"resolved_at":"2026-01-01T00:10:00Z","peak_ratio":0.2},"window":{"over_ms":60000,"ratio":0.05,"slow_ratio":0.01,` +
+		`"histogram":[{"upper_ms":1,"count":2},{"count":1}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var a Alert
 		if err := json.Unmarshal(data, &a); err != nil {

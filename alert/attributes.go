@@ -24,6 +24,10 @@ const (
 	AttrProfilePprof = "slowspan.profile.pprof"
 	// AttrFolded holds the JSON "folded" object of a storm summary.
 	AttrFolded = "slowspan.folded"
+	// AttrIncident and AttrWindow hold the JSON "incident" and "window"
+	// objects (schema 2).
+	AttrIncident = "slowspan.incident"
+	AttrWindow   = "slowspan.window"
 
 	// attrPrefix marks every attribute of this contract; Decode leaves them
 	// out of Alert.Attributes.

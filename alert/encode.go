@@ -60,6 +60,16 @@ func Encode(a Alert, span ptrace.Span) {
 			attrs.PutStr(AttrFolded, string(data))
 		}
 	}
+	if a.Incident != nil {
+		if data, err := json.Marshal(a.Incident.toJSON()); err == nil {
+			attrs.PutStr(AttrIncident, string(data))
+		}
+	}
+	if a.Window != nil {
+		if data, err := json.Marshal(a.Window.toJSON()); err == nil {
+			attrs.PutStr(AttrWindow, string(data))
+		}
+	}
 }
 
 // IsAlert reports whether span carries an alert, without decoding it.
@@ -100,6 +110,7 @@ func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
 			a.Folded = j.fromJSON()
 		}
 	}
+	a.Incident, a.Window = decodeIncident(attrs)
 
 	a.SpanName = stripControl(capString(span.Name()))
 	start, end := span.StartTimestamp(), span.EndTimestamp()
@@ -173,6 +184,26 @@ func decodeDetails(attrs pcommon.Map) (*Breakdown, *Profile) {
 		p.Pprof = v.Bytes().AsRaw()
 	}
 	return b, p
+}
+
+// decodeIncident reads the incident and window documents; a damaged one is
+// dropped, and what is read is bounded (see their fromJSON).
+func decodeIncident(attrs pcommon.Map) (*Incident, *WindowFigures) {
+	var in *Incident
+	if v, ok := attrs.Get(AttrIncident); ok && v.Type() == pcommon.ValueTypeStr {
+		var j jsonIncident
+		if json.Unmarshal([]byte(v.Str()), &j) == nil {
+			in = j.fromJSON()
+		}
+	}
+	var w *WindowFigures
+	if v, ok := attrs.Get(AttrWindow); ok && v.Type() == pcommon.ValueTypeStr {
+		var j jsonWindow
+		if json.Unmarshal([]byte(v.Str()), &j) == nil {
+			w = j.fromJSON()
+		}
+	}
+	return in, w
 }
 
 func str(m pcommon.Map, key string) string {

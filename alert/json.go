@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -33,6 +34,28 @@ type jsonAlert struct {
 	Breakdown   *jsonBreakdown    `json:"breakdown,omitempty"`
 	Profile     *jsonProfile      `json:"profile,omitempty"`
 	Folded      *jsonFolded       `json:"folded,omitempty"`
+	// The documents of schema 2 are read leniently: a damaged one is
+	// dropped, not the whole line.
+	Incident lenient[jsonIncident] `json:"incident,omitzero"`
+	Window   lenient[jsonWindow]   `json:"window,omitzero"`
+}
+
+// lenient holds an optional object of the JSON form that a reader drops,
+// rather than failing the whole alert, when it does not decode.
+type lenient[T any] struct{ v *T }
+
+func (l lenient[T]) MarshalJSON() ([]byte, error) { return json.Marshal(l.v) }
+
+func (l *lenient[T]) UnmarshalJSON(data []byte) error {
+	l.v = nil
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	var v T
+	if json.Unmarshal(data, &v) == nil {
+		l.v = &v
+	}
+	return nil
 }
 
 type jsonBreakdown struct {
@@ -174,6 +197,8 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		Breakdown:  a.Breakdown.toJSON(),
 		Profile:    a.Profile.toJSON(),
 		Folded:     a.Folded.toJSON(),
+		Incident:   lenient[jsonIncident]{a.Incident.toJSON()},
+		Window:     lenient[jsonWindow]{a.Window.toJSON()},
 	}
 	if !a.Suppressed.Since.IsZero() {
 		since := a.Suppressed.Since.UTC()
@@ -211,6 +236,8 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		Breakdown:  j.Breakdown.fromJSON(),
 		Profile:    j.Profile.fromJSON(),
 		Folded:     j.Folded.fromJSON(),
+		Incident:   j.Incident.v.fromJSON(),
+		Window:     j.Window.v.fromJSON(),
 		Suppressed: Suppressed{
 			Count:       j.Suppressed.Count,
 			MaxDuration: fromMs(j.Suppressed.MaxDurationMs),

@@ -40,7 +40,7 @@ func TestAppendReadsBack(t *testing.T) {
 }
 
 func TestTracesCarryTheFixtures(t *testing.T) {
-	want := []alert.Alert{Numbered(0), Numbered(1), Profiled(2), Full()}
+	want := []alert.Alert{Numbered(0), Numbered(1), Profiled(2), Full(), Incident()}
 	td := Traces(t, want...)
 	assert.Equal(t, len(want)+1, td.SpanCount(), "the alerts and one plain span")
 	var got []alert.Alert

@@ -120,3 +120,31 @@ func orderChildren() []alert.ChildGroup {
 			Total: 450 * time.Millisecond, Max: 450 * time.Millisecond, Offset: 1600 * time.Millisecond},
 	}
 }
+
+// Incident is an incident alert of schema 2: GET /orders/{id} on checkout
+// whose p99 over 5 minutes crossed the threshold (reason quantile), with the
+// incident and the window figures, histogram included. Its span is Full's,
+// without breakdown or profile.
+func Incident() alert.Alert {
+	a := Full()
+	a.Reason = alert.ReasonQuantile
+	a.ID = alert.NewID(a.TraceID, a.SpanID, a.Reason)
+	a.Suppressed = alert.Suppressed{}
+	a.Breakdown, a.Profile = nil, nil
+	opened := Start.Add(-10 * time.Minute)
+	a.Incident = &alert.Incident{
+		ID: alert.NewIncidentID(a.Key, opened), State: alert.IncidentFiring, Mode: alert.ModeQuantile,
+		OpenedAt: opened, Fired: alert.Figure{Duration: 2100 * time.Millisecond},
+		Peak: alert.Figure{Duration: 2600 * time.Millisecond}, SlowCount: 84,
+	}
+	a.Window = &alert.WindowFigures{
+		Over: 5 * time.Minute, Count: 1184, SlowCount: 84,
+		P50: 120 * time.Millisecond, P90: 480 * time.Millisecond, P95: 900 * time.Millisecond,
+		P99: 2100 * time.Millisecond, Max: 3400 * time.Millisecond,
+		Quantile: 0.99, QuantileValue: 2100 * time.Millisecond,
+		Histogram: alert.CompactHistogram(
+			[]time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, alert.Unbounded},
+			[]int64{700, 220, 180, 40, 40, 4}, 0),
+	}
+	return a
+}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 
+	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
@@ -283,4 +284,28 @@ func TestNonAlertSpansIgnored(t *testing.T) {
 	exp, _ := start(t, apiConfig(s))
 	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t)))
 	requireSafePosts(t, s, 0)
+}
+
+// TestSchema2And1AlertsPosted: an incident alert (schema 2) posts like any
+// alert, and a span written by a schema-1 processor still posts.
+func TestSchema2And1AlertsPosted(t *testing.T) {
+	s := newFake(t)
+	exp, _ := start(t, apiConfig(s))
+	inc := ownEndpoint(alerttest.Incident(), 0)
+	old := numberedAlert(1)
+	td := alerttest.Traces(t, inc, old)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := range spans.Len() {
+		if a, ok := alert.Decode(td.ResourceSpans().At(0).Resource(), spans.At(i)); ok && a.ID == old.ID {
+			spans.At(i).Attributes().PutInt(alert.AttrSchema, 1)
+		}
+	}
+	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
+	posts := requireSafePosts(t, s, 2)
+	var messages []string
+	for _, p := range posts {
+		messages = append(messages, p.Message)
+	}
+	assert.Contains(t, strings.Join(messages, "\n"), "quantile")
+	assert.Contains(t, strings.Join(messages, "\n"), "`GET /orders/1/{id}`")
 }

@@ -177,6 +177,12 @@ func reasonLine(a alert.Alert) string {
 		s = "Slow again after the dedup window."
 	case alert.ReasonEscalation:
 		s = "Escalation: much slower than the last alert."
+	case alert.ReasonQuantile:
+		s = "Incident: the endpoint's quantile over the window crossed the threshold."
+	case alert.ReasonRatio:
+		s = "Incident: the endpoint's slow ratio over the window crossed the threshold."
+	case alert.ReasonResolved:
+		s = "Incident resolved."
 	default:
 		s = "Alert."
 	}

@@ -192,3 +192,36 @@ func TestStormSummary(t *testing.T) {
 	assert.Contains(t, got, "… and 8 more endpoints")
 	assert.NotContains(t, got, "Slow request")
 }
+
+// Incident alerts (schema 2) are not laid out yet, but render like any
+// alert and say why they fired.
+func TestIncidentAlertRenders(t *testing.T) {
+	for _, c := range []struct {
+		reason alert.Reason
+		want   string
+	}{
+		{alert.ReasonQuantile, "quantile"},
+		{alert.ReasonRatio, "ratio"},
+		{alert.ReasonResolved, "resolved"},
+	} {
+		t.Run(string(c.reason), func(t *testing.T) {
+			a := alerttest.Incident()
+			a.Reason = c.reason
+			for _, o := range []Options{{}, {Webhook: true}, {MaxRunes: 300}} {
+				got := Alert(a, o)
+				assert.Contains(t, got, c.want, "%+v", o)
+				assert.Contains(t, got, "Slow request")
+				requireInert(t, got)
+			}
+			tpl, err := NewTemplate("{{default .}}", false)
+			require.NoError(t, err)
+			secs, err := tpl.Execute(a)
+			require.NoError(t, err)
+			assert.Equal(t, Alert(a, Options{}), Fit(secs, 0))
+		})
+	}
+	// Empty and hostile documents are no problem either.
+	a := alerttest.Incident()
+	a.Incident, a.Window = &alert.Incident{ID: "@channel"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
+	requireInert(t, Alert(a, Options{}))
+}

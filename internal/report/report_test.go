@@ -255,3 +255,25 @@ func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// Incident alerts (schema 2) are not laid out yet, but build a report
+// like any alert and say why they fired.
+func TestIncidentAlertReport(t *testing.T) {
+	for _, r := range []alert.Reason{alert.ReasonQuantile, alert.ReasonRatio, alert.ReasonResolved} {
+		t.Run(string(r), func(t *testing.T) {
+			a := alerttest.Incident()
+			a.Reason = r
+			set, err := Build(a)
+			require.NoError(t, err)
+			html := string(set.HTML)
+			assert.Contains(t, html, string(r))
+			assert.Contains(t, html, "Slow request: checkout GET /orders/{id}")
+			checkMarkup(t, html, set.Name)
+		})
+	}
+	a := alerttest.Incident()
+	a.Incident, a.Window = &alert.Incident{ID: "<script>"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
+	set, err := Build(a)
+	require.NoError(t, err)
+	assert.NotContains(t, string(set.HTML), "<script")
+}
