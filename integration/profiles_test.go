@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/enginetest"
 )
 
 // Limits the hostile profiles must stay under, whatever they hold.
@@ -168,7 +169,7 @@ func TestHostileProfilesAreBounded(t *testing.T) {
 	// The collector is alive and the index works: a slow span alerts with
 	// its profile, sent before it.
 	tid, sid := pcommon.TraceID{0x60, 0x0d, 1}, pcommon.SpanID{0x60, 0x0d, 1}
-	pd := profileOf(tid, sid, "main.burnCPU", "main.handler")
+	pd := enginetest.LinkedProfile(tid, sid, []string{"main.burnCPU", "main.handler"})
 	body, err := pprofileotlp.NewExportRequestFromProfiles(pd).MarshalProto()
 	if err != nil {
 		t.Fatal(err)
@@ -198,35 +199,4 @@ func TestHostileProfilesAreBounded(t *testing.T) {
 	if p := got[0].Profile; p == nil || len(p.TopFunctions) == 0 || p.TopFunctions[0].Name != "main.burnCPU" {
 		t.Errorf("the alert's profile %+v, want main.burnCPU on top", got[0].Profile)
 	}
-}
-
-// profileOf is one sample of 20 ms of CPU, linked to the span, leaf first.
-func profileOf(tid pcommon.TraceID, sid pcommon.SpanID, leafFirst ...string) pprofile.Profiles {
-	pd := pprofile.NewProfiles()
-	d := pd.Dictionary()
-	d.StringTable().Append("", "cpu", "nanoseconds")
-	d.FunctionTable().AppendEmpty()
-	d.LocationTable().AppendEmpty()
-	d.StackTable().AppendEmpty()
-	d.LinkTable().AppendEmpty()
-	d.AttributeTable().AppendEmpty()
-	d.MappingTable().AppendEmpty()
-	st := d.StackTable().AppendEmpty()
-	for _, name := range leafFirst {
-		d.StringTable().Append(name)
-		d.FunctionTable().AppendEmpty().SetNameStrindex(int32(d.StringTable().Len() - 1))
-		d.LocationTable().AppendEmpty().Lines().AppendEmpty().SetFunctionIndex(int32(d.FunctionTable().Len() - 1))
-		st.LocationIndices().Append(int32(d.LocationTable().Len() - 1))
-	}
-	l := d.LinkTable().AppendEmpty()
-	l.SetTraceID(tid)
-	l.SetSpanID(sid)
-	p := pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
-	p.SampleType().SetTypeStrindex(1)
-	p.SampleType().SetUnitStrindex(2)
-	s := p.Samples().AppendEmpty()
-	s.SetStackIndex(1)
-	s.SetLinkIndex(1)
-	s.Values().Append(int64(20 * time.Millisecond))
-	return pd
 }

@@ -45,18 +45,22 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-// TestMemoryPerKey measures the heap held per key with realistic data: 10
-// sub-windows of 100 requests (1-byte counters) and of 20,000 requests
-// (2-byte counters: the busiest buckets pass 255) per key.
+// TestMemoryPerKey measures the memory held per key with realistic data:
+// 10 sub-windows of 100 requests (1-byte counters) and of 20,000 requests
+// (2-byte counters: the busiest buckets pass 255) per key. The windows' own
+// accounting is checked always; the heap figure only without the race
+// detector, which changes allocation sizes (and with fewer keys under it,
+// as it slows recording down).
 func TestMemoryPerKey(t *testing.T) {
+	scale := 1
 	if testing.Short() || raceEnabled {
-		t.Skip("records millions of values; the race detector changes allocation sizes")
+		scale = 10
 	}
 	for _, tc := range []struct {
 		keys, perSub int
 	}{
-		{10_000, 100},
-		{100, 20_000},
+		{10_000 / scale, 100},
+		{100 / scale, 20_000},
 	} {
 		t.Run(fmt.Sprintf("%d keys, %d per sub-window", tc.keys, tc.perSub), func(t *testing.T) {
 			names := make([]string, tc.keys)
@@ -79,7 +83,10 @@ func TestMemoryPerKey(t *testing.T) {
 			})
 			require.Equal(t, uint64(tc.perSub*testConfig.SubWindows), h.Count(), "the whole window is live")
 			t.Logf("%.0f bytes per key on the heap (%d of it sub-windows)", perKey, windows/tc.keys)
-			assert.LessOrEqual(t, perKey, 4096.0)
+			assert.LessOrEqual(t, windows/tc.keys, 4096, "sub-window bytes per key")
+			if !raceEnabled {
+				assert.LessOrEqual(t, perKey, 4096.0, "heap bytes per key")
+			}
 			runtime.KeepAlive(s)
 		})
 	}

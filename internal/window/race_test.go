@@ -3,5 +3,5 @@
 package window
 
 // raceEnabled: the race detector slows recording down and changes
-// allocation sizes, so the memory figures are measured without it.
+// allocation sizes, so the heap figure is checked without it.
 const raceEnabled = true
