@@ -95,7 +95,7 @@ func BenchmarkSetRecord(b *testing.B) {
 }
 
 func benchSetRecord[K comparable](b *testing.B, keys []K) {
-	s, err := NewSet[K](testConfig, len(keys))
+	s, err := NewSet[K, struct{}](testConfig, len(keys))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func BenchmarkSetMemory(b *testing.B) {
 	var perKey float64
 	for b.Loop() {
 		before := heapInUse()
-		s, _ := NewSet[string](testConfig, len(names))
+		s, _ := NewSet[string, struct{}](testConfig, len(names))
 		fillSet(s, names, 100, 7)
 		perKey = float64(heapInUse()-before) / float64(len(names))
 		runtime.KeepAlive(s)
@@ -140,7 +140,7 @@ func BenchmarkSetRecordBatch(b *testing.B) {
 	for i := range keys {
 		keys[i] = uint64(i) * 0x9e3779b97f4a7c15
 	}
-	s, _ := NewSet[uint64](testConfig, len(keys))
+	s, _ := NewSet[uint64, struct{}](testConfig, len(keys))
 	order := rand.New(rand.NewPCG(12, 12)).Perm(len(keys))
 	batch := make([]Sample[uint64], 100)
 	now := t0

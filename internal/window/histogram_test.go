@@ -95,7 +95,7 @@ func TestP95OfAThousandRequests(t *testing.T) {
 
 	// The same requests spread over a 5 m window of an endpoint, as the
 	// engine records them: one every 250 ms.
-	s, err := NewSet[string](Config{Over: 5 * time.Minute, SubWindows: 10}, 10)
+	s, err := NewSet[string, struct{}](Config{Over: 5 * time.Minute, SubWindows: 10}, 10)
 	require.NoError(t, err)
 	for i, v := range values {
 		s.Record("GET /checkout", t0.Add(time.Duration(i)*250*time.Millisecond), v)

@@ -21,7 +21,7 @@ func endpointLatency(r *rand.Rand, k int) time.Duration {
 
 // fillSet records perSub requests per sub-window for each of keys keys,
 // over a whole window, and returns the time of the last record.
-func fillSet(s *Set[string], names []string, perSub int, seed uint64) time.Time {
+func fillSet(s *Set[string, struct{}], names []string, perSub int, seed uint64) time.Time {
 	r := rand.New(rand.NewPCG(seed, seed))
 	width := testConfig.Over / time.Duration(testConfig.SubWindows)
 	now := t0
@@ -68,7 +68,7 @@ func TestMemoryPerKey(t *testing.T) {
 				names[i] = fmt.Sprintf("GET /api/v1/resource/%d", i)
 			}
 			before := heapInUse()
-			s, err := NewSet[string](testConfig, tc.keys)
+			s, err := NewSet[string, struct{}](testConfig, tc.keys)
 			require.NoError(t, err)
 			end := fillSet(s, names, tc.perSub, 7)
 			after := heapInUse()

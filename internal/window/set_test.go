@@ -13,17 +13,17 @@ import (
 
 var testConfig = Config{Over: 5 * time.Minute, SubWindows: 10, Threshold: time.Second}
 
-func newTestSet(t testing.TB, maxKeys int) *Set[string] {
+func newTestSet(t testing.TB, maxKeys int) *Set[string, struct{}] {
 	t.Helper()
-	s, err := NewSet[string](testConfig, maxKeys)
+	s, err := NewSet[string, struct{}](testConfig, maxKeys)
 	require.NoError(t, err)
 	return s
 }
 
 func TestNewSetValidates(t *testing.T) {
-	_, err := NewSet[string](testConfig, 0)
+	_, err := NewSet[string, struct{}](testConfig, 0)
 	assert.Error(t, err)
-	_, err = NewSet[string](Config{}, 10)
+	_, err = NewSet[string, struct{}](Config{}, 10)
 	assert.Error(t, err)
 }
 
@@ -167,7 +167,7 @@ func TestSetActiveFindsExactlyTheKeysRecordedSince(t *testing.T) {
 // TestSetEvictionReusesMemory: once full, a new key takes over the evicted
 // key's window and buffers.
 func TestSetEvictionReusesMemory(t *testing.T) {
-	s, err := NewSet[int](testConfig, 100)
+	s, err := NewSet[int, struct{}](testConfig, 100)
 	require.NoError(t, err)
 	now := t0
 	key := 0
@@ -187,7 +187,7 @@ func TestSetEvictionReusesMemory(t *testing.T) {
 }
 
 func TestSetWithNanosecondSubWindowsStillFindsActiveKeys(t *testing.T) {
-	s, err := NewSet[string](Config{Over: 10, SubWindows: 10}, 10)
+	s, err := NewSet[string, struct{}](Config{Over: 10, SubWindows: 10}, 10)
 	require.NoError(t, err)
 	s.Record("a", t0, time.Second)
 	s.Record("b", t0.Add(1), time.Second)

@@ -77,6 +77,28 @@ func (w *Window) init(cfg Config) {
 	w.reset()
 }
 
+// Shape makes w a window of cfg: an unshaped window (an entry's before its
+// first record) is shaped, and one of another shape is emptied and
+// reshaped; a window of that shape already is left as it is. cfg must have
+// passed Validate.
+func (w *Window) Shape(cfg Config) {
+	width := int64(cfg.Over) / int64(cfg.SubWindows)
+	if len(w.subs) == cfg.SubWindows && w.width == width && w.threshold == cfg.Threshold {
+		return
+	}
+	if cap(w.subs) >= cfg.SubWindows {
+		w.subs = w.subs[:cfg.SubWindows]
+		w.width, w.threshold = width, cfg.Threshold
+		w.reset()
+		return
+	}
+	w.init(cfg)
+}
+
+// Shaped reports whether w has a shape: an unshaped window is empty and
+// records nothing.
+func (w *Window) Shaped() bool { return len(w.subs) > 0 }
+
 // reset empties w, keeping its buffers.
 func (w *Window) reset() {
 	for i := range w.subs {
@@ -95,6 +117,9 @@ func (w *Window) epoch(now time.Time) int64 {
 }
 
 func (w *Window) epochOf(ns int64) int64 {
+	if w.width == 0 { // unshaped: empty, every query is zero
+		return 0
+	}
 	e := ns / w.width
 	if ns%w.width < 0 { // floor, for times before 1970
 		e--
@@ -130,6 +155,9 @@ func (w *Window) Record(now time.Time, d time.Duration) bool {
 // find returns the sub-window of time ns, emptying the expired one in its
 // slot, or nil when the slot holds a later sub-window.
 func (w *Window) find(ns int64) *sub {
+	if len(w.subs) == 0 {
+		return nil
+	}
 	e := w.epochOf(ns)
 	s := w.slot(e)
 	if s.epoch != e {
