@@ -30,7 +30,12 @@ type Config struct {
 	Include []string `mapstructure:"include"`
 	// Exclude drops slow spans whose route or path matches; it wins over
 	// Include.
-	Exclude     []string          `mapstructure:"exclude"`
+	Exclude []string `mapstructure:"exclude"`
+	// Trigger says what opens an incident: one slow span (mode span, the
+	// default) or a window's quantile or share of slow requests.
+	Trigger TriggerConfig `mapstructure:"trigger"`
+	// Resolve says when an incident closes.
+	Resolve     ResolveConfig     `mapstructure:"resolve"`
 	Dedup       DedupConfig       `mapstructure:"dedup"`
 	Correlation CorrelationConfig `mapstructure:"correlation"`
 	Profiles    ProfilesConfig    `mapstructure:"profiles"`
@@ -49,6 +54,36 @@ type RouteRule struct {
 	// Methods restricts the rule to these HTTP methods; empty means all.
 	Methods   []string      `mapstructure:"methods"`
 	Threshold time.Duration `mapstructure:"threshold"`
+	// Trigger overrides the global trigger for these routes, field by
+	// field: a field left out (zero) keeps the global value.
+	Trigger TriggerConfig `mapstructure:"trigger"`
+	// Resolve overrides the global resolve.after when set.
+	Resolve ResolveConfig `mapstructure:"resolve"`
+}
+
+// TriggerConfig is what opens an incident.
+type TriggerConfig struct {
+	// Mode is span (one slow span alerts, today's behaviour), quantile
+	// (the endpoint's Quantile over the window is at or above the
+	// threshold) or ratio (at least Ratio of its requests took the
+	// threshold or longer).
+	Mode string `mapstructure:"mode"`
+	// Quantile is the quantile of quantile mode, in (0, 1), e.g. 0.95.
+	Quantile float64 `mapstructure:"quantile"`
+	// Ratio is the share of slow requests of ratio mode, in (0, 1].
+	Ratio float64 `mapstructure:"ratio"`
+	// Over is the length of the sliding window.
+	Over time.Duration `mapstructure:"over"`
+	// MinCount is the fewest requests in the window that may fire.
+	MinCount int `mapstructure:"min_count"`
+}
+
+// ResolveConfig says when an incident closes.
+type ResolveConfig struct {
+	// After resolves an incident once its condition has been false this
+	// long (in span mode: no slow request for that long). Unset: 10m in
+	// quantile and ratio modes, never in span mode; 0: never.
+	After *time.Duration `mapstructure:"after"`
 }
 
 // DedupConfig controls how often a key may alert (package dedup owns it,
@@ -147,7 +182,14 @@ func NewDefaultConfig() *Config {
 		Correlation: CorrelationConfig{MaxPending: 1000, MaxPendingBytes: 64 << 20},
 		Profiles:    ProfilesConfig{MaxSamples: 100000, MaxBytes: profileindex.DefaultMaxBytes, TTL: 2 * time.Minute},
 		Alerts:      AlertsConfig{MaxPerMinute: 60},
-		Redact:      RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
+		Trigger: TriggerConfig{
+			Mode:     ModeSpan,
+			Quantile: 0.95,
+			Ratio:    0.05,
+			Over:     5 * time.Minute,
+			MinCount: 20,
+		},
+		Redact: RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
 }
 
@@ -200,6 +242,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := glob.CompileSet(c.Exclude); err != nil {
 		errs = append(errs, fmt.Errorf("exclude: %w", err))
+	}
+	errs = append(errs, c.Trigger.validate("trigger", false)...)
+	errs = append(errs, c.Resolve.validate("resolve")...)
+	for i, r := range c.Routes {
+		errs = append(errs, r.Trigger.validate(fmt.Sprintf("routes[%d].trigger", i), true)...)
+		errs = append(errs, r.Resolve.validate(fmt.Sprintf("routes[%d].resolve", i))...)
 	}
 	if c.Dedup.Window <= 0 {
 		errs = append(errs, fmt.Errorf("dedup.window: must be > 0, got %v", c.Dedup.Window))

@@ -32,6 +32,12 @@ func BenchmarkExtract(b *testing.B) {
 				Extract(attrs, "GET")
 			}
 		})
+		b.Run(c.name+"/Key", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Key(attrs, "GET")
+			}
+		})
 	}
 }
 

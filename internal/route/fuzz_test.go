@@ -101,6 +101,9 @@ func FuzzExtract(f *testing.F) {
 		}
 
 		info := Extract(attrs, spanName)
+		if m, r := Key(attrs, spanName); m != info.Method || r != info.Route {
+			t.Fatalf("Key = %q %q, Extract = %q %q", m, r, info.Method, info.Route)
+		}
 
 		switch info.Method {
 		case "", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY", "_OTHER":

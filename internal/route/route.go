@@ -308,3 +308,61 @@ func URLRoute(s string) string {
 	}
 	return own(normalize(p, cut && !stripped), s)
 }
+
+// Key returns the Method and Route that Extract would, reading the
+// attributes once: the path of every span in the window modes, where
+// Extract's path parsing (needed only when http.route is missing, and for
+// an alert's report) would cost several times more. A span without a
+// usable http.route falls back to Extract.
+func Key(attrs pcommon.Map, spanName string) (method, rt string) {
+	var m, oldM, r string
+	for k, v := range attrs.All() {
+		if len(k) != len(attrRequestMethod) && len(k) != len(attrHTTPMethod) && len(k) != len(attrHTTPRoute) {
+			continue
+		}
+		switch k {
+		case attrRequestMethod:
+			if v.Type() == pcommon.ValueTypeStr {
+				m = v.Str()
+			}
+		case attrHTTPMethod:
+			if v.Type() == pcommon.ValueTypeStr {
+				oldM = v.Str()
+			}
+		case attrHTTPRoute:
+			if v.Type() == pcommon.ValueTypeStr {
+				r = v.Str()
+			}
+		}
+	}
+	if m == "" {
+		m = oldM
+	}
+	if plainRoute(r) {
+		return Method(m), r
+	}
+	if r != "" {
+		w, _ := safetext.Cut(r, scanLimit)
+		w, _ = stripQuery(w)
+		if clean, _ := safetext.Clean(w, maxRouteLen); clean != "" {
+			return Method(m), own(clean, r)
+		}
+	}
+	info := Extract(attrs, spanName)
+	return info.Method, info.Route
+}
+
+// plainRoute reports whether r is a route that the cleaning in Extract
+// leaves as it is: short, printable ASCII, without a query or fragment.
+// Nearly every http.route is, and one pass over it is all it costs.
+func plainRoute(r string) bool {
+	if r == "" || len(r) > maxRouteLen {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		if c := r[i]; c < 0x20 || c > 0x7e || c == '?' || c == '#' {
+			return false
+		}
+	}
+	return true
+}

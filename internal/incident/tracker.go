@@ -1,0 +1,279 @@
+// Package incident keeps the open incidents of a component: per endpoint
+// key, the episode that opened when its trigger's condition became true,
+// and the alerts it owes (firing, escalation, re-notification, resolved).
+// The engine judges the condition; the Tracker decides what it means for
+// the incident, and keeps the state across restarts in a storage
+// extension.
+//
+// An event becomes durable only when its alert was delivered (Delivered):
+// a firing alert that was refused (Undo) leaves no incident behind, so the
+// condition fires it again; a refused resolved alert leaves the incident
+// open, so it resolves again.
+package incident
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/slowspan/slowspan/alert"
+)
+
+// Settings shape a Tracker.
+type Settings struct {
+	// Renotify repeats the firing alert of an incident still open this long
+	// after its last alert (dedup.window); 0: never.
+	Renotify time.Duration
+	// EscalationFactor alerts again when the figure reaches this many times
+	// the figure of the incident's last alert; 0: never.
+	EscalationFactor float64
+	// MaxOpen bounds the open incidents; past it, the longest quiet one is
+	// dropped (without a resolved alert) to make room.
+	MaxOpen int
+}
+
+// Observation is what the engine saw of a key at one evaluation.
+type Observation struct {
+	Mode alert.Mode
+	// True is the condition: quantile or ratio at or above the trigger's,
+	// or, in span mode, a slow request.
+	True bool
+	// Figure is the current figure (see alert.Figure).
+	Figure alert.Figure
+	// Slow is the number of slow requests seen since the previous
+	// observation of the key (the first observation: those in the window).
+	Slow int64
+	// ResolveAfter closes the incident once the condition has been false
+	// this long; 0: never.
+	ResolveAfter time.Duration
+}
+
+// Event is an alert an incident owes: its reason and the incident as the
+// alert shows it.
+type Event struct {
+	Key      alert.Key
+	Reason   alert.Reason
+	Incident alert.Incident
+	// At is when the event happened.
+	At time.Time
+
+	prev *state // the state before the event (nil: there was none)
+	seq  uint64 // the event's number: Undo and Delivered find it by it
+}
+
+type state struct {
+	inc alert.Incident
+	// lastTrue is when the condition was last true; notifiedAt and
+	// notified when, and at which figure, the last alert went out.
+	lastTrue   time.Time
+	notifiedAt time.Time
+	notified   alert.Figure
+	seq        uint64
+}
+
+// Tracker is safe for concurrent use.
+type Tracker struct {
+	set Settings
+
+	mu   sync.Mutex
+	open map[alert.Key]*state
+	// durable is what Save writes: the incidents whose alerts were
+	// delivered, as of their last delivered alert, with their running
+	// figures.
+	durable map[alert.Key]*state
+	seq     uint64
+	dirty   bool
+}
+
+// New returns an empty Tracker.
+func New(set Settings) *Tracker {
+	return &Tracker{set: set, open: make(map[alert.Key]*state), durable: make(map[alert.Key]*state)}
+}
+
+// Observe applies one evaluation of key at now and returns the event it
+// causes, if any.
+func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.open[key]
+	if st == nil {
+		if !o.True {
+			return Event{}, false
+		}
+		t.makeRoom()
+		t.seq++
+		st = &state{
+			inc: alert.Incident{
+				ID:        alert.NewIncidentID(key, now),
+				State:     alert.IncidentFiring,
+				Mode:      o.Mode,
+				OpenedAt:  now,
+				Fired:     o.Figure,
+				Peak:      o.Figure,
+				SlowCount: max(o.Slow, 0),
+			},
+			lastTrue:   now,
+			notifiedAt: now,
+			notified:   o.Figure,
+			seq:        t.seq,
+		}
+		t.open[key] = st
+		return t.event(key, firingReason(o.Mode), st, nil, now), true
+	}
+
+	st.inc.SlowCount += max(o.Slow, 0)
+	if greater(o.Figure, st.inc.Peak) {
+		st.inc.Peak = o.Figure
+	}
+	if o.True {
+		st.lastTrue = now
+		switch {
+		case t.set.EscalationFactor > 0 && atLeast(o.Figure, st.notified, t.set.EscalationFactor):
+			prev := *st
+			t.seq++
+			st.seq, st.notifiedAt, st.notified = t.seq, now, o.Figure
+			return t.event(key, alert.ReasonEscalation, st, &prev, now), true
+		case t.set.Renotify > 0 && now.Sub(st.notifiedAt) >= t.set.Renotify:
+			prev := *st
+			t.seq++
+			st.seq, st.notifiedAt = t.seq, now
+			return t.event(key, alert.ReasonWindowExpired, st, &prev, now), true
+		}
+		return Event{}, false
+	}
+	if o.ResolveAfter > 0 && now.Sub(st.lastTrue) >= o.ResolveAfter {
+		prev := *st
+		delete(t.open, key)
+		t.seq++
+		st.seq = t.seq
+		st.inc.State, st.inc.ResolvedAt = alert.IncidentResolved, now
+		return t.event(key, alert.ReasonResolved, st, &prev, now), true
+	}
+	return Event{}, false
+}
+
+func (t *Tracker) event(key alert.Key, reason alert.Reason, st *state, prev *state, now time.Time) Event {
+	t.dirty = true
+	return Event{Key: key, Reason: reason, Incident: st.inc, At: now, prev: prev, seq: st.seq}
+}
+
+func firingReason(m alert.Mode) alert.Reason {
+	switch m {
+	case alert.ModeQuantile:
+		return alert.ReasonQuantile
+	case alert.ModeRatio:
+		return alert.ReasonRatio
+	}
+	return alert.ReasonFirst
+}
+
+// makeRoom drops the incident whose condition was true longest ago when
+// the tracker is full. Called with the lock held.
+func (t *Tracker) makeRoom() {
+	if t.set.MaxOpen <= 0 || len(t.open) < t.set.MaxOpen {
+		return
+	}
+	var oldest alert.Key
+	var at time.Time
+	first := true
+	for k, st := range t.open {
+		if first || st.lastTrue.Before(at) {
+			oldest, at, first = k, st.lastTrue, false
+		}
+	}
+	delete(t.open, oldest)
+	delete(t.durable, oldest)
+}
+
+// greater compares figures of one mode: durations, or ratios.
+func greater(a, b alert.Figure) bool {
+	return a.Duration > b.Duration || a.Ratio > b.Ratio
+}
+
+// atLeast reports whether a is at least factor times b.
+func atLeast(a, b alert.Figure, factor float64) bool {
+	if b.Duration > 0 {
+		return float64(a.Duration) >= factor*float64(b.Duration)
+	}
+	if b.Ratio > 0 {
+		return a.Ratio >= factor*b.Ratio
+	}
+	return false
+}
+
+// Open lists the keys of the open incidents, so the engine evaluates them
+// even when their endpoint has gone quiet (no request: the condition is
+// false, and the incident resolves).
+func (t *Tracker) Open(dst []alert.Key) []alert.Key {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.open {
+		dst = append(dst, k)
+	}
+	slices.SortFunc(dst, func(a, b alert.Key) int {
+		switch {
+		case a.String() < b.String():
+			return -1
+		case a.String() > b.String():
+			return 1
+		}
+		return 0
+	})
+	return dst
+}
+
+// IsOpen reports whether key has an open incident.
+func (t *Tracker) IsOpen(key alert.Key) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.open[key] != nil
+}
+
+// Len is the number of open incidents.
+func (t *Tracker) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.open)
+}
+
+// Delivered makes ev durable: its alert was handed on.
+func (t *Tracker) Delivered(ev Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dirty = true
+	if ev.Reason == alert.ReasonResolved {
+		if d := t.durable[ev.Key]; d != nil && d.inc.ID == ev.Incident.ID {
+			delete(t.durable, ev.Key)
+		}
+		return
+	}
+	st := t.open[ev.Key]
+	if st == nil || st.inc.ID != ev.Incident.ID {
+		return // resolved or replaced since
+	}
+	cp := *st
+	t.durable[ev.Key] = &cp
+}
+
+// Undo reverts ev, whose alert was refused, so that the incident owes it
+// again: a firing alert's incident is dropped (the condition opens it
+// anew), an escalation or re-notification is owed again, a resolved
+// incident is open again.
+func (t *Tracker) Undo(ev Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.open[ev.Key]
+	switch {
+	case ev.Reason == alert.ReasonResolved:
+		if st == nil && ev.prev != nil {
+			prev := *ev.prev
+			t.open[ev.Key] = &prev
+		}
+	case st == nil || st.seq != ev.seq:
+		// A later event of the key came after it: leave that one be.
+	case ev.prev == nil:
+		delete(t.open, ev.Key)
+	default:
+		st.notifiedAt, st.notified = ev.prev.notifiedAt, ev.prev.notified
+	}
+}
