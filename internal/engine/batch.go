@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/internal/dedup"
+	"github.com/slowspan/slowspan/internal/incident"
 )
 
 // Origin names where a batch's alerts go. The wrapper picks it (one per
@@ -31,17 +32,22 @@ type Batch struct {
 	// of its input).
 	Stats Stats
 
+	// decisions[i] and events[i] are what the i-th alert settles: a dedup
+	// decision (span mode), or an incident event (events[i] != nil).
 	decisions []dedup.Decision
+	events    []*incident.Event
 	store     *dedup.Store
+	incidents *incidentState
 }
 
-func (b *Batch) add(td ptrace.Traces, dec dedup.Decision) {
+func (b *Batch) add(td ptrace.Traces, dec dedup.Decision, ev *incident.Event) {
 	if b.Alerts == 0 {
 		b.Traces = ptrace.NewTraces()
 	}
 	td.ResourceSpans().MoveAndAppendTo(b.Traces.ResourceSpans())
 	b.Alerts++
 	b.decisions = append(b.decisions, dec)
+	b.events = append(b.events, ev)
 }
 
 // Commit confirms the batch's alerts and saves the dedup state. Until
@@ -54,17 +60,37 @@ func (b *Batch) Commit(ctx context.Context) {
 	if len(b.decisions) == 0 {
 		return
 	}
-	for _, dec := range b.decisions {
+	events := false
+	for i, dec := range b.decisions {
+		if i < len(b.events) && b.events[i] != nil {
+			b.incidents.tracker.Delivered(*b.events[i])
+			events = true
+			continue
+		}
 		b.store.Delivered(ctx, dec)
 	}
 	b.store.Save(ctx)
+	if events {
+		b.incidents.save(ctx)
+	}
 }
 
 // Rollback undoes the batch's decisions, so that the alerts fire again when
 // the data is retried. It does not take the request's context: a rollback is
 // due even when the request was cancelled (the backend's timeout bounds it).
 func (b *Batch) Rollback() {
-	if len(b.decisions) > 0 {
-		b.store.UndoBatch(context.Background(), b.decisions)
+	decs := b.decisions
+	if len(b.events) > 0 {
+		decs = make([]dedup.Decision, 0, len(b.decisions))
+		for i, dec := range b.decisions {
+			if i < len(b.events) && b.events[i] != nil {
+				b.incidents.tracker.Undo(*b.events[i])
+				continue
+			}
+			decs = append(decs, dec)
+		}
+	}
+	if len(decs) > 0 {
+		b.store.UndoBatch(context.Background(), decs)
 	}
 }

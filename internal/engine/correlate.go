@@ -12,6 +12,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/dedup"
+	"github.com/slowspan/slowspan/internal/incident"
 	"github.com/slowspan/slowspan/internal/profileindex"
 )
 
@@ -32,6 +33,11 @@ type candidate struct {
 	bytes int64
 	// waiting is set while c is in the pending set (under its lock).
 	waiting bool
+	// event is the incident event of an incident alert (window modes).
+	event *incident.Event
+	// synthetic is set on a span made for an incident alert: there is no
+	// request to link to.
+	synthetic bool
 }
 
 // candidateOverhead is what a candidate holds besides its span copy and
@@ -201,7 +207,7 @@ func (e *Engine) collectChildren(td ptrace.Traces, fresh []*candidate) {
 // correlation.wait is set and the set has room; false: it goes out now.
 func (e *Engine) hold(c *candidate, origin Origin) bool {
 	c.origin = origin
-	return e.cfg.Correlation.Wait > 0 &&
+	return e.cfg.Correlation.Wait > 0 && !c.synthetic &&
 		e.pending.add(c, e.now().Add(e.cfg.Correlation.Wait), e.cfg.Correlation.MaxPending)
 }
 

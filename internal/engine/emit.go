@@ -99,6 +99,10 @@ func (e *Engine) finalize(c *candidate) ptrace.Traces {
 	c.alert.Breakdown = c.children.breakdown()
 	wall := time.Duration(c.span.EndTimestamp() - c.span.StartTimestamp())
 	c.alert.Profile = profileindex.Summarize(e.profiles.Take(c.traceID, c.spanID), wall)
+	if c.synthetic {
+		alert.Encode(c.alert, c.span)
+		return c.td
+	}
 	if e.traceLink != nil {
 		c.alert.Links.Trace = e.renderLink(e.traceLink, c.link)
 	}

@@ -21,12 +21,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"text/template"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
@@ -61,6 +63,11 @@ type Engine struct {
 	pending     pendingSet
 	profiles    *profileindex.Index
 	storm       stormGuard
+	// windows is the decide stage of the quantile and ratio modes; nil
+	// when every trigger is in span mode.
+	windows *windowStage
+	// incidentStore keeps the open incidents (dedup.storage's extension).
+	incidentStore storage.Client
 
 	scratch scratchPool
 }
@@ -90,6 +97,12 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 		return nil, err
 	}
 	e.dedup = dedup.NewStore(cfg.Dedup, e.logger, e.now)
+	if e.windows, err = newWindowStage(cfg); err != nil {
+		return nil, err
+	}
+	if e.windows != nil {
+		e.windows.state.engine = e
+	}
 	for _, k := range cfg.Redact.Attributes {
 		e.redact[strings.ToLower(k)] = struct{}{}
 	}
@@ -117,11 +130,18 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 // Redis) and loads it. kind and id name the owning component in the
 // storage.
 func (e *Engine) Start(ctx context.Context, host component.Host, kind component.Kind, id component.ID) error {
-	return e.dedup.Open(ctx, host, kind, id)
+	if err := e.dedup.Open(ctx, host, kind, id); err != nil {
+		return err
+	}
+	return e.openIncidents(ctx, host, kind, id)
 }
 
-// Shutdown saves the dedup state and releases its backend.
-func (e *Engine) Shutdown(ctx context.Context) error { return e.dedup.Close(ctx) }
+// Shutdown saves the dedup state and the open incidents, and releases
+// their backends.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	err := e.closeIncidents(ctx)
+	return errors.Join(err, e.dedup.Close(ctx))
+}
 
 // Now is the engine's clock.
 func (e *Engine) Now() time.Time { return e.now() }
@@ -146,7 +166,7 @@ func (e *Engine) SaveState(ctx context.Context) { e.dedup.Save(ctx) }
 // allocates nothing; the slow spans of td are decided together, in one dedup
 // step bounded by ctx.
 func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) Batch {
-	out := Batch{Origin: origin, store: e.dedup}
+	out := Batch{Origin: origin, store: e.dedup, incidents: e.tracker()}
 	var in input
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -155,20 +175,38 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) B
 		sss := in.rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			in.ss = sss.At(j)
-			e.scan(&in, &out.Stats, in.ss.Spans())
+			if e.windows != nil {
+				e.scanWindowed(&in, &out.Stats, in.ss.Spans())
+			} else {
+				e.scan(&in, &out.Stats, in.ss.Spans())
+			}
 		}
 	}
-	var fresh []*candidate
+	var fresh, worst []*candidate
 	if in.sc != nil {
-		fresh = e.decide(ctx, in.sc, &out.Stats)
+		if e.windows != nil {
+			worst = e.windowSamples(&in, &out.Stats, origin)
+		}
+		if len(in.sc.kept) > 0 {
+			fresh = e.decide(ctx, in.sc, &out.Stats)
+		}
+	}
+	if len(fresh) > 0 || len(worst) > 0 || e.pending.len() > 0 {
+		e.collectChildren(td, append(fresh, worst...))
+	}
+	if in.sc != nil && e.windows != nil && len(in.sc.slowKeys) > 0 {
+		e.storeWorst(worst, e.now())
+		fresh = append(fresh, e.incidentCandidates(e.evaluate(in.sc.slowKeys, e.now()), &out.Stats)...)
+	}
+	if in.sc != nil {
 		e.scratch.put(in.sc)
 	}
-	if len(fresh) > 0 || e.pending.len() > 0 {
-		e.collectChildren(td, fresh)
-	}
 	for _, c := range fresh {
+		if c.event != nil && c.origin != origin {
+			c.origin = origin // evaluated in this batch: its alerts go with it
+		}
 		if !e.hold(c, origin) {
-			out.add(e.finalize(c), c.decision)
+			out.add(e.finalize(c), c.decision, c.event)
 		}
 	}
 	if out.Alerts > 0 {
@@ -211,6 +249,13 @@ type input struct {
 // threshold of the span's route, the filter, and its key, kept for the
 // batch's one dedup step. Out of Process's loop, so the loop stays small.
 func (e *Engine) examine(in *input, st *Stats, span ptrace.Span, dur time.Duration) {
+	e.examineAt(in, st, span, in.rs, in.ss, in.svc.get(), dur)
+}
+
+// examineAt is examine for a span of resource rs and scope ss, whose
+// service is known.
+func (e *Engine) examineAt(in *input, st *Stats, span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans,
+	service string, dur time.Duration) {
 	info := route.Extract(span.Attributes(), span.Name())
 	threshold, rule := e.selector.threshold(info)
 	if dur < threshold {
@@ -224,7 +269,7 @@ func (e *Engine) examine(in *input, st *Stats, span ptrace.Span, dur time.Durati
 	if in.sc == nil {
 		in.sc = e.scratch.get()
 	}
-	in.sc.kept = append(in.sc.kept, keptSpan{span: span, rs: in.rs, ss: in.ss, key: keyOf(in.svc.get(), info),
+	in.sc.kept = append(in.sc.kept, keptSpan{span: span, rs: rs, ss: ss, key: keyOf(service, info),
 		dur: dur, threshold: threshold, rule: rule})
 }
 
@@ -232,11 +277,23 @@ func (e *Engine) examine(in *input, st *Stats, span ptrace.Span, dur time.Durati
 // all is set, at shutdown), and those that leave early because the waiting
 // alerts hold too many bytes, and returns them finalized, one Batch per
 // origin; then the storm summaries of the minutes that are over.
-func (e *Engine) Due(now time.Time, all bool) []Batch {
+func (e *Engine) Due(now time.Time, all bool) (out []Batch) {
 	var due []*candidate
 	if e.pending.len() > 0 {
 		due = e.pending.take(func(c *candidate) bool { return all || !now.Before(c.due) })
 		due = append(due, e.pending.overBudget()...)
+	}
+	if e.windows != nil {
+		var st Stats
+		for _, c := range e.evaluateDue(now, &st) {
+			if !e.holdFor(c) {
+				due = append(due, c)
+			}
+		}
+		if st != (Stats{}) {
+			// The alerts of the evaluation are counted once, here.
+			defer func() { out = append(out, Batch{Stats: st}) }()
+		}
 	}
 	return append(e.batches(now, due), e.storm.take(now, all, nil, e.dedup)...)
 }
@@ -263,10 +320,10 @@ func (e *Engine) batches(now time.Time, due []*candidate) []Batch {
 	for _, c := range due {
 		i := slices.IndexFunc(out, func(b Batch) bool { return b.Origin == c.origin })
 		if i < 0 {
-			out = append(out, Batch{Origin: c.origin, store: e.dedup})
+			out = append(out, Batch{Origin: c.origin, store: e.dedup, incidents: e.tracker()})
 			i = len(out) - 1
 		}
-		out[i].add(e.finalize(c), c.decision)
+		out[i].add(e.finalize(c), c.decision, c.event)
 	}
 	for i := range out {
 		e.storm.admit(now, &out[i])

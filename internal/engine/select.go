@@ -45,16 +45,22 @@ func newSelector(cfg *Config) selector {
 // threshold returns the threshold of the first routes rule matching the
 // route or the raw path (and the rule's pattern), else the global one.
 func (s *selector) threshold(info route.Info) (time.Duration, string) {
+	t, pattern, _ := s.match(info)
+	return t, pattern
+}
+
+// match is threshold with the index of the rule (-1: none).
+func (s *selector) match(info route.Info) (time.Duration, string, int) {
 	for i := range s.rules {
 		r := &s.rules[i]
 		if len(r.methods) > 0 && !contains(r.methods, info.Method) {
 			continue
 		}
 		if r.match.Match(info.Route) || (info.Path != "" && r.match.Match(info.Path)) {
-			return r.threshold, r.match.String()
+			return r.threshold, r.match.String(), i
 		}
 	}
-	return s.global, ""
+	return s.global, "", -1
 }
 
 func contains(list []string, s string) bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/dedup"
+	"github.com/slowspan/slowspan/internal/incident"
 )
 
 // StormKey is the key of storm summaries: they thread together in chat
@@ -77,22 +78,30 @@ func (g *stormGuard) admit(now time.Time, b *Batch) {
 	}
 	// Each resource of an alert batch holds one alert: decisions[i] is
 	// the decision of the i-th.
-	decisions := b.decisions
+	// An incident alert is never folded: its resolved alert must follow
+	// it, and a window condition fires once per incident anyway.
+	decisions, events := b.decisions, b.events
 	kept := decisions[:0:0]
+	var keptEvents []*incident.Event
 	i := 0
 	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		dec := decisions[i]
+		var ev *incident.Event
+		if i < len(events) {
+			ev = events[i]
+		}
 		i++
-		if g.sent < g.max {
+		if g.sent < g.max || ev != nil {
 			g.sent++
 			kept = append(kept, dec)
+			keptEvents = append(keptEvents, ev)
 			return false
 		}
 		g.foldFor(b.Origin).add(rs, dec, b.store)
 		b.Stats.Folded++
 		return true
 	})
-	b.decisions, b.Alerts = kept, len(kept)
+	b.decisions, b.events, b.Alerts = kept, keptEvents, len(kept)
 }
 
 func (g *stormGuard) foldFor(origin Origin) *fold {

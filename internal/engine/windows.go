@@ -1,0 +1,592 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/dedup"
+	"github.com/slowspan/slowspan/internal/incident"
+	"github.com/slowspan/slowspan/internal/route"
+	"github.com/slowspan/slowspan/internal/window"
+)
+
+// windowStage is the decide stage of the quantile and ratio modes: every
+// span of a selected kind on a kept route records its duration into its
+// endpoint's sliding window, and the trigger's condition, judged on the
+// window after batches with a slow span and on the timer, opens, escalates
+// and resolves incidents (package incident). For each window it keeps the
+// slowest request seen (a redacted copy, with the children of its batch) as
+// the evidence of the firing alert.
+type windowStage struct {
+	set *window.Set[alert.Key, endpoint]
+	// triggers[0] is the global trigger, triggers[1+i] that of routes[i].
+	triggers []trigger
+	tracker  *incident.Tracker
+	state    *incidentState
+	// every is how often the timer evaluates the active windows.
+	every time.Duration
+	// lastEval is when the timer last evaluated (under the set's lock).
+	lastEval time.Time
+	// exemplarBytes estimates the memory of the kept worst requests (under
+	// the set's lock); maxExemplarBytes bounds it.
+	exemplarBytes, maxExemplarBytes int64
+}
+
+// endpoint is what the stage keeps per key, beside its window.
+type endpoint struct {
+	// resolved is set once the key's rule, threshold and filter are
+	// decided (at its first span: rules and filters are matched per
+	// endpoint in the window modes).
+	resolved  bool
+	kept      bool
+	trig      int // index in windowStage.triggers
+	threshold time.Duration
+	rule      string
+	origin    Origin
+	// slow counts the slow requests recorded since the key's last
+	// evaluation: an incident's slow count grows by it.
+	slow int64
+	// worst is the slowest slow request of the window so far, its duration
+	// and when it was kept.
+	worst    *candidate
+	worstDur time.Duration
+	worstAt  time.Time
+}
+
+// maxEvalInterval bounds the time between two evaluations of a window.
+const maxEvalInterval = 10 * time.Second
+
+func newWindowStage(cfg *Config) (*windowStage, error) {
+	ws := &windowStage{maxExemplarBytes: cfg.Correlation.MaxPendingBytes}
+	ws.triggers = append(ws.triggers, resolveTrigger(cfg.Trigger, cfg.Resolve, nil))
+	for i := range cfg.Routes {
+		ws.triggers = append(ws.triggers, resolveTrigger(cfg.Trigger, cfg.Resolve, &cfg.Routes[i]))
+	}
+	windowed := false
+	minOver := maxOver
+	for _, t := range ws.triggers {
+		if t.windowed() {
+			windowed = true
+			minOver = min(minOver, t.over)
+		}
+	}
+	if !windowed {
+		return nil, nil
+	}
+	ws.every = min(maxEvalInterval, minOver/subWindows)
+	set, err := window.NewSet[alert.Key, endpoint](
+		window.Config{Over: minOver, SubWindows: subWindows}, cfg.Dedup.MaxKeys)
+	if err != nil {
+		return nil, fmt.Errorf("trigger.over: %w", err)
+	}
+	set.OnEvict(func(_ alert.Key, v *endpoint) { ws.dropWorst(v) })
+	ws.set = set
+	ws.tracker = incident.New(incident.Settings{
+		Renotify:         cfg.Dedup.Window,
+		EscalationFactor: cfg.Dedup.EscalationFactor,
+		MaxOpen:          cfg.Dedup.MaxKeys,
+	})
+	ws.state = &incidentState{tracker: ws.tracker}
+	return ws, nil
+}
+
+// sample is one span of a selected kind, for the stage.
+type sample struct {
+	key  alert.Key
+	dur  time.Duration
+	span ptrace.Span
+	rs   ptrace.ResourceSpans
+	ss   ptrace.ScopeSpans
+}
+
+// scanWindowed is scan in the window modes: every span of a selected kind
+// is a sample, whatever its duration.
+func (e *Engine) scanWindowed(in *input, st *Stats, spans ptrace.SpanSlice) {
+	kinds := e.selector.kinds
+	n := spans.Len()
+	st.Spans += int64(n)
+	for k := 0; k < n; k++ {
+		span := spans.At(k)
+		kind := uint32(span.Kind())
+		if kind >= 8 || kinds&(1<<kind) == 0 {
+			continue
+		}
+		start, end := span.StartTimestamp(), span.EndTimestamp()
+		if end < start {
+			continue
+		}
+		method, rt := route.Key(span.Attributes(), span.Name())
+		if in.sc == nil {
+			in.sc = e.scratch.get()
+		}
+		in.sc.samples = append(in.sc.samples, sample{
+			key: alert.Key{Service: in.svc.get(), Method: method, Route: rt},
+			dur: time.Duration(end - start), span: span, rs: in.rs, ss: in.ss,
+		})
+	}
+}
+
+// worstPick is a batch's slowest slow sample of a key that beats the
+// key's kept worst request.
+type worstPick struct {
+	key alert.Key
+	i   int // in scratch.samples
+}
+
+// record runs the samples of a batch through the stage under one lock:
+// each key's rule and filter are decided at its first span, span-mode keys
+// leave their slow samples to the span path (returned in sc.spanMode),
+// window keys record every sample. It returns the keys with a slow sample
+// (to evaluate now) and the new worst requests.
+func (e *Engine) record(sc *scratch, origin Origin, now time.Time, st *Stats) {
+	ws := e.windows
+	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		for i := range sc.samples {
+			s := &sc.samples[i]
+			key := s.key
+			if _, _, held := u.Lookup(key); !held {
+				// The key outlives the batch: it must not pin the
+				// request's memory.
+				key = alert.Key{Service: strings.Clone(key.Service), Method: strings.Clone(key.Method),
+					Route: strings.Clone(key.Route)}
+			}
+			v, w, fresh := u.Entry(key, now)
+			if fresh {
+				e.resolveEndpoint(v, w, s)
+			}
+			if !v.kept {
+				if s.dur >= v.threshold {
+					st.Slow++
+					st.Filtered++
+				}
+				continue
+			}
+			t := &ws.triggers[v.trig]
+			if !t.windowed() {
+				if uint64(s.dur) >= e.selector.minNs {
+					sc.spanMode = append(sc.spanMode, i)
+				}
+				continue
+			}
+			v.origin = origin
+			w.Record(now, s.dur)
+			if s.dur < v.threshold {
+				continue
+			}
+			st.Slow++
+			v.slow++
+			if v.worst == nil || s.dur > v.worstDur || now.Sub(v.worstAt) >= t.over {
+				sc.picks = addPick(sc.picks, sc.samples, worstPick{key: s.key, i: i})
+			}
+			sc.slowKeys = appendKey(sc.slowKeys, s.key)
+		}
+	})
+}
+
+// resolveEndpoint decides a new key's rule, threshold, trigger and filter
+// from its first span, and shapes its window.
+func (e *Engine) resolveEndpoint(v *endpoint, w *window.Window, s *sample) {
+	info := route.Extract(s.span.Attributes(), s.span.Name())
+	threshold, rule, idx := e.selector.match(info)
+	*v = endpoint{resolved: true, kept: e.filter.keep(info), trig: idx + 1, threshold: threshold, rule: rule}
+	if t := &e.windows.triggers[v.trig]; t.windowed() && v.kept {
+		w.Shape(window.Config{Over: t.over, SubWindows: subWindows, Threshold: threshold})
+	}
+}
+
+// addPick keeps one pick per key, the slowest.
+func addPick(picks []worstPick, samples []sample, p worstPick) []worstPick {
+	for j := range picks {
+		if picks[j].key == p.key {
+			if samples[p.i].dur > samples[picks[j].i].dur {
+				picks[j] = p
+			}
+			return picks
+		}
+	}
+	return append(picks, p)
+}
+
+func appendKey(keys []alert.Key, k alert.Key) []alert.Key {
+	for _, have := range keys {
+		if have == k {
+			return keys
+		}
+	}
+	return append(keys, k)
+}
+
+// keepWorst copies the picked worst requests out of the batch (with their
+// children in it, which collectChildren adds) and keeps them per key.
+func (e *Engine) keepWorst(sc *scratch) []*candidate {
+	out := make([]*candidate, 0, len(sc.picks))
+	for _, p := range sc.picks {
+		s := &sc.samples[p.i]
+		c := e.newWindowCandidate(s)
+		out = append(out, c)
+	}
+	return out
+}
+
+// storeWorst keeps each new worst request in its endpoint, replacing the
+// previous one, within the byte budget.
+func (e *Engine) storeWorst(worst []*candidate, now time.Time) {
+	ws := e.windows
+	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		for _, c := range worst {
+			v, _, ok := u.Lookup(c.alert.Key)
+			if !ok {
+				continue
+			}
+			size := estimateBytes(c.td) + c.children.bytes
+			ws.dropWorst(v)
+			if ws.exemplarBytes+size > ws.maxExemplarBytes {
+				continue // over budget: the alert goes without its worst request
+			}
+			c.bytes = size
+			v.worst, v.worstAt = c, now
+			v.worstDur = time.Duration(c.span.EndTimestamp() - c.span.StartTimestamp())
+			ws.exemplarBytes += size
+		}
+	})
+}
+
+// dropWorst releases v's worst request. Called under the set's lock.
+func (ws *windowStage) dropWorst(v *endpoint) {
+	if v.worst != nil {
+		ws.exemplarBytes -= v.worst.bytes
+		v.worst = nil
+	}
+}
+
+// newWindowCandidate copies a window's slow sample out as a candidate whose
+// alert the evaluation fills in.
+func (e *Engine) newWindowCandidate(s *sample) *candidate {
+	k := keptSpan{span: s.span, rs: s.rs, ss: s.ss, key: s.key, dur: s.dur}
+	return e.newCandidate(&k, dedup.Decision{})
+}
+
+// evaluation is the outcome of judging one key: the event, the alert's
+// figures and its worst request.
+type evaluation struct {
+	ev      incident.Event
+	figures alert.WindowFigures
+	worst   *candidate
+	origin  Origin
+	rule    string
+	thresh  time.Duration
+}
+
+// evaluate judges keys at now (under the set's lock) and returns the
+// events they cause.
+func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
+	ws := e.windows
+	var out []evaluation
+	var h window.Histogram
+	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		for _, key := range keys {
+			v, w, ok := u.Lookup(key)
+			var t *trigger
+			if ok && v.kept && ws.triggers[v.trig].windowed() {
+				t = &ws.triggers[v.trig]
+			} else if ok || !ws.tracker.IsOpen(key) {
+				continue
+			} else {
+				// The key was evicted with its incident open: judged on an
+				// empty window, the incident resolves.
+				t = &ws.triggers[e.triggerIndexOf(key)]
+				w, v = nil, &endpoint{}
+			}
+			obs := incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
+			v.slow = 0
+			if w != nil {
+				judge(t, v.threshold, w, now, &obs)
+			}
+			ev, fired := ws.tracker.Observe(key, now, obs)
+			if !fired {
+				continue
+			}
+			r := evaluation{ev: ev, origin: v.origin, rule: v.rule, thresh: v.threshold}
+			if w != nil {
+				r.figures = figures(t, v.threshold, w, now, &h)
+			}
+			if ev.Reason != alert.ReasonResolved && v.worst != nil && now.Sub(v.worstAt) < t.over {
+				r.worst = v.worst
+				ws.exemplarBytes -= v.worst.bytes
+				v.worst = nil
+			}
+			out = append(out, r)
+		}
+	})
+	return out
+}
+
+// judge fills obs with the trigger's figure and condition over w at now.
+func judge(t *trigger, threshold time.Duration, w *window.Window, now time.Time, obs *incident.Observation) {
+	n := w.Count(now)
+	if n == 0 || n < t.minCount {
+		return
+	}
+	switch t.mode {
+	case alert.ModeQuantile:
+		q := w.Quantile(now, t.quantile)
+		obs.Figure.Duration = q
+		obs.True = q >= threshold
+	case alert.ModeRatio:
+		r := float64(w.CountAtLeastThreshold(now)) / float64(n)
+		obs.Figure.Ratio = r
+		obs.True = r >= t.ratio
+	}
+}
+
+// figures describes w at now for an alert.
+func figures(t *trigger, threshold time.Duration, w *window.Window, now time.Time, h *window.Histogram) alert.WindowFigures {
+	w.Snapshot(now, h)
+	f := alert.WindowFigures{
+		Over:      t.over,
+		Count:     int64(h.Count()),
+		SlowCount: int64(w.CountAtLeastThreshold(now)),
+		P50:       h.Quantile(0.5),
+		P90:       h.Quantile(0.9),
+		P95:       h.Quantile(0.95),
+		P99:       h.Quantile(0.99),
+		Max:       h.Max(),
+	}
+	switch t.mode {
+	case alert.ModeQuantile:
+		f.Quantile, f.QuantileValue = t.quantile, h.Quantile(t.quantile)
+	case alert.ModeRatio:
+		f.Ratio = t.ratio
+		if f.Count > 0 {
+			f.SlowRatio = float64(f.SlowCount) / float64(f.Count)
+		}
+	}
+	// Every bucket from the first non-empty one to the last, empty ones
+	// included, so that merging them keeps the axis even.
+	var bounds []time.Duration
+	var counts []int64
+	next := -1
+	for i, n := range h.Buckets() {
+		for ; next >= 0 && next < i; next++ {
+			bounds = append(bounds, window.UpperBound(next))
+			counts = append(counts, 0)
+		}
+		bounds = append(bounds, window.UpperBound(i))
+		counts = append(counts, int64(min(n, math.MaxInt64)))
+		next = i + 1
+	}
+	f.Histogram = alert.CompactHistogram(bounds, counts, alert.MaxHistogramBuckets)
+	return f
+}
+
+// triggerIndexOf finds the trigger of a key from its route alone (for a
+// key no longer held).
+func (e *Engine) triggerIndexOf(key alert.Key) int {
+	_, _, idx := e.selector.match(route.Info{Method: key.Method, Route: key.Route})
+	return idx + 1
+}
+
+// incidentCandidates turns evaluations into alert candidates: the worst
+// request of the window when one is kept, else a span made for the alert.
+func (e *Engine) incidentCandidates(evals []evaluation, st *Stats) []*candidate {
+	out := make([]*candidate, 0, len(evals))
+	for i := range evals {
+		r := &evals[i]
+		c := r.worst
+		if c == nil {
+			c = syntheticCandidate(r.ev)
+		}
+		ev := r.ev
+		c.event = &ev
+		c.origin = r.origin
+		c.alert.Reason = ev.Reason
+		c.alert.Key = ev.Key
+		c.alert.Rule = r.rule
+		c.alert.Threshold = r.thresh
+		inc := ev.Incident
+		c.alert.Incident = &inc
+		if r.figures.Count > 0 || r.figures.Over > 0 {
+			f := r.figures
+			c.alert.Window = &f
+		}
+		c.alert.ID = incidentAlertID(ev)
+		st.countAlert(ev.Reason)
+		out = append(out, c)
+	}
+	return out
+}
+
+// incidentAlertID is deterministic per event: a redelivered alert keeps it.
+func incidentAlertID(ev incident.Event) string {
+	return alert.NewID(ev.Incident.ID, strconv.FormatInt(ev.At.UnixNano(), 10), ev.Reason)
+}
+
+// syntheticCandidate is the span of an incident alert without a request to
+// show (a resolved incident, or a window whose worst request was not kept):
+// no app sent it, and its ids derive from the event.
+func syntheticCandidate(ev incident.Event) *candidate {
+	sum := sha256.Sum256([]byte("slowspan incident\x00" + ev.Incident.ID + "\x00" + string(ev.Reason) +
+		"\x00" + strconv.FormatInt(ev.At.UnixNano(), 10)))
+	var tid pcommon.TraceID
+	var sid pcommon.SpanID
+	copy(tid[:], sum[:16])
+	copy(sid[:], sum[16:24])
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", ev.Key.Service)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("github.com/slowspan/slowspan")
+	span := ss.Spans().AppendEmpty()
+	span.SetTraceID(tid)
+	span.SetSpanID(sid)
+	span.SetKind(ptrace.SpanKindInternal)
+	name := ev.Key.Route
+	if ev.Key.Method != "" {
+		name = ev.Key.Method + " " + name
+	}
+	span.SetName(name)
+	ts := pcommon.NewTimestampFromTime(ev.At)
+	span.SetStartTimestamp(ts)
+	span.SetEndTimestamp(ts)
+	return &candidate{td: td, span: span, traceID: tid, spanID: sid, children: newChildren(span), synthetic: true,
+		alert: alert.Alert{ID: hex.EncodeToString(sum[:16])}}
+}
+
+// evaluateDue is the timer's evaluation: every window recorded since the
+// last one, and every open incident, at most every ws.every.
+func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
+	ws := e.windows
+	var keys []alert.Key
+	due := false
+	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		if now.Sub(ws.lastEval) < ws.every {
+			return
+		}
+		due = true
+		since := ws.lastEval
+		ws.lastEval = now
+		u.Visit(since, func(k alert.Key, v *endpoint, _ *window.Window) bool {
+			if v.kept && ws.triggers[v.trig].windowed() {
+				keys = append(keys, k)
+			}
+			return true
+		})
+	})
+	if !due {
+		return nil
+	}
+	for _, k := range ws.tracker.Open(nil) {
+		keys = appendKey(keys, k)
+	}
+	return e.incidentCandidates(e.evaluate(keys, now), st)
+}
+
+// saveIncidents writes the open incidents, if persisted.
+func (e *Engine) saveIncidents(ctx context.Context) {
+	if e.windows == nil || e.incidentStore == nil {
+		return
+	}
+	if err := e.windows.tracker.Save(ctx, e.incidentStore); err != nil {
+		e.logger.Warn("saving open incidents failed; they stay in memory and the next save retries",
+			zap.Error(err))
+	}
+}
+
+// windowSamples runs a batch's samples through the stage: the span path
+// takes the slow spans of span-mode keys, and the new worst requests are
+// copied out (their children join them in collectChildren).
+func (e *Engine) windowSamples(in *input, st *Stats, origin Origin) []*candidate {
+	e.record(in.sc, origin, e.now(), st)
+	for _, i := range in.sc.spanMode {
+		s := &in.sc.samples[i]
+		e.examineAt(in, st, s.span, s.rs, s.ss, s.key.Service, s.dur)
+	}
+	return e.keepWorst(in.sc)
+}
+
+// holdFor holds an incident alert of the timer's evaluation for its
+// children and profile, like any alert, unless it has no request.
+func (e *Engine) holdFor(c *candidate) bool {
+	return !c.synthetic && e.hold(c, c.origin)
+}
+
+// incidentState is the tracker of the open incidents and where they are
+// kept.
+type incidentState struct {
+	tracker *incident.Tracker
+	engine  *Engine
+}
+
+func (s *incidentState) save(ctx context.Context) { s.engine.saveIncidents(ctx) }
+
+// tracker is what a Batch settles incident events with (nil in span mode).
+func (e *Engine) tracker() *incidentState {
+	if e.windows == nil {
+		return nil
+	}
+	return e.windows.state
+}
+
+// openIncidents loads the open incidents from dedup.storage's extension.
+// Without it, or with Redis (fleet-wide incidents are not shared yet), they
+// are kept in memory.
+func (e *Engine) openIncidents(ctx context.Context, host component.Host, kind component.Kind, id component.ID) error {
+	sid := e.cfg.Dedup.Storage
+	if e.windows == nil || sid == nil {
+		if e.windows != nil {
+			e.logger.Warn("open incidents are kept in memory only: after a restart an open incident fires again " +
+				"with a new id; set dedup.storage to a storage extension such as file_storage to keep them")
+		}
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*sid]
+	if !ok {
+		return fmt.Errorf("dedup.storage: extension %q not found: declare it under extensions: and list it in service.extensions", sid)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("dedup.storage: extension %q is not a storage extension (use file_storage)", sid)
+	}
+	client, err := se.GetClient(ctx, kind, id, "incidents")
+	if err != nil {
+		return fmt.Errorf("dedup.storage: opening the incidents storage of %q: %w", sid, err)
+	}
+	e.incidentStore = client
+	if err := e.windows.tracker.Load(ctx, client); err != nil {
+		e.logger.Warn("the open incidents could not be read", zap.Error(err))
+	}
+	e.logger.Info("open incidents loaded", zap.String("storage", sid.String()), zap.Int("incidents", e.windows.tracker.Len()))
+	return nil
+}
+
+// closeIncidents saves the open incidents and releases their storage.
+func (e *Engine) closeIncidents(ctx context.Context) error {
+	if e.incidentStore == nil {
+		return nil
+	}
+	e.saveIncidents(ctx)
+	client := e.incidentStore
+	e.incidentStore = nil
+	return client.Close(ctx)
+}
+
+// OpenIncidents is the number of open incidents.
+func (e *Engine) OpenIncidents() int {
+	if e.windows == nil {
+		return 0
+	}
+	return e.windows.tracker.Len()
+}

@@ -1,0 +1,321 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/slowspan/slowspan/alert"
+)
+
+func (c *clock) advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func windowedConfig(mode string) *Config {
+	cfg := NewDefaultConfig()
+	cfg.Trigger.Mode = mode
+	cfg.Alerts.MaxPerMinute = 0
+	return cfg
+}
+
+func newWindowed(t *testing.T, cfg *Config, c *clock) *Engine {
+	t.Helper()
+	e, err := New(cfg, Settings{Now: c.Now})
+	require.NoError(t, err)
+	return e
+}
+
+// requests builds one batch of server spans of /api/report, one trace each
+// (ids from seq), with the given durations.
+func requests(seq *uint32, durs ...time.Duration) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "shop")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for _, d := range durs {
+		*seq++
+		var tid pcommon.TraceID
+		var sid pcommon.SpanID
+		binary.BigEndian.PutUint32(tid[:], *seq)
+		tid[15] = 1
+		binary.BigEndian.PutUint32(sid[:], *seq)
+		sid[7] = 1
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(tid)
+		sp.SetSpanID(sid)
+		sp.SetKind(ptrace.SpanKindServer)
+		sp.SetName("GET /api/report")
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(d)))
+		sp.Attributes().PutStr("http.request.method", "GET")
+		sp.Attributes().PutStr("http.route", "/api/report")
+	}
+	return td
+}
+
+// delivered decodes batches' alert spans and commits them.
+func delivered(t *testing.T, bs ...Batch) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	for _, b := range bs {
+		if b.Alerts == 0 {
+			continue
+		}
+		for a := range alert.All(b.Traces) {
+			out = append(out, a)
+		}
+		b.Commit(context.Background())
+	}
+	return out
+}
+
+// p95Durations are n durations whose nearest-rank p95 is exactly p95:
+// (i+1)·p95/ceil(0.95·n), shuffled.
+func p95Durations(n int, p95 time.Duration, seed uint64) []time.Duration {
+	rank := (95*n + 99) / 100
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = time.Duration(i+1) * p95 / time.Duration(rank)
+	}
+	r := rand.New(rand.NewPCG(seed, 1))
+	r.Shuffle(n, func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+func TestQuantileFiresOnceWithTheWindowsP95(t *testing.T) {
+	c := &clock{now: t0}
+	e := newWindowed(t, windowedConfig(ModeQuantile), c)
+	var seq uint32
+	durs := p95Durations(1000, 1200*time.Millisecond, 7)
+
+	got := delivered(t, e.Process(context.Background(), requests(&seq, durs...), 0))
+	require.Len(t, got, 1)
+	a := got[0]
+	assert.Equal(t, alert.ReasonQuantile, a.Reason)
+	require.NotNil(t, a.Incident)
+	require.NotNil(t, a.Window)
+	assert.Equal(t, alert.IncidentFiring, a.Incident.State)
+	assert.Equal(t, alert.ModeQuantile, a.Incident.Mode)
+	assert.InEpsilon(t, float64(1200*time.Millisecond), float64(a.Window.P95), 0.02)
+	assert.InEpsilon(t, float64(1200*time.Millisecond), float64(a.Window.QuantileValue), 0.02)
+	assert.Equal(t, int64(1000), a.Window.Count)
+	assert.Equal(t, 0.95, a.Window.Quantile)
+	assert.NotEmpty(t, a.Window.Histogram)
+	// The evidence is the worst request of the window.
+	assert.Equal(t, time.Duration(1000)*1200*time.Millisecond/950, a.Duration)
+	assert.Equal(t, a.Incident.ID, alert.NewIncidentID(a.Key, t0))
+
+	// More slow traffic and the timer: the incident stays open, silent.
+	for range 10 {
+		c.advance(10 * time.Second)
+		got = delivered(t, e.Process(context.Background(), requests(&seq, durs[:100]...), 0))
+		got = append(got, delivered(t, e.Due(c.now, false)...)...)
+		require.Empty(t, got)
+	}
+	assert.Equal(t, 1, e.OpenIncidents())
+}
+
+func TestOutlierFiresInSpanModeOnly(t *testing.T) {
+	durs := make([]time.Duration, 1001)
+	for i := range durs {
+		durs[i] = time.Duration(20+i%50) * time.Millisecond
+	}
+	durs[500] = 5 * time.Second
+	for _, tc := range []struct {
+		mode string
+		want []alert.Reason
+	}{
+		{ModeSpan, []alert.Reason{alert.ReasonFirst}},
+		{ModeQuantile, nil},
+		{ModeRatio, nil},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			c := &clock{now: t0}
+			e := newWindowed(t, windowedConfig(tc.mode), c)
+			var seq uint32
+			got := delivered(t, e.Process(context.Background(), requests(&seq, durs...), 0))
+			c.advance(time.Minute)
+			got = append(got, delivered(t, e.Due(c.now, false)...)...)
+			var reasons []alert.Reason
+			for _, a := range got {
+				reasons = append(reasons, a.Reason)
+			}
+			assert.Equal(t, tc.want, reasons)
+		})
+	}
+}
+
+// run feeds one batch of n requests a second (slow: all slow) for d, with
+// the timer every 5 s, and returns the alerts.
+func run(t *testing.T, e *Engine, c *clock, seq *uint32, d time.Duration, slow bool) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	dur := 50 * time.Millisecond
+	if slow {
+		dur = 3 * time.Second
+	}
+	for end := c.now.Add(d); c.now.Before(end); c.advance(5 * time.Second) {
+		out = append(out, delivered(t, e.Process(context.Background(), requests(seq, dur, dur, dur, dur, dur), 0))...)
+		out = append(out, delivered(t, e.Due(c.now, false)...)...)
+	}
+	return out
+}
+
+func reasonsOf(as []alert.Alert) []alert.Reason {
+	var out []alert.Reason
+	for _, a := range as {
+		out = append(out, a.Reason)
+	}
+	return out
+}
+
+func TestRecoveryResolvesOnceAfterResolveAfter(t *testing.T) {
+	for _, mode := range []string{ModeQuantile, ModeRatio} {
+		t.Run(mode, func(t *testing.T) {
+			c := &clock{now: t0}
+			e := newWindowed(t, windowedConfig(mode), c)
+			var seq uint32
+			got := run(t, e, c, &seq, 2*time.Minute, true)
+			require.Equal(t, []alert.Reason{alert.Reason(mode)}, reasonsOf(got))
+			firing := got[0]
+
+			// Fast again: the slow requests leave the 5m window, then the
+			// incident resolves 10m (resolve.after) after the condition was
+			// last true, once.
+			recovered := c.now
+			got = run(t, e, c, &seq, 30*time.Minute, false)
+			require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got))
+			res := got[0]
+			require.NotNil(t, res.Incident)
+			assert.Equal(t, firing.Incident.ID, res.Incident.ID)
+			assert.Equal(t, alert.IncidentResolved, res.Incident.State)
+			assert.True(t, res.Incident.SlowCount >= firing.Incident.SlowCount)
+			open := res.Incident.ResolvedAt.Sub(recovered)
+			assert.True(t, open >= 10*time.Minute && open <= 5*time.Minute+10*time.Minute+15*time.Second,
+				"resolved %v after recovery", open)
+			assert.Zero(t, e.OpenIncidents())
+		})
+	}
+}
+
+func TestFlappingOpensOneIncidentPerResolveAfter(t *testing.T) {
+	c := &clock{now: t0}
+	e := newWindowed(t, windowedConfig(ModeRatio), c)
+	var seq uint32
+	var got []alert.Alert
+	// Slow for a minute, fast for four, for an hour: the condition flaps
+	// well within resolve.after (10m).
+	for range 12 {
+		got = append(got, run(t, e, c, &seq, time.Minute, true)...)
+		got = append(got, run(t, e, c, &seq, 4*time.Minute, false)...)
+	}
+	assert.Equal(t, []alert.Reason{alert.ReasonRatio}, reasonsOf(got))
+}
+
+// An incident open when the collector is killed (no Shutdown) resolves
+// after the restart with the same id; its firing alert is not repeated.
+func TestIncidentSurvivesKill(t *testing.T) {
+	storageID := component.MustNewID("disk")
+	disk := &disk{clients: map[string]*storagetest.TestClient{}}
+	host := storagetest.NewStorageHost().WithExtension(storageID, disk)
+	cfg := windowedConfig(ModeQuantile)
+	cfg.Dedup.Storage = &storageID
+	id := component.MustNewID("slowspan")
+
+	c := &clock{now: t0}
+	first := newWindowed(t, cfg, c)
+	require.NoError(t, first.Start(context.Background(), host, component.KindProcessor, id))
+	var seq uint32
+	got := run(t, first, c, &seq, time.Minute, true)
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
+	firing := got[0]
+	// Killed: no Shutdown. The next run reads what reached the disk.
+	second := newWindowed(t, cfg, c)
+	require.NoError(t, second.Start(context.Background(), host, component.KindProcessor, id))
+	defer func() { require.NoError(t, second.Shutdown(context.Background())) }()
+	assert.Equal(t, 1, second.OpenIncidents())
+
+	// Still slow after the restart: no second firing. Then recovery.
+	got = run(t, second, c, &seq, time.Minute, true)
+	got = append(got, run(t, second, c, &seq, 30*time.Minute, false)...)
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got))
+	assert.Equal(t, firing.Incident.ID, got[0].Incident.ID)
+}
+
+// A refused firing alert leaves no incident: the condition fires it again,
+// and the delivered one is the only incident.
+func TestRefusedFiringFiresAgain(t *testing.T) {
+	c := &clock{now: t0}
+	e := newWindowed(t, windowedConfig(ModeQuantile), c)
+	var seq uint32
+	b := e.Process(context.Background(), requests(&seq, p95Durations(100, 2*time.Second, 3)...), 0)
+	require.Equal(t, 1, b.Alerts)
+	b.Rollback()
+	assert.Zero(t, e.OpenIncidents())
+	c.advance(5 * time.Second)
+	got := delivered(t, e.Process(context.Background(), requests(&seq, 3*time.Second), 0))
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
+	assert.Equal(t, 1, e.OpenIncidents())
+}
+
+// Per-route triggers: a rule's quantile wins over the global span mode for
+// its routes; the others keep today's behaviour.
+func TestRouteTriggerOverride(t *testing.T) {
+	cfg := windowedConfig(ModeSpan)
+	cfg.Routes = []RouteRule{{Match: "/api/report", Threshold: time.Second, Trigger: TriggerConfig{Mode: ModeQuantile, Quantile: 0.99}}}
+	c := &clock{now: t0}
+	e := newWindowed(t, cfg, c)
+	var seq uint32
+	durs := make([]time.Duration, 100)
+	for i := range durs {
+		durs[i] = 30 * time.Millisecond
+	}
+	durs[3] = 4 * time.Second // one outlier: p99 of 100 is the 99th value, fast
+	td := requests(&seq, durs...)
+	other := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().AppendEmpty()
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).CopyTo(other)
+	other.SetSpanID(pcommon.SpanID{9, 9, 9, 9, 9, 9, 9, 9})
+	other.Attributes().PutStr("http.route", "/api/other")
+	other.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(2 * time.Second)))
+
+	got := delivered(t, e.Process(context.Background(), td, 0))
+	require.Len(t, got, 1)
+	assert.Equal(t, alert.ReasonFirst, got[0].Reason)
+	assert.Equal(t, "/api/other", got[0].Key.Route)
+	assert.Nil(t, got[0].Incident)
+}
+
+// disk is a storage extension whose writes land at once, as file_storage's
+// do: a client abandoned without Close (a killed collector) leaves them for
+// the next client of the same name.
+type disk struct {
+	component.StartFunc
+	component.ShutdownFunc
+	clients map[string]*storagetest.TestClient
+}
+
+func (d *disk) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	k := kind.String() + "/" + id.String() + "/" + name
+	old, ok := d.clients[k]
+	c := storagetest.NewInMemoryClient(kind, id, name)
+	if ok {
+		// The next run: a new client over what the old one wrote.
+		err := old.Walk(context.Background(), func(key string, value []byte) ([]*storage.Operation, error) {
+			return nil, c.Set(context.Background(), key, value)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	d.clients[k] = c
+	return c, nil
+}
