@@ -194,8 +194,10 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) B
 	if len(fresh) > 0 || len(worst) > 0 || e.pending.len() > 0 {
 		e.collectChildren(td, append(fresh, worst...))
 	}
-	if in.sc != nil && e.windows != nil && len(in.sc.slowKeys) > 0 {
+	if len(worst) > 0 {
 		e.storeWorst(worst, e.now())
+	}
+	if in.sc != nil && len(in.sc.slowKeys) > 0 {
 		fresh = append(fresh, e.incidentCandidates(e.evaluate(in.sc.slowKeys, e.now()), &out.Stats)...)
 	}
 	if in.sc != nil {

@@ -64,7 +64,14 @@ type endpoint struct {
 	worst    *candidate
 	worstDur time.Duration
 	worstAt  time.Time
+	// evalAt is when a batch last had the key evaluated.
+	evalAt time.Time
 }
+
+// minBatchEval spaces the evaluations a key's slow requests cause: a busy
+// slow endpoint has slow requests in every batch, and its condition
+// changes little within a second.
+const minBatchEval = time.Second
 
 // maxEvalInterval bounds the time between two evaluations of a window.
 const maxEvalInterval = 10 * time.Second
@@ -156,14 +163,7 @@ func (e *Engine) record(sc *scratch, origin Origin, now time.Time, st *Stats) {
 	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
 		for i := range sc.samples {
 			s := &sc.samples[i]
-			key := s.key
-			if _, _, held := u.Lookup(key); !held {
-				// The key outlives the batch: it must not pin the
-				// request's memory.
-				key = alert.Key{Service: strings.Clone(key.Service), Method: strings.Clone(key.Method),
-					Route: strings.Clone(key.Route)}
-			}
-			v, w, fresh := u.Entry(key, now)
+			v, w, fresh := u.Entry(s.key, now, ownKey)
 			if fresh {
 				e.resolveEndpoint(v, w, s)
 			}
@@ -191,9 +191,18 @@ func (e *Engine) record(sc *scratch, origin Origin, now time.Time, st *Stats) {
 			if v.worst == nil || s.dur > v.worstDur || now.Sub(v.worstAt) >= t.over {
 				sc.picks = addPick(sc.picks, sc.samples, worstPick{key: s.key, i: i})
 			}
-			sc.slowKeys = appendKey(sc.slowKeys, s.key)
+			if now.Sub(v.evalAt) >= minBatchEval {
+				v.evalAt = now
+				sc.slowKeys = appendKey(sc.slowKeys, s.key)
+			}
 		}
 	})
+}
+
+// ownKey copies a key that outlives its batch, so it does not pin the
+// request's memory.
+func ownKey(k alert.Key) alert.Key {
+	return alert.Key{Service: strings.Clone(k.Service), Method: strings.Clone(k.Method), Route: strings.Clone(k.Route)}
 }
 
 // resolveEndpoint decides a new key's rule, threshold, trigger and filter
@@ -313,7 +322,7 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 			obs := incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
 			v.slow = 0
 			if w != nil {
-				judge(t, v.threshold, w, now, &obs)
+				judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
 			}
 			ev, fired := ws.tracker.Observe(key, now, obs)
 			if !fired {
@@ -334,17 +343,20 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 	return out
 }
 
-// judge fills obs with the trigger's figure and condition over w at now.
-func judge(t *trigger, threshold time.Duration, w *window.Window, now time.Time, obs *incident.Observation) {
+// judge fills obs with the trigger's condition over w at now, and its
+// figure when the condition holds or an incident is open (the quantile's
+// estimate sums the window's histogram; the condition reads counters).
+func judge(t *trigger, threshold time.Duration, w *window.Window, now time.Time, open bool, obs *incident.Observation) {
 	n := w.Count(now)
 	if n == 0 || n < t.minCount {
 		return
 	}
 	switch t.mode {
 	case alert.ModeQuantile:
-		q := w.Quantile(now, t.quantile)
-		obs.Figure.Duration = q
-		obs.True = q >= threshold
+		obs.True = w.QuantileAtLeastThreshold(now, t.quantile)
+		if obs.True || open {
+			obs.Figure.Duration = w.Quantile(now, t.quantile)
+		}
 	case alert.ModeRatio:
 		r := float64(w.CountAtLeastThreshold(now)) / float64(n)
 		obs.Figure.Ratio = r

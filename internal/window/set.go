@@ -238,13 +238,18 @@ type Updater[K comparable, V any] struct{ s *Set[K, V] }
 // not held (evicting the least recently used key when full) and marking it
 // used at now. fresh reports a new entry: its value is the zero V, for the
 // caller to fill, and its window is empty: unshaped, or shaped as the
-// evicted key's was (its buffers are reused), so the caller Shapes it.
-func (u Updater[K, V]) Entry(key K, now time.Time) (v *V, w *Window, fresh bool) {
+// evicted key's was (its buffers are reused), so the caller Shapes it. A
+// new entry holds own(key) when own is set: a copy that does not pin the
+// memory key points into.
+func (u Updater[K, V]) Entry(key K, now time.Time, own func(K) K) (v *V, w *Window, fresh bool) {
 	s := u.s
 	s.clock = max(s.clock, now.UnixNano())
 	e := s.keys[key]
 	switch {
 	case e == nil:
+		if own != nil {
+			key = own(key)
+		}
 		e = s.add(key)
 		s.pushFront(e)
 		fresh = true

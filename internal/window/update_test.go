@@ -1,6 +1,7 @@
 package window
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +19,7 @@ func TestUpdaterEntries(t *testing.T) {
 	slow := Config{Over: time.Minute, SubWindows: 6, Threshold: time.Second}
 
 	s.Update(func(u Updater[string, int]) {
-		v, w, fresh := u.Entry("a", t0)
+		v, w, fresh := u.Entry("a", t0, nil)
 		if !fresh || *v != 0 || w.Shaped() {
 			t.Fatalf("new entry: fresh=%v v=%d shaped=%v", fresh, *v, w.Shaped())
 		}
@@ -43,12 +44,12 @@ func TestUpdaterEntries(t *testing.T) {
 		if w.Count(t0) != 0 || !w.Shaped() {
 			t.Fatal("Shape with another config kept the old counts")
 		}
-		v, _, fresh = u.Entry("a", t0)
+		v, _, fresh = u.Entry("a", t0, nil)
 		if fresh || *v != 7 {
 			t.Fatalf("second lookup: fresh=%v v=%d", fresh, *v)
 		}
-		u.Entry("b", t0.Add(time.Second))
-		v, w, fresh = u.Entry("c", t0.Add(2*time.Second))
+		u.Entry("b", t0.Add(time.Second), nil)
+		v, w, fresh = u.Entry("c", t0.Add(2*time.Second), strings.Clone)
 		if !fresh || *v != 0 || w.Count(t0.Add(2*time.Second)) != 0 {
 			t.Fatal("a reused entry must start with a zero value and an empty window")
 		}

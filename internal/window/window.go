@@ -274,3 +274,18 @@ func (w *Window) bytes() int {
 	}
 	return n
 }
+
+// QuantileAtLeastThreshold reports, exactly, whether the q-quantile of the
+// window at now (nearest rank, as Quantile) is at or above the Config's
+// Threshold: whether the values below the threshold are fewer than the
+// quantile's rank. It reads two counters per sub-window, so a window
+// trigger judges its condition without summing a histogram, and without
+// the estimate's error at the threshold.
+func (w *Window) QuantileAtLeastThreshold(now time.Time, q float64) bool {
+	n := w.Count(now)
+	if n == 0 || w.threshold <= 0 {
+		return false
+	}
+	below := n - w.CountAtLeastThreshold(now)
+	return below < nearestRank(q, n)
+}

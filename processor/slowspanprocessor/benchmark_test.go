@@ -85,6 +85,9 @@ func BenchmarkProcessTraces(b *testing.B) {
 			c.Include = []string{"/api/*"}
 			c.Exclude = []string{"*/health", "/api/internal/*"}
 		}},
+		// Every server span updates its endpoint's window.
+		{"quantile", func(c *Config) { c.Trigger.Mode = "quantile" }},
+		{"ratio", func(c *Config) { c.Trigger.Mode = "ratio" }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			td := benchBatch()
