@@ -247,8 +247,6 @@ func reasonLine(a alert.Alert) string {
 		s = "Incident opened: the endpoint's quantile over the window crossed the threshold."
 	case alert.ReasonRatio:
 		s = "Incident opened: the endpoint's share of slow requests over the window crossed the ratio."
-	case alert.ReasonResolved:
-		s = "Incident resolved."
 	default:
 		s = "Alert."
 	}
