@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/figures"
 	"github.com/slowspan/slowspan/internal/flamegraph"
 	"github.com/slowspan/slowspan/internal/idset"
 	"github.com/slowspan/slowspan/internal/markdown"
@@ -217,7 +218,9 @@ func (e *mattermostExporter) buildSections(a alert.Alert, attached []string) []m
 }
 
 func (e *mattermostExporter) buildFiles(a alert.Alert) []upload {
-	if a.Profile == nil {
+	if a.Profile == nil || figures.Resolved(a) {
+		// A resolved alert is one line about an incident already posted
+		// with its files.
 		return nil
 	}
 	name := report.Name(a)
@@ -282,10 +285,7 @@ func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) erro
 			return nil
 		}
 	}
-	root := ""
-	if a.Reason != alert.ReasonFirst && rec.ChannelID == e.cfg.ChannelID {
-		root = rec.RootID
-	}
+	root := rec.threadRoot(a, e.cfg.ChannelID)
 
 	fileIDs, attached, err := e.uploadFiles(ctx, a)
 	if err != nil {
@@ -311,7 +311,10 @@ func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) erro
 	}
 	if e.threads != nil {
 		if req.RootID == "" {
-			rec.ChannelID, rec.RootID = e.cfg.ChannelID, p.ID
+			rec.ChannelID, rec.RootID, rec.IncidentID = e.cfg.ChannelID, p.ID, ""
+			if a.Incident != nil {
+				rec.IncidentID = a.Incident.ID
+			}
 		}
 		rec.remember(a.ID, p.ID)
 		if err := e.threads.put(ctx, a.Key, rec); err != nil {

@@ -15,17 +15,48 @@ import (
 const maxPostedPerKey = 16
 
 // threadRecord is what storage remembers per endpoint (alert.Key): the post
-// that started its thread, in which channel, and the last alerts posted (so
-// an alert redelivered after a restart is not posted twice).
+// that started its thread, in which channel, the incident the thread is
+// about (empty for a thread of alerts without one; records written before
+// incidents existed read that way), and the last alerts posted (so an alert
+// redelivered after a restart is not posted twice).
 type threadRecord struct {
-	ChannelID string        `json:"channel_id"`
-	RootID    string        `json:"root_id"`
-	Posted    []postedAlert `json:"posted,omitempty"`
+	ChannelID  string        `json:"channel_id"`
+	RootID     string        `json:"root_id"`
+	IncidentID string        `json:"incident_id,omitempty"`
+	Posted     []postedAlert `json:"posted,omitempty"`
 }
 
 type postedAlert struct {
 	AlertID string `json:"alert_id"`
 	PostID  string `json:"post_id"`
+}
+
+// threadRoot is the post a's message replies to, "" for a new thread. An
+// alert without an incident keeps the rule from before incidents: a first
+// alert starts a thread, any other replies in the key's thread. An incident
+// has a thread of its own: the alert that opens it (reason quantile or
+// ratio, or any firing alert of an incident the record does not know, e.g.
+// a span-mode first alert) starts it, and its escalations, reminders and
+// resolution reply in it; such an alert of an incident whose thread is not
+// known (its first post was never recorded) starts one.
+func (r threadRecord) threadRoot(a alert.Alert, channelID string) string {
+	if r.ChannelID != channelID || r.RootID == "" {
+		return ""
+	}
+	in := a.Incident
+	if in == nil {
+		if a.Reason == alert.ReasonFirst {
+			return ""
+		}
+		return r.RootID
+	}
+	if in.ID != r.IncidentID {
+		return ""
+	}
+	if a.Reason == alert.ReasonQuantile || a.Reason == alert.ReasonRatio {
+		return "" // opens an incident, even one of the same ID (a redelivery)
+	}
+	return r.RootID
 }
 
 func (r threadRecord) posted(alertID string) bool {

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/figures"
 )
 
 // Bounds of the default layout: every value is cut so that the sections a
@@ -67,34 +69,40 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		stormSections(r, a.Folded, add)
 		return out
 	}
+	endpoint := r.code(figures.Endpoint(a.Key), maxRoute)
+	service := r.code(a.Key.Service, maxShort)
+	if figures.Resolved(a) {
+		// A closed incident needs no more than this: the thread it replies
+		// in has the details.
+		add(100, figures.ResolvedLine(a, endpoint, service))
+		return out
+	}
 
-	// Header: always kept.
-	endpoint := a.Key.Route
-	if a.Key.Method != "" {
-		endpoint = a.Key.Method + " " + a.Key.Route
-	}
-	head := fmt.Sprintf("#### :snail: Slow request %s on %s", r.code(endpoint, maxRoute), r.code(a.Key.Service, maxShort))
-	line2 := fmt.Sprintf("**%s** against a threshold of %s", Duration(a.Duration), Duration(a.Threshold))
-	if a.Threshold > 0 && a.Duration > 0 {
-		line2 += fmt.Sprintf(" (%s×)", ratio(a.Duration, a.Threshold))
-	}
+	rule := ""
 	if a.Rule != "" {
-		line2 += " from rule " + r.code(a.Rule, maxShort)
+		rule = " from rule " + r.code(a.Rule, maxShort)
 	}
-	add(100, head, line2, reasonLine(a))
-
-	// Links: nearly always kept.
-	var links []string
-	if a.Links.Trace != "" {
-		links = append(links, r.link("Open trace", a.Links.Trace))
-	}
-	if a.Links.Profile != "" {
-		links = append(links, r.link("Open profile", a.Links.Profile))
+	dur, against := Duration(a.Duration), " against a threshold of "+Duration(a.Threshold)
+	if a.Threshold > 0 && a.Duration > 0 {
+		against += fmt.Sprintf(" (%s×)", ratio(a.Duration, a.Threshold))
 	}
 	ids := "trace " + r.code(a.TraceID, 64) + " span " + r.code(a.SpanID, 32)
-	if len(links) > 0 {
-		add(90, strings.Join(links, " · ")+" · "+ids)
+	if links := linkList(r, a.Links); links != "" {
+		ids = links + " · " + ids
+	}
+
+	if headline := figures.Headline(a); headline != "" {
+		// An incident judged over a window: the window's figures first,
+		// then the worst request in it, which the rest of the message is
+		// about.
+		head := fmt.Sprintf("#### :rotating_light: Slow endpoint %s on %s", endpoint, service)
+		line2 := fmt.Sprintf("**%s** (%s mode)%s", headline, r.text(string(figures.Mode(a)), maxShort), rule)
+		add(100, head, line2, reasonLine(a)+incidentLine(a))
+		add(95, windowLine(a.Window))
+		add(90, "**Worst request** in the window: "+dur+against, ids)
 	} else {
+		head := fmt.Sprintf("#### :snail: Slow request %s on %s", endpoint, service)
+		add(100, head, "**"+dur+"**"+against+rule, reasonLine(a)+incidentLine(a))
 		add(90, ids)
 	}
 
@@ -168,21 +176,77 @@ func AlertSections(a alert.Alert, o Options) []Section {
 	return out
 }
 
+// linkList is the alert's links, " · " between them; "" for none.
+func linkList(r renderer, l alert.Links) string {
+	var links []string
+	if l.Trace != "" {
+		links = append(links, r.link("Open trace", l.Trace))
+	}
+	if l.Profile != "" {
+		links = append(links, r.link("Open profile", l.Profile))
+	}
+	return strings.Join(links, " · ")
+}
+
+// windowLine is the window's figures on one line: "**Window** (5m) 1184
+// requests, 84 slow (7.1%) · p50 120 ms · … · max 3.40 s".
+func windowLine(w *alert.WindowFigures) string {
+	var b strings.Builder
+	b.WriteString("**Window**")
+	if w.Over > 0 {
+		b.WriteString(" (" + figures.Span(w.Over) + ")")
+	}
+	b.WriteString(" " + figures.Requests(w.Count, "") + ", " + strconv.FormatInt(w.SlowCount, 10) + " slow")
+	if w.Count > 0 && w.SlowCount >= 0 {
+		b.WriteString(" (" + figures.Percent(float64(w.SlowCount)/float64(w.Count)) + ")")
+	}
+	for _, p := range []struct {
+		label string
+		d     time.Duration
+	}{{"p50", w.P50}, {"p90", w.P90}, {"p95", w.P95}, {"p99", w.P99}, {"max", w.Max}} {
+		b.WriteString(" · " + p.label + " " + Duration(p.d))
+	}
+	return b.String()
+}
+
+// incidentLine follows the reason while an incident is open: since when,
+// its peak and its slow requests so far. It starts with a space; "" when
+// there is no open incident.
+func incidentLine(a alert.Alert) string {
+	in := a.Incident
+	if in == nil || in.State != alert.IncidentFiring {
+		return ""
+	}
+	s := " Open"
+	if !in.OpenedAt.IsZero() {
+		s += " since " + in.OpenedAt.UTC().Format("15:04 MST")
+		if d := a.Start.Sub(in.OpenedAt); !a.Start.IsZero() && d > 0 {
+			s += " (" + figures.Lasted(d) + ")"
+		}
+	}
+	return s + ": " + figures.Peak(a) + ", " + figures.Requests(in.SlowCount, "slow") + " so far."
+}
+
 func reasonLine(a alert.Alert) string {
 	var s string
+	incident := a.Incident != nil && a.Incident.State == alert.IncidentFiring
 	switch a.Reason {
 	case alert.ReasonFirst:
 		s = "First alert for this endpoint."
 	case alert.ReasonWindowExpired:
 		s = "Slow again after the dedup window."
+		if incident {
+			s = "Still slow: a reminder after the dedup window."
+		}
 	case alert.ReasonEscalation:
 		s = "Escalation: much slower than the last alert."
+		if incident {
+			s = "Escalation: the incident got worse."
+		}
 	case alert.ReasonQuantile:
-		s = "Incident: the endpoint's quantile over the window crossed the threshold."
+		s = "Incident opened: the endpoint's quantile over the window crossed the threshold."
 	case alert.ReasonRatio:
-		s = "Incident: the endpoint's slow ratio over the window crossed the threshold."
-	case alert.ReasonResolved:
-		s = "Incident resolved."
+		s = "Incident opened: the endpoint's share of slow requests over the window crossed the ratio."
 	default:
 		s = "Alert."
 	}
@@ -202,22 +266,7 @@ func reasonLine(a alert.Alert) string {
 }
 
 // Duration formats d for people: "850 ms", "2.40 s", "3m 05s", "2h 10m".
-func Duration(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0 ms"
-	case d < time.Millisecond:
-		return fmt.Sprintf("%d µs", d/time.Microsecond)
-	case d < time.Second:
-		return fmt.Sprintf("%d ms", d/time.Millisecond)
-	case d < time.Minute:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%dm %02ds", d/time.Minute, (d%time.Minute)/time.Second)
-	default:
-		return fmt.Sprintf("%dh %02dm", d/time.Hour, (d%time.Hour)/time.Minute)
-	}
-}
+func Duration(d time.Duration) string { return figures.Duration(d) }
 
 // Ago formats a span of time coarsely: "45 minutes", "5 hours", "10 days".
 func Ago(d time.Duration) string {

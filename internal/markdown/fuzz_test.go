@@ -37,6 +37,16 @@ func FuzzRender(f *testing.F) {
 			a.Breakdown.Children = append(a.Breakdown.Children, alert.ChildGroup{Description: strings.Repeat(attr, 3)})
 			a.Attributes[fn+strings.Repeat("x", i)] = strings.Repeat(route, 10)
 		}
+		// Every other run is an incident alert in one of its states, with
+		// a fuzzed mode and counts.
+		if inc := alerttest.Incident(); n%2 == 1 {
+			a.Incident, a.Window = inc.Incident, inc.Window
+			a.Incident.Mode = alert.Mode(fn)
+			a.Window.Count, a.Window.SlowCount = int64(n), int64(-n)
+			if n%3 == 0 {
+				a.Incident.State = alert.IncidentResolved
+			}
+		}
 		for _, webhook := range []bool{false, true} {
 			out := Alert(a, Options{Webhook: webhook, MaxRunes: 1000 + n%20000})
 			check(t, out, webhook)

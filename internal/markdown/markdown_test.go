@@ -193,35 +193,127 @@ func TestStormSummary(t *testing.T) {
 	assert.NotContains(t, got, "Slow request")
 }
 
-// Incident alerts (schema 2) are not laid out yet, but render like any
-// alert and say why they fired.
-func TestIncidentAlertRenders(t *testing.T) {
-	for _, c := range []struct {
-		reason alert.Reason
-		want   string
+// incidentAlert is alerttest.Incident in reason and state, with the worst
+// request's breakdown and profile, as the engine emits it.
+func incidentAlert(reason alert.Reason) alert.Alert {
+	a := alerttest.Incident()
+	full := alerttest.Full()
+	a.Reason, a.Breakdown, a.Profile = reason, full.Breakdown, full.Profile
+	switch reason {
+	case alert.ReasonRatio:
+		a.Incident.Mode = alert.ModeRatio
+		a.Incident.Fired, a.Incident.Peak = alert.Figure{Ratio: 0.071}, alert.Figure{Ratio: 0.125}
+		a.Window.Quantile, a.Window.QuantileValue, a.Window.Ratio, a.Window.SlowRatio = 0, 0, 0.05, 0.071
+	case alert.ReasonResolved:
+		a.Incident.State = alert.IncidentResolved
+		a.Incident.ResolvedAt = a.Incident.OpenedAt.Add(23 * time.Minute)
+		a.Incident.SlowCount = 312
+		a.Breakdown, a.Profile, a.Duration = nil, nil, 0
+	}
+	return a
+}
+
+func TestIncidentLayout(t *testing.T) {
+	spanMode := alerttest.Full()
+	spanMode.Reason = alert.ReasonEscalation
+	spanMode.Incident = &alert.Incident{ID: "x", State: alert.IncidentFiring, Mode: alert.ModeSpan,
+		OpenedAt: alerttest.Start.Add(-time.Hour), Peak: alert.Figure{Duration: 2400 * time.Millisecond}, SlowCount: 3}
+	spanResolved := spanMode
+	spanResolved.Reason = alert.ReasonResolved
+	spanResolved.Incident = &alert.Incident{State: alert.IncidentResolved, Mode: alert.ModeSpan,
+		OpenedAt: alerttest.Start.Add(-time.Hour), ResolvedAt: alerttest.Start.Add(30 * time.Second),
+		Peak: alert.Figure{Duration: 2400 * time.Millisecond}, SlowCount: 1}
+	reminder := incidentAlert(alert.ReasonWindowExpired)
+	escalation := incidentAlert(alert.ReasonEscalation)
+	tests := []struct {
+		name  string
+		a     alert.Alert
+		want  []string // in this order
+		avoid []string
+		exact string // the whole message, when set
 	}{
-		{alert.ReasonQuantile, "quantile"},
-		{alert.ReasonRatio, "ratio"},
-		{alert.ReasonResolved, "resolved"},
-	} {
-		t.Run(string(c.reason), func(t *testing.T) {
-			a := alerttest.Incident()
-			a.Reason = c.reason
-			for _, o := range []Options{{}, {Webhook: true}, {MaxRunes: 300}} {
-				got := Alert(a, o)
-				assert.Contains(t, got, c.want, "%+v", o)
-				assert.Contains(t, got, "Slow request")
-				requireInert(t, got)
+		{name: "quantile fires", a: incidentAlert(alert.ReasonQuantile), want: []string{
+			"#### :rotating_light: Slow endpoint `GET /orders/{id}` on `checkout`",
+			"**p99 2.10 s over 5m ≥ threshold 500 ms** (quantile mode) from rule `/orders/*`",
+			"Incident opened: the endpoint's quantile over the window crossed the threshold. Open since 09:50 UTC (10m): peak p99 2.60 s, 84 slow requests so far.",
+			"**Window** (5m) 1184 requests, 84 slow (7.1%) · p50 120 ms · p90 480 ms · p95 900 ms · p99 2.10 s · max 3.40 s",
+			"**Worst request** in the window: 2.40 s against a threshold of 500 ms (4.8×)",
+			"[Open trace](http://localhost:16686/trace/0102030405060708090a0b0c0d0e0f10)",
+			"**Slowest child spans**",
+			"**Top functions**",
+		}, avoid: []string{"Slow request"}},
+		{name: "ratio fires", a: incidentAlert(alert.ReasonRatio), want: []string{
+			"**7.1% slow over 5m ≥ ratio 5.0% (threshold 500 ms)** (ratio mode)",
+			"share of slow requests over the window crossed the ratio. Open since 09:50 UTC (10m): peak 12.5% slow, 84 slow requests so far.",
+			"**Window**", "**Worst request** in the window",
+		}},
+		{name: "escalation", a: escalation, want: []string{"Escalation: the incident got worse.", "**Window**", "**Worst request**"}},
+		{name: "reminder", a: reminder, want: []string{"Still slow: a reminder after the dedup window.", "**Window**"}},
+		{name: "span mode escalation", a: spanMode, want: []string{
+			"Slow request `GET /orders/{id}` on `checkout`",
+			"Escalation: the incident got worse. **41** slow request(s) suppressed",
+			"Open since 09:00 UTC (1h): peak 2.40 s, 3 slow requests so far.",
+		}, avoid: []string{"**Window**", "Worst request"}},
+		{name: "quantile resolved", a: incidentAlert(alert.ReasonResolved),
+			exact: "✅ Resolved: `GET /orders/{id}` on `checkout` after 23m — peak p99 2.60 s, 312 slow requests"},
+		{name: "ratio resolved", a: func() alert.Alert {
+			a := incidentAlert(alert.ReasonRatio)
+			r := incidentAlert(alert.ReasonResolved)
+			a.Reason, a.Incident.State, a.Incident.ResolvedAt = r.Reason, r.Incident.State, r.Incident.ResolvedAt
+			return a
+		}(), exact: "✅ Resolved: `GET /orders/{id}` on `checkout` after 23m — peak 12.5% slow, 84 slow requests"},
+		{name: "span resolved", a: spanResolved,
+			exact: "✅ Resolved: `GET /orders/{id}` on `checkout` after 1h 01m — peak 2.40 s, 1 slow request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Alert(tt.a, Options{Attachments: []string{"flamegraph.png"}})
+			requireInert(t, got)
+			if tt.exact != "" {
+				assert.Equal(t, tt.exact, got)
+				assert.Equal(t, tt.exact, Alert(tt.a, Options{Webhook: true}), "nothing to neutralise")
 			}
+			rest := got
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				require.GreaterOrEqual(t, i, 0, "%q missing (or out of order) in\n%s", w, got)
+				rest = rest[i+len(w):]
+			}
+			for _, w := range tt.avoid {
+				assert.NotContains(t, got, w)
+			}
+			small := Alert(tt.a, Options{MaxRunes: 400})
+			requireInert(t, small)
+			assert.LessOrEqual(t, utf8.RuneCountInString(small), 400)
 			tpl, err := NewTemplate("{{default .}}", false)
 			require.NoError(t, err)
-			secs, err := tpl.Execute(a)
+			secs, err := tpl.Execute(tt.a)
 			require.NoError(t, err)
-			assert.Equal(t, Alert(a, Options{}), Fit(secs, 0))
+			assert.Equal(t, Alert(tt.a, Options{}), Fit(secs, 0))
 		})
 	}
-	// Empty and hostile documents are no problem either.
-	a := alerttest.Incident()
-	a.Incident, a.Window = &alert.Incident{ID: "@channel"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
-	requireInert(t, Alert(a, Options{}))
+}
+
+// TestIncidentHostile: damaged or hostile incident documents render, mention
+// nobody, and a hostile route stays in its code span in the resolved line.
+func TestIncidentHostile(t *testing.T) {
+	empty := alerttest.Incident()
+	empty.Incident, empty.Window = &alert.Incident{ID: "@channel", Mode: "@here"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
+	negative := alerttest.Incident()
+	negative.Window.Count, negative.Window.SlowCount, negative.Window.Over = -5, -1000, -time.Hour
+	negative.Incident.OpenedAt = alerttest.Start.Add(time.Hour)
+	resolved := incidentAlert(alert.ReasonResolved)
+	resolved.Key = hostileAlert().Key
+	for name, a := range map[string]alert.Alert{"empty": empty, "negative": negative, "resolved": resolved} {
+		t.Run(name, func(t *testing.T) {
+			for _, webhook := range []bool{false, true} {
+				out := Alert(a, Options{Webhook: webhook})
+				requireInert(t, out)
+				if webhook {
+					requireInert(t, mattermostfake.ProcessSlackText(out, nil))
+				}
+			}
+		})
+	}
+	assert.NotContains(t, Alert(resolved, Options{}), "\n", "one line")
 }

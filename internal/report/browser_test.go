@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
 )
 
@@ -39,6 +40,8 @@ type pageMetrics struct {
 	Title        string    `json:"title"`
 	CountLabels  []string  `json:"countLabels"`
 	ExternalRefs int       `json:"externalRefs"`
+	HistBars     []float64 `json:"histBars"`
+	HistWidth    float64   `json:"histWidth"`
 }
 
 const measureJS = `(() => {
@@ -53,18 +56,35 @@ const measureJS = `(() => {
     title: document.title,
     countLabels: [...document.querySelectorAll('.wf .count')].map((c) => c.textContent),
     externalRefs: performance.getEntriesByType('resource').length,
+    histBars: [...document.querySelectorAll('.hist svg rect.bar')].map((r) => r.getBoundingClientRect().width),
+    histWidth: (document.querySelector('.hist svg') || {getBoundingClientRect: () => ({width: 0})}).getBoundingClientRect().width,
   };
 })()`
 
-// TestReportInBrowser opens a written report in headless Chromium and checks
-// that the flame graph and the waterfall are drawn and that the page logs no
-// error (a CSP violation or a broken element would).
+// TestReportInBrowser opens written reports in headless Chromium and checks
+// that the flame graph, the waterfall and (for an incident) the histogram
+// are drawn and that the page logs no error (a CSP violation or a broken
+// element would).
 func TestReportInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("this test needs Chromium at %s: install it with `apt-get update && apt-get install -y chromium` (make test does it in .ci/run): %v", chromiumPath, err)
 	}
+	tests := []struct {
+		name     string
+		a        alert.Alert
+		title    string
+		histBars int
+	}{
+		{name: "slow request", a: alerttest.Full(), title: "Slow request: checkout GET /orders/{id}"},
+		{name: "incident", a: incidentAlert(alert.ReasonQuantile), title: "Slow endpoint: checkout GET /orders/{id}", histBars: 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkInBrowser(t, tt.a, tt.title, tt.histBars) })
+	}
+}
+
+func checkInBrowser(t *testing.T, a alert.Alert, title string, histBars int) {
 	dir := t.TempDir()
-	a := alerttest.Full()
 	set, err := Build(a)
 	require.NoError(t, err)
 	require.NoError(t, WriteSet(dir, set, false))
@@ -139,7 +159,14 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatalf("the flush marker logged in the page never reached the listener: %v", ctx.Err())
 	}
 
-	assert.Equal(t, "Slow request: checkout GET /orders/{id}", m.Title)
+	assert.Equal(t, title, m.Title)
+	require.Len(t, m.HistBars, histBars, "one histogram bar per bucket")
+	for i, w := range m.HistBars {
+		assert.Greater(t, w, 0.0, "histogram bar %d has no width", i)
+	}
+	if histBars > 0 {
+		assert.Greater(t, m.HistWidth, 300.0, "the histogram fits the page but is not squashed")
+	}
 	// 9 frames in alerttest.Full's stacks (the root "all" included) plus the
 	// background.
 	assert.Greater(t, m.FlameRects, 8, "flame graph frames drawn with a non-zero box")

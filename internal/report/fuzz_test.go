@@ -80,6 +80,16 @@ func FuzzReport(f *testing.F) {
 		a.Profile.TopFunctions = append(a.Profile.TopFunctions, alert.Function{Name: frame, Self: -1, Total: 7})
 		a.Profile.Stacks = append(a.Profile.Stacks, alert.Stack{Frames: []string{"root", frame, route}, Value: 5})
 		a.Profile.Pprof = []byte(misc)
+		// Half the runs are incident alerts, firing or resolved, with
+		// fuzzed identifiers (decoded ones are capped, not escaped).
+		if len(misc)%2 == 1 {
+			inc := alerttest.Incident()
+			a.Incident, a.Window = inc.Incident, inc.Window
+			a.Incident.ID, a.Incident.Mode = misc, alert.Mode(kind)
+			if len(route)%2 == 0 {
+				a.Incident.State = alert.IncidentResolved
+			}
+		}
 
 		set, err := Build(a)
 		if err != nil {

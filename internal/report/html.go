@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/figures"
 )
 
 //go:embed report.html.tmpl
@@ -36,6 +37,33 @@ type view struct {
 	FlameSVG                      template.HTML
 	Files                         []fileLink
 	Storm                         *stormView
+	// Title is the page's title; Resolved, for an alert that closes an
+	// incident, is its one line (the page is then short: no request).
+	Title, Resolved string
+	Incident        *incidentView
+	Window          *windowView
+}
+
+// incidentView is the incident an alert belongs to.
+type incidentView struct {
+	ID, State, Mode         string
+	Opened, Closed, OpenFor string
+	Fired, Peak             string
+	SlowCount               int64
+}
+
+// windowView is the figures of the window that fired (or resolved) an
+// incident, and its histogram.
+type windowView struct {
+	Headline, Mode, Threshold string
+	Over                      string
+	Count, SlowCount          int64
+	SlowShare                 string
+	P50, P90, P95, P99        string
+	Max                       string
+	Quantile, Ratio           string // "p99 2.10 s", "7.1% of 5.0%": set in their mode
+	Histogram                 template.HTML
+	Overflow                  string // the lower bound of an unbounded last bucket
 }
 
 // stormView is the page of a storm summary: the folded endpoints.
@@ -138,6 +166,22 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 			})
 		}
 	}
+	v.Title = "Slow request: " + v.Key
+	switch {
+	case a.Folded != nil:
+		v.Title = fmt.Sprintf("Alert storm: %d alerts folded", a.Folded.Count)
+	case figures.Resolved(a):
+		v.Resolved = figures.ResolvedLine(a, validUTF8(figures.Endpoint(a.Key)), v.Service)
+		v.Title = v.Resolved
+	case a.Window != nil && figures.Headline(a) != "":
+		v.Title = "Slow endpoint: " + v.Key
+	}
+	if a.Incident != nil {
+		v.Incident = makeIncident(a)
+	}
+	if a.Window != nil {
+		v.Window = makeWindow(a)
+	}
 	if s.SVG != nil {
 		// The flame graph escapes its text and carries no script (checked
 		// again in Build), so it can be inlined as markup.
@@ -152,6 +196,53 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+func makeIncident(a alert.Alert) *incidentView {
+	in := a.Incident
+	v := &incidentView{
+		ID: validUTF8(in.ID), State: validUTF8(string(in.State)), Mode: validUTF8(string(in.Mode)),
+		Opened: fmtTime(in.OpenedAt), Closed: fmtTime(in.ResolvedAt),
+		Fired: figures.Fired(a), Peak: strings.TrimPrefix(figures.Peak(a), "peak "), SlowCount: in.SlowCount,
+	}
+	end := in.ResolvedAt
+	if end.IsZero() {
+		end = a.Start
+	}
+	if !in.OpenedAt.IsZero() && end.After(in.OpenedAt) {
+		v.OpenFor = figures.Lasted(end.Sub(in.OpenedAt))
+	}
+	return v
+}
+
+func makeWindow(a alert.Alert) *windowView {
+	w := a.Window
+	v := &windowView{
+		Headline: figures.Headline(a), Mode: string(figures.Mode(a)), Threshold: figures.Duration(a.Threshold),
+		Count: w.Count, SlowCount: w.SlowCount,
+		P50: figures.Duration(w.P50), P90: figures.Duration(w.P90), P95: figures.Duration(w.P95),
+		P99: figures.Duration(w.P99), Max: figures.Duration(w.Max),
+	}
+	if w.Over > 0 {
+		v.Over = figures.Span(w.Over)
+	}
+	if w.Count > 0 && w.SlowCount >= 0 {
+		v.SlowShare = figures.Percent(float64(w.SlowCount) / float64(w.Count))
+	}
+	if w.Quantile > 0 {
+		v.Quantile = figures.QuantileLabel(w.Quantile) + " " + figures.Duration(w.QuantileValue)
+	}
+	if w.Ratio > 0 {
+		v.Ratio = figures.Percent(w.SlowRatio) + " slow, against a ratio of " + figures.Percent(w.Ratio)
+	}
+	if svg := HistogramSVG(w, a.Threshold); svg != "" && safeSVG([]byte(svg)) {
+		// Numbers and our own labels only, escaped (see HistogramSVG).
+		v.Histogram = template.HTML(svg) //nolint:gosec // see above
+		if last := w.Histogram[len(w.Histogram)-1]; last.UpperBound == alert.Unbounded && len(w.Histogram) > 1 {
+			v.Overflow = figures.Duration(w.Histogram[len(w.Histogram)-2].UpperBound)
+		}
+	}
+	return v
 }
 
 // stripProlog drops an XML declaration or doctype before the <svg> element:

@@ -68,6 +68,8 @@ func TestGoldenReport(t *testing.T) {
 					}},
 			}
 		}, golden: "report-storm.golden.html"},
+		{name: "incident", alert: func() alert.Alert { return incidentAlert(alert.ReasonQuantile) }, golden: "report-incident.golden.html"},
+		{name: "incident resolved", alert: func() alert.Alert { return incidentAlert(alert.ReasonResolved) }, golden: "report-resolved.golden.html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,24 +258,105 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Incident alerts (schema 2) are not laid out yet, but build a report
-// like any alert and say why they fired.
-func TestIncidentAlertReport(t *testing.T) {
-	for _, r := range []alert.Reason{alert.ReasonQuantile, alert.ReasonRatio, alert.ReasonResolved} {
-		t.Run(string(r), func(t *testing.T) {
-			a := alerttest.Incident()
-			a.Reason = r
-			set, err := Build(a)
+// incidentAlert is an incident alert as the engine emits it for reason:
+// the window's worst request (Full's, with breakdown and profile) while the
+// incident fires; a synthetic span without either, 0 long, once it is
+// resolved.
+func incidentAlert(reason alert.Reason) alert.Alert {
+	a := alerttest.Incident()
+	full := alerttest.Full()
+	a.Reason, a.Breakdown, a.Profile = reason, full.Breakdown, full.Profile
+	a.ID = alert.NewID(a.TraceID, a.SpanID, reason)
+	switch reason {
+	case alert.ReasonRatio:
+		a.Incident.Mode = alert.ModeRatio
+		a.Incident.Fired, a.Incident.Peak = alert.Figure{Ratio: 0.071}, alert.Figure{Ratio: 0.125}
+		a.Window.Quantile, a.Window.QuantileValue, a.Window.Ratio, a.Window.SlowRatio = 0, 0, 0.05, 0.071
+	case alert.ReasonResolved:
+		a.Incident.State = alert.IncidentResolved
+		a.Incident.ResolvedAt = a.Incident.OpenedAt.Add(23 * time.Minute)
+		a.Incident.SlowCount = 312
+		a.Window.QuantileValue, a.Window.P99, a.Window.SlowCount = 400*time.Millisecond, 400*time.Millisecond, 3
+		a.Breakdown, a.Profile, a.Duration, a.Attributes = nil, nil, 0, nil
+		a.SpanName = "slowspan incident resolved"
+	}
+	return a
+}
+
+func TestIncidentReport(t *testing.T) {
+	tests := []struct {
+		name  string
+		a     alert.Alert
+		want  []string // in this order
+		avoid []string
+		svg   bool // a flame graph file is written
+	}{
+		{name: "quantile fires", a: incidentAlert(alert.ReasonQuantile), svg: true, want: []string{
+			"<title>Slow endpoint: checkout GET /orders/{id}</title>",
+			`<span class="over">p99 2.10 s over 5m ≥ threshold 500 ms</span> (quantile mode)`,
+			"<h2>Incident</h2>", "<tr><th>Peak</th><td>p99 2.60 s</td></tr>",
+			"<h2>Requests over the last 5m</h2>", "84 (7.1%) at or above the threshold of 500 ms",
+			`<figure class="hist">`, `<g class="marker threshold">`, `<g class="marker quantile">`,
+			"the last bar counts the requests of 2.00 s or more",
+			"<h2>Worst request in the window</h2>", "<h2>Where the time went</h2>", `<span class="count">42 x</span>`,
+			`<figure class="flame">`,
+		}, avoid: []string{"Suppressed since last alert", "Resolved"}},
+		{name: "ratio fires", a: incidentAlert(alert.ReasonRatio), svg: true, want: []string{
+			`<span class="over">7.1% slow over 5m ≥ ratio 5.0% (threshold 500 ms)</span> (ratio mode)`,
+			"<tr><th>Slow ratio</th><td>7.1% slow, against a ratio of 5.0%</td></tr>",
+			`<g class="marker threshold">`, "Worst request in the window",
+		}, avoid: []string{`<g class="marker quantile">`}},
+		{name: "escalation", a: incidentAlert(alert.ReasonEscalation), svg: true, want: []string{
+			"<tr><th>Reason</th><td>escalation</td></tr>",
+		}},
+		{name: "resolved", a: incidentAlert(alert.ReasonResolved), want: []string{
+			"<title>✅ Resolved: GET /orders/{id} on checkout after 23m — peak p99 2.60 s, 312 slow requests</title>",
+			`<h1 class="resolved">✅ Resolved: GET /orders/{id} on checkout after 23m — peak p99 2.60 s, 312 slow requests</h1>`,
+			"<tr><th>Lasted</th><td>23m</td></tr>", "<tr><th>Alert ID</th>",
+		}, avoid: []string{"Worst request", "Where the time went", "CPU profile", "Span attributes"}},
+		{name: "span mode firing", a: func() alert.Alert {
+			a := alerttest.Full()
+			a.Incident = &alert.Incident{ID: "i", State: alert.IncidentFiring, Mode: alert.ModeSpan, OpenedAt: alerttest.Start,
+				Peak: alert.Figure{Duration: a.Duration}, SlowCount: 2}
+			return a
+		}(), svg: true, want: []string{
+			"<title>Slow request: checkout GET /orders/{id}</title>", "<h2>Incident</h2>", "<tr><th>Peak</th><td>2.40 s</td></tr>",
+			"<h2>Alert</h2>", "Suppressed since last alert",
+		}, avoid: []string{`<figure class="hist">`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := Build(tt.a)
 			require.NoError(t, err)
+			assert.Empty(t, set.Warnings)
+			assert.Equal(t, tt.svg, set.SVG != nil)
 			html := string(set.HTML)
-			assert.Contains(t, html, string(r))
-			assert.Contains(t, html, "Slow request: checkout GET /orders/{id}")
 			checkMarkup(t, html, set.Name)
+			rest := html
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				require.GreaterOrEqual(t, i, 0, "%q missing (or out of order)", w)
+				rest = rest[i+len(w):]
+			}
+			for _, w := range tt.avoid {
+				assert.NotContains(t, html, w)
+			}
 		})
 	}
+}
+
+func TestIncidentReportHostile(t *testing.T) {
 	a := alerttest.Incident()
-	a.Incident, a.Window = &alert.Incident{ID: "<script>"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
+	a.Incident, a.Window = &alert.Incident{ID: "<script>", Mode: "</svg><script>"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
 	set, err := Build(a)
 	require.NoError(t, err)
 	assert.NotContains(t, string(set.HTML), "<script")
+	checkMarkup(t, string(set.HTML), set.Name)
+
+	r := incidentAlert(alert.ReasonResolved)
+	r.Key.Route = "/<script>alert(1)</script>"
+	set, err = Build(r)
+	require.NoError(t, err)
+	assert.NotContains(t, string(set.HTML), "<script")
+	assert.Contains(t, string(set.HTML), "<title>✅ Resolved: GET /&lt;script&gt;alert(1)&lt;/script&gt; on checkout")
 }
