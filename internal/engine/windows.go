@@ -208,7 +208,10 @@ func ownKey(k alert.Key) alert.Key {
 // resolveEndpoint decides a new key's rule, threshold, trigger and filter
 // from its first span, and shapes its window.
 func (e *Engine) resolveEndpoint(v *endpoint, w *window.Window, s *sample) {
-	info := route.Extract(s.span.Attributes(), s.span.Name())
+	e.resolveEndpointInfo(v, w, route.Extract(s.span.Attributes(), s.span.Name()))
+}
+
+func (e *Engine) resolveEndpointInfo(v *endpoint, w *window.Window, info route.Info) {
 	threshold, rule, idx := e.selector.match(info)
 	*v = endpoint{resolved: true, kept: e.filter.keep(info), trig: idx + 1, threshold: threshold, rule: rule}
 	if t := &e.windows.triggers[v.trig]; t.windowed() && v.kept {
@@ -580,6 +583,9 @@ func (e *Engine) openIncidents(ctx context.Context, host component.Host, kind co
 	if err := e.windows.tracker.Load(ctx, client); err != nil {
 		e.logger.Warn("the open incidents could not be read", zap.Error(err))
 	}
+	if err := e.loadWindows(ctx); err != nil {
+		e.logger.Warn("the saved windows could not be read; they start empty", zap.Error(err))
+	}
 	e.logger.Info("open incidents loaded", zap.String("storage", sid.String()), zap.Int("incidents", e.windows.tracker.Len()))
 	return nil
 }
@@ -590,6 +596,9 @@ func (e *Engine) closeIncidents(ctx context.Context) error {
 		return nil
 	}
 	e.saveIncidents(ctx)
+	if err := e.saveWindows(ctx); err != nil {
+		e.logger.Warn("saving the windows failed; they start empty after the restart", zap.Error(err))
+	}
 	client := e.incidentStore
 	e.incidentStore = nil
 	return client.Close(ctx)

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,7 +227,7 @@ func TestFlappingOpensOneIncidentPerResolveAfter(t *testing.T) {
 // after the restart with the same id; its firing alert is not repeated.
 func TestIncidentSurvivesKill(t *testing.T) {
 	storageID := component.MustNewID("disk")
-	disk := &disk{clients: map[string]*storagetest.TestClient{}}
+	disk := newDisk()
 	host := storagetest.NewStorageHost().WithExtension(storageID, disk)
 	cfg := windowedConfig(ModeQuantile)
 	cfg.Dedup.Storage = &storageID
@@ -300,22 +302,92 @@ func TestRouteTriggerOverride(t *testing.T) {
 type disk struct {
 	component.StartFunc
 	component.ShutdownFunc
-	clients map[string]*storagetest.TestClient
+	mu    sync.Mutex
+	files map[string]map[string][]byte
 }
 
+func newDisk() *disk { return &disk{files: map[string]map[string][]byte{}} }
+
 func (d *disk) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	k := kind.String() + "/" + id.String() + "/" + name
-	old, ok := d.clients[k]
-	c := storagetest.NewInMemoryClient(kind, id, name)
-	if ok {
-		// The next run: a new client over what the old one wrote.
-		err := old.Walk(context.Background(), func(key string, value []byte) ([]*storage.Operation, error) {
-			return nil, c.Set(context.Background(), key, value)
-		})
+	if d.files[k] == nil {
+		d.files[k] = map[string][]byte{}
+	}
+	return &diskClient{d: d, file: d.files[k]}, nil
+}
+
+type diskClient struct {
+	d    *disk
+	file map[string][]byte
+}
+
+func (c *diskClient) Get(_ context.Context, key string) ([]byte, error) {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return bytes.Clone(c.file[key]), nil
+}
+
+func (c *diskClient) Set(_ context.Context, key string, value []byte) error {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	c.file[key] = bytes.Clone(value)
+	return nil
+}
+
+func (c *diskClient) Delete(_ context.Context, key string) error {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	delete(c.file, key)
+	return nil
+}
+
+func (c *diskClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	for _, op := range ops {
+		var err error
+		switch op.Type {
+		case storage.Get:
+			op.Value, err = c.Get(ctx, op.Key)
+		case storage.Set:
+			err = c.Set(ctx, op.Key, op.Value)
+		case storage.Delete:
+			err = c.Delete(ctx, op.Key)
+		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	d.clients[k] = c
-	return c, nil
+	return nil
+}
+
+func (*diskClient) Close(context.Context) error { return nil }
+
+// The windows are saved at shutdown: requests before a restart count
+// toward min_count after it.
+func TestWindowsSurviveShutdown(t *testing.T) {
+	storageID := component.MustNewID("disk")
+	host := storagetest.NewStorageHost().WithExtension(storageID, newDisk())
+	cfg := windowedConfig(ModeQuantile)
+	cfg.Dedup.Storage = &storageID
+	id := component.MustNewID("slowspan")
+	c := &clock{now: t0}
+	var seq uint32
+	slow := make([]time.Duration, 15)
+	for i := range slow {
+		slow[i] = 2 * time.Second
+	}
+
+	first := newWindowed(t, cfg, c)
+	require.NoError(t, first.Start(context.Background(), host, component.KindProcessor, id))
+	require.Empty(t, delivered(t, first.Process(context.Background(), requests(&seq, slow...), 0)), "15 < min_count")
+	require.NoError(t, first.Shutdown(context.Background()))
+
+	c.advance(10 * time.Second)
+	second := newWindowed(t, cfg, c)
+	require.NoError(t, second.Start(context.Background(), host, component.KindProcessor, id))
+	defer func() { require.NoError(t, second.Shutdown(context.Background())) }()
+	got := delivered(t, second.Process(context.Background(), requests(&seq, slow[:5]...), 0))
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
+	assert.Equal(t, int64(20), got[0].Window.Count)
 }

@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/route"
+	"github.com/slowspan/slowspan/internal/window"
+)
+
+// windowsKey holds the windows saved at shutdown, in one record: written
+// once, read once, in one storage transaction each.
+const windowsKey = "windows"
+
+// windowsFormat is the version of the record: uvarint-length-prefixed
+// service, method, route and window (window.Window.AppendBinary) per key,
+// least recently used first.
+const windowsFormat = 1
+
+// saveWindows writes every window the stage holds. Called at shutdown: a
+// crash loses them (the incidents themselves are saved as they change).
+func (e *Engine) saveWindows(ctx context.Context) error {
+	ws := e.windows
+	buf := []byte{windowsFormat}
+	var err error
+	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		var keys []alert.Key
+		u.Visit(time.Time{}, func(k alert.Key, v *endpoint, w *window.Window) bool {
+			if v.kept && w.Shaped() && ws.triggers[v.trig].windowed() {
+				keys = append(keys, k)
+			}
+			return true
+		})
+		slices.Reverse(keys) // least recent first: loading them in order rebuilds the recency
+		for _, k := range keys {
+			_, w, _ := u.Lookup(k)
+			for _, part := range [...]string{k.Service, k.Method, k.Route} {
+				buf = binary.AppendUvarint(buf, uint64(len(part)))
+				buf = append(buf, part...)
+			}
+			var data []byte
+			if data, err = w.AppendBinary(nil); err != nil {
+				return
+			}
+			buf = binary.AppendUvarint(buf, uint64(len(data)))
+			buf = append(buf, data...)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("encoding the windows: %w", err)
+	}
+	return e.incidentStore.Set(ctx, windowsKey, buf)
+}
+
+// loadWindows reads the windows a previous run saved. A window whose shape
+// changed (trigger.over, or its threshold) or that is damaged starts empty.
+func (e *Engine) loadWindows(ctx context.Context) error {
+	data, err := e.incidentStore.Get(ctx, windowsKey)
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	if data[0] != windowsFormat {
+		return fmt.Errorf("windows record of format %d, this collector reads %d", data[0], windowsFormat)
+	}
+	data = data[1:]
+	now := e.now()
+	var loaded, skipped int
+	var errs []error
+	next := func() ([]byte, bool) {
+		n, k := binary.Uvarint(data)
+		if k <= 0 || n > uint64(len(data)-k) {
+			return nil, false
+		}
+		out := data[k : k+int(n)]
+		data = data[k+int(n):]
+		return out, true
+	}
+	e.windows.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		for len(data) > 0 {
+			var parts [4][]byte
+			for i := range parts {
+				p, ok := next()
+				if !ok {
+					errs = append(errs, errors.New("windows record cut short"))
+					return
+				}
+				parts[i] = p
+			}
+			key := alert.Key{Service: string(parts[0]), Method: string(parts[1]), Route: string(parts[2])}
+			v, w, fresh := u.Entry(key, now, nil)
+			if fresh {
+				e.resolveEndpointInfo(v, w, route.Info{Method: key.Method, Route: key.Route})
+			}
+			if !v.kept || !e.windows.triggers[v.trig].windowed() {
+				skipped++
+				continue
+			}
+			if err := w.UnmarshalBinary(parts[3]); err != nil {
+				skipped++
+				continue
+			}
+			loaded++
+		}
+	})
+	if skipped > 0 {
+		e.logger.Info("some saved windows did not fit this configuration and start empty", zap.Int("windows", skipped))
+	}
+	e.logger.Info("windows loaded", zap.Int("windows", loaded))
+	return errors.Join(errs...)
+}
