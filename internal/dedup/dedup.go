@@ -372,3 +372,16 @@ func (d *Deduper) Evicted() int64 {
 	defer d.mu.Unlock()
 	return d.evicted
 }
+
+// Forget removes key's state, so its next slow span alerts as a first one:
+// the engine calls it when the key's span-mode incident resolved.
+func (d *Deduper) Forget(key alert.Key) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, mk := bucketOf(keyHash(key)), d.mapKey(key)
+	if e, ok := d.buckets[b][mk]; ok {
+		d.lru.Remove(e.elem)
+		delete(d.buckets[b], mk)
+		d.dirty |= 1 << b
+	}
+}

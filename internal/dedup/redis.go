@@ -307,3 +307,13 @@ func (r *Redis) recovered() {
 		r.logger.Info("Redis dedup backend answers again; fleet-wide dedup resumed")
 	}
 }
+
+// Forget deletes key's shared state, within the timeout.
+func (r *Redis) Forget(ctx context.Context, key alert.Key) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if err := r.client.Del(ctx, r.redisKey(key)).Err(); err != nil {
+		r.logger.Warn("forgetting a resolved endpoint in Redis failed; it stays silenced until its dedup window ends",
+			zap.Error(err))
+	}
+}

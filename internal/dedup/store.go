@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+
+	"github.com/slowspan/slowspan/alert"
 )
 
 // Config controls how often a key may alert, and where the state lives.
@@ -183,4 +185,13 @@ func (s *Store) Close(ctx context.Context) error {
 		return err
 	}
 	return errors.Join(err, s.local.Save(ctx, client), client.Close(ctx))
+}
+
+// Forget removes key's state here and, with Redis, in the shared state
+// (best effort: a failure leaves the key silenced until its window ends).
+func (s *Store) Forget(ctx context.Context, key alert.Key) {
+	s.local.Forget(key)
+	if rd, ok := s.Decider.(*Redis); ok {
+		rd.Forget(ctx, key)
+	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/dedup"
 	"github.com/slowspan/slowspan/internal/incident"
 )
@@ -62,12 +63,18 @@ func (b *Batch) Commit(ctx context.Context) {
 	}
 	events := false
 	for i, dec := range b.decisions {
-		if i < len(b.events) && b.events[i] != nil {
-			b.incidents.tracker.Delivered(*b.events[i])
-			events = true
-			continue
+		if dec.Alert {
+			b.store.Delivered(ctx, dec)
 		}
-		b.store.Delivered(ctx, dec)
+		if i < len(b.events) && b.events[i] != nil {
+			ev := *b.events[i]
+			b.incidents.tracker.Delivered(ev)
+			if ev.Reason == alert.ReasonResolved && ev.Incident.Mode == alert.ModeSpan {
+				// The next slow span opens a new incident: it alerts.
+				b.store.Forget(ctx, ev.Key)
+			}
+			events = true
+		}
 	}
 	b.store.Save(ctx)
 	if events {
@@ -79,14 +86,12 @@ func (b *Batch) Commit(ctx context.Context) {
 // the data is retried. It does not take the request's context: a rollback is
 // due even when the request was cancelled (the backend's timeout bounds it).
 func (b *Batch) Rollback() {
-	decs := b.decisions
-	if len(b.events) > 0 {
-		decs = make([]dedup.Decision, 0, len(b.decisions))
-		for i, dec := range b.decisions {
-			if i < len(b.events) && b.events[i] != nil {
-				b.incidents.tracker.Undo(*b.events[i])
-				continue
-			}
+	decs := make([]dedup.Decision, 0, len(b.decisions))
+	for i, dec := range b.decisions {
+		if i < len(b.events) && b.events[i] != nil {
+			b.incidents.tracker.Undo(*b.events[i])
+		}
+		if dec.Alert {
 			decs = append(decs, dec)
 		}
 	}

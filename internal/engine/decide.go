@@ -9,11 +9,12 @@ import (
 // decide asks the dedup state about the kept slow spans of a batch at once
 // (one lock, or one Redis round trip) and turns those that alert into
 // candidates. Window triggers will decide here too.
-func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats) []*candidate {
+func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats, origin Origin) []*candidate {
 	for i := range sc.kept {
 		sc.reqs = append(sc.reqs, dedup.Request{Key: sc.kept[i].key, Duration: sc.kept[i].dur})
 	}
-	sc.decs = e.dedup.DecideBatch(ctx, sc.reqs, e.now(), sc.decs)
+	now := e.now()
+	sc.decs = e.dedup.DecideBatch(ctx, sc.reqs, now, sc.decs)
 	var fresh []*candidate
 	for i, dec := range sc.decs {
 		if dec.BackendError {
@@ -21,10 +22,13 @@ func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats) []*candidat
 		}
 		if !dec.Alert {
 			st.Suppressed++
+			e.spanIncident(&sc.kept[i], dec, origin, now, nil)
 			continue
 		}
 		st.countAlert(dec.Reason)
-		fresh = append(fresh, e.newCandidate(&sc.kept[i], dec))
+		c := e.newCandidate(&sc.kept[i], dec)
+		e.spanIncident(&sc.kept[i], dec, origin, now, c)
+		fresh = append(fresh, c)
 	}
 	return fresh
 }

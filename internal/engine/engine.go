@@ -175,7 +175,7 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) B
 		sss := in.rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			in.ss = sss.At(j)
-			if e.windows != nil {
+			if e.recording() {
 				e.scanWindowed(&in, &out.Stats, in.ss.Spans())
 			} else {
 				e.scan(&in, &out.Stats, in.ss.Spans())
@@ -184,11 +184,11 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) B
 	}
 	var fresh, worst []*candidate
 	if in.sc != nil {
-		if e.windows != nil {
+		if e.recording() {
 			worst = e.windowSamples(&in, &out.Stats, origin)
 		}
 		if len(in.sc.kept) > 0 {
-			fresh = e.decide(ctx, in.sc, &out.Stats)
+			fresh = e.decide(ctx, in.sc, &out.Stats, origin)
 		}
 	}
 	if len(fresh) > 0 || len(worst) > 0 || e.pending.len() > 0 {
@@ -259,7 +259,7 @@ func (e *Engine) examine(in *input, st *Stats, span ptrace.Span, dur time.Durati
 func (e *Engine) examineAt(in *input, st *Stats, span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans,
 	service string, dur time.Duration) {
 	info := route.Extract(span.Attributes(), span.Name())
-	threshold, rule := e.selector.threshold(info)
+	threshold, rule, idx := e.selector.match(info)
 	if dur < threshold {
 		return
 	}
@@ -272,7 +272,7 @@ func (e *Engine) examineAt(in *input, st *Stats, span ptrace.Span, rs ptrace.Res
 		in.sc = e.scratch.get()
 	}
 	in.sc.kept = append(in.sc.kept, keptSpan{span: span, rs: rs, ss: ss, key: keyOf(service, info),
-		dur: dur, threshold: threshold, rule: rule})
+		dur: dur, threshold: threshold, rule: rule, trig: idx + 1})
 }
 
 // Due removes the waiting alerts whose wait is over at now (every one when

@@ -20,6 +20,7 @@ type keptSpan struct {
 	dur       time.Duration
 	threshold time.Duration
 	rule      string
+	trig      int // index of its trigger (0: global, 1+i: routes[i])
 }
 
 // scratch holds the slow spans of one Process call for their dedup step.

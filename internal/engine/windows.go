@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -38,8 +39,12 @@ type windowStage struct {
 	state    *incidentState
 	// every is how often the timer evaluates the active windows.
 	every time.Duration
-	// lastEval is when the timer last evaluated (under the set's lock).
+	mu    sync.Mutex
+	// lastEval is when the timer last evaluated.
 	lastEval time.Time
+	// spanOrigins is the origin of each open span-mode incident's last
+	// alert, where its resolved alert goes.
+	spanOrigins map[alert.Key]Origin
 	// exemplarBytes estimates the memory of the kept worst requests (under
 	// the set's lock); maxExemplarBytes bounds it.
 	exemplarBytes, maxExemplarBytes int64
@@ -82,16 +87,29 @@ func newWindowStage(cfg *Config) (*windowStage, error) {
 	for i := range cfg.Routes {
 		ws.triggers = append(ws.triggers, resolveTrigger(cfg.Trigger, cfg.Resolve, &cfg.Routes[i]))
 	}
-	windowed := false
+	windowed, spanIncidents := false, false
 	minOver := maxOver
 	for _, t := range ws.triggers {
 		if t.windowed() {
 			windowed = true
 			minOver = min(minOver, t.over)
+		} else if t.resolveAfter > 0 {
+			spanIncidents = true
 		}
 	}
-	if !windowed {
+	if !windowed && !spanIncidents {
 		return nil, nil
+	}
+	ws.tracker = incident.New(incident.Settings{
+		Renotify:         cfg.Dedup.Window,
+		EscalationFactor: cfg.Dedup.EscalationFactor,
+		MaxOpen:          cfg.Dedup.MaxKeys,
+	})
+	ws.every = maxEvalInterval
+	if !windowed {
+		// Span mode with resolve.after: incidents, no windows.
+		ws.state = &incidentState{tracker: ws.tracker}
+		return ws, nil
 	}
 	ws.every = min(maxEvalInterval, minOver/subWindows)
 	set, err := window.NewSet[alert.Key, endpoint](
@@ -101,11 +119,6 @@ func newWindowStage(cfg *Config) (*windowStage, error) {
 	}
 	set.OnEvict(func(_ alert.Key, v *endpoint) { ws.dropWorst(v) })
 	ws.set = set
-	ws.tracker = incident.New(incident.Settings{
-		Renotify:         cfg.Dedup.Window,
-		EscalationFactor: cfg.Dedup.EscalationFactor,
-		MaxOpen:          cfg.Dedup.MaxKeys,
-	})
 	ws.state = &incidentState{tracker: ws.tracker}
 	return ws, nil
 }
@@ -485,28 +498,73 @@ func syntheticCandidate(ev incident.Event) *candidate {
 func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
 	ws := e.windows
 	var keys []alert.Key
-	due := false
-	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
-		if now.Sub(ws.lastEval) < ws.every {
-			return
-		}
-		due = true
-		since := ws.lastEval
-		ws.lastEval = now
-		u.Visit(since, func(k alert.Key, v *endpoint, _ *window.Window) bool {
-			if v.kept && ws.triggers[v.trig].windowed() {
-				keys = append(keys, k)
-			}
-			return true
-		})
-	})
-	if !due {
+	ws.mu.Lock()
+	if now.Sub(ws.lastEval) < ws.every {
+		ws.mu.Unlock()
 		return nil
 	}
-	for _, k := range ws.tracker.Open(nil) {
-		keys = appendKey(keys, k)
+	since := ws.lastEval
+	ws.lastEval = now
+	ws.mu.Unlock()
+	var out []*candidate
+	if ws.set != nil {
+		ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+			u.Visit(since, func(k alert.Key, v *endpoint, _ *window.Window) bool {
+				if v.kept && ws.triggers[v.trig].windowed() {
+					keys = append(keys, k)
+				}
+				return true
+			})
+		})
+		for _, k := range ws.tracker.Open(nil) {
+			if ws.tracker.ModeOf(k) != alert.ModeSpan {
+				keys = appendKey(keys, k)
+			}
+		}
+		out = e.incidentCandidates(e.evaluate(keys, now), st)
 	}
-	return e.incidentCandidates(e.evaluate(keys, now), st)
+	for _, ev := range ws.tracker.ResolveQuiet(now) {
+		out = append(out, e.incidentCandidates([]evaluation{{ev: ev, origin: ws.takeOrigin(ev.Key)}}, st)...)
+	}
+	return out
+}
+
+// takeOrigin is where the resolved alert of a span-mode incident goes: the
+// origin of its last alert (forgotten with the incident).
+func (ws *windowStage) takeOrigin(key alert.Key) Origin {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	o := ws.spanOrigins[key]
+	delete(ws.spanOrigins, key)
+	return o
+}
+
+// spanIncident joins a span-mode alert or suppressed slow span to its
+// key's incident, when its trigger resolves incidents.
+func (e *Engine) spanIncident(k *keptSpan, dec dedup.Decision, origin Origin, now time.Time, c *candidate) {
+	ws := e.windows
+	if ws == nil {
+		return
+	}
+	if t := &ws.triggers[k.trig]; t.windowed() || t.resolveAfter <= 0 {
+		return
+	}
+	if c == nil {
+		ws.tracker.Touch(k.key, now, k.dur)
+		return
+	}
+	ev, opened := ws.tracker.Attach(k.key, now, k.dur, ws.triggers[k.trig].resolveAfter)
+	inc := ev.Incident
+	c.alert.Incident = &inc
+	if opened {
+		c.event = &ev
+	}
+	ws.mu.Lock()
+	if ws.spanOrigins == nil {
+		ws.spanOrigins = make(map[alert.Key]Origin)
+	}
+	ws.spanOrigins[k.key] = origin
+	ws.mu.Unlock()
 }
 
 // saveIncidents writes the open incidents, if persisted.
@@ -611,3 +669,7 @@ func (e *Engine) OpenIncidents() int {
 	}
 	return e.windows.tracker.Len()
 }
+
+// recording reports whether spans record into windows (a quantile or
+// ratio trigger is configured).
+func (e *Engine) recording() bool { return e.windows != nil && e.windows.set != nil }

@@ -28,6 +28,9 @@ const windowsFormat = 1
 // crash loses them (the incidents themselves are saved as they change).
 func (e *Engine) saveWindows(ctx context.Context) error {
 	ws := e.windows
+	if ws.set == nil {
+		return nil
+	}
 	buf := []byte{windowsFormat}
 	var err error
 	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
@@ -62,6 +65,9 @@ func (e *Engine) saveWindows(ctx context.Context) error {
 // loadWindows reads the windows a previous run saved. A window whose shape
 // changed (trigger.over, or its threshold) or that is damaged starts empty.
 func (e *Engine) loadWindows(ctx context.Context) error {
+	if e.windows.set == nil {
+		return nil
+	}
 	data, err := e.incidentStore.Get(ctx, windowsKey)
 	if err != nil || len(data) == 0 {
 		return err

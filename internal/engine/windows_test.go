@@ -391,3 +391,47 @@ func TestWindowsSurviveShutdown(t *testing.T) {
 	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
 	assert.Equal(t, int64(20), got[0].Window.Count)
 }
+
+// In span mode, resolve.after closes an incident once no slow request came
+// for that long; the next slow request opens a new one, and alerts.
+func TestSpanModeResolveAfter(t *testing.T) {
+	cfg := windowedConfig(ModeSpan)
+	after := 10 * time.Minute
+	cfg.Resolve.After = &after
+	c := &clock{now: t0}
+	e := newWindowed(t, cfg, c)
+	var seq uint32
+
+	got := run(t, e, c, &seq, time.Minute, true)
+	require.Equal(t, []alert.Reason{alert.ReasonFirst}, reasonsOf(got))
+	first := got[0]
+	require.NotNil(t, first.Incident)
+	assert.Equal(t, alert.ModeSpan, first.Incident.Mode)
+	assert.Equal(t, alert.IncidentFiring, first.Incident.State)
+	lastSlow := c.now.Add(-5 * time.Second)
+
+	got = run(t, e, c, &seq, 20*time.Minute, false)
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got))
+	res := got[0]
+	assert.Equal(t, first.Incident.ID, res.Incident.ID)
+	assert.Equal(t, alert.IncidentResolved, res.Incident.State)
+	assert.Equal(t, int64(60), res.Incident.SlowCount, "12 batches of 5 slow requests")
+	assert.Equal(t, 3*time.Second, res.Incident.Peak.Duration)
+	since := res.Incident.ResolvedAt.Sub(lastSlow)
+	assert.True(t, since >= after && since < after+maxEvalInterval+5*time.Second, "resolved %v after the last slow request", since)
+
+	got = run(t, e, c, &seq, 10*time.Second, true)
+	require.Equal(t, []alert.Reason{alert.ReasonFirst}, reasonsOf(got), "a new incident alerts")
+	assert.NotEqual(t, first.Incident.ID, got[0].Incident.ID)
+}
+
+// Without resolve.after, span mode is the seed's: no incident on alerts.
+func TestSpanModeWithoutResolveHasNoIncident(t *testing.T) {
+	c := &clock{now: t0}
+	e := newWindowed(t, windowedConfig(ModeSpan), c)
+	var seq uint32
+	got := run(t, e, c, &seq, time.Minute, true)
+	require.Equal(t, []alert.Reason{alert.ReasonFirst}, reasonsOf(got))
+	assert.Nil(t, got[0].Incident)
+	assert.Nil(t, e.windows)
+}

@@ -40,6 +40,8 @@ type savedIncident struct {
 	NotifiedAt time.Time `json:"notified_at"`
 	NotifiedNs int64     `json:"notified_ns,omitempty"`
 	NotifiedR  float64   `json:"notified_ratio,omitempty"`
+	// ResolveAfterNs is a span-mode incident's resolve.after.
+	ResolveAfterNs int64 `json:"resolve_after_ns,omitempty"`
 }
 
 // Save writes the durable incidents, with their running figures, when they
@@ -65,6 +67,7 @@ func (t *Tracker) Save(ctx context.Context, client storage.Client) error {
 			PeakNs: int64(st.inc.Peak.Duration), PeakRatio: st.inc.Peak.Ratio,
 			SlowCount: st.inc.SlowCount, LastTrue: st.lastTrue,
 			NotifiedAt: st.notifiedAt, NotifiedNs: int64(st.notified.Duration), NotifiedR: st.notified.Ratio,
+			ResolveAfterNs: int64(st.resolveAfter),
 		})
 	}
 	t.dirty = false
@@ -115,10 +118,11 @@ func (t *Tracker) Load(ctx context.Context, client storage.Client) error {
 				Peak:      alert.Figure{Duration: time.Duration(s.PeakNs), Ratio: s.PeakRatio},
 				SlowCount: s.SlowCount,
 			},
-			lastTrue:   s.LastTrue,
-			notifiedAt: s.NotifiedAt,
-			notified:   alert.Figure{Duration: time.Duration(s.NotifiedNs), Ratio: s.NotifiedR},
-			seq:        t.seq,
+			lastTrue:     s.LastTrue,
+			notifiedAt:   s.NotifiedAt,
+			notified:     alert.Figure{Duration: time.Duration(s.NotifiedNs), Ratio: s.NotifiedR},
+			seq:          t.seq,
+			resolveAfter: max(time.Duration(s.ResolveAfterNs), 0),
 		}
 		t.open[key] = st
 		cp := *st

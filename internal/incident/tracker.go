@@ -69,6 +69,9 @@ type state struct {
 	notifiedAt time.Time
 	notified   alert.Figure
 	seq        uint64
+	// resolveAfter is the span mode's: its incidents resolve on the timer
+	// (ResolveQuiet), not on observations.
+	resolveAfter time.Duration
 }
 
 // Tracker is safe for concurrent use.
@@ -210,15 +213,7 @@ func (t *Tracker) Open(dst []alert.Key) []alert.Key {
 	for k := range t.open {
 		dst = append(dst, k)
 	}
-	slices.SortFunc(dst, func(a, b alert.Key) int {
-		switch {
-		case a.String() < b.String():
-			return -1
-		case a.String() > b.String():
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(dst, compareKeys)
 	return dst
 }
 
@@ -276,4 +271,88 @@ func (t *Tracker) Undo(ev Event) {
 	default:
 		st.notifiedAt, st.notified = ev.prev.notifiedAt, ev.prev.notified
 	}
+}
+
+// Attach joins a span-mode alert of key to its incident, opening one when
+// none is open (opened: the event settles it, like a firing alert's). It
+// returns the incident as the alert shows it. resolveAfter is kept with the
+// incident for ResolveQuiet.
+func (t *Tracker) Attach(key alert.Key, now time.Time, dur time.Duration, resolveAfter time.Duration) (ev Event, opened bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fig := alert.Figure{Duration: dur}
+	st := t.open[key]
+	if st == nil {
+		t.makeRoom()
+		t.seq++
+		st = &state{
+			inc: alert.Incident{ID: alert.NewIncidentID(key, now), State: alert.IncidentFiring, Mode: alert.ModeSpan,
+				OpenedAt: now, Fired: fig, Peak: fig, SlowCount: 1},
+			lastTrue: now, notifiedAt: now, notified: fig, seq: t.seq, resolveAfter: resolveAfter,
+		}
+		t.open[key] = st
+		return t.event(key, alert.ReasonFirst, st, nil, now), true
+	}
+	t.touchLocked(st, now, fig)
+	st.notifiedAt, st.notified = now, fig
+	return Event{Key: key, Incident: st.inc, At: now}, false
+}
+
+// Touch counts a suppressed slow span of key into its open incident, if
+// any.
+func (t *Tracker) Touch(key alert.Key, now time.Time, dur time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.open[key]; st != nil {
+		t.touchLocked(st, now, alert.Figure{Duration: dur})
+	}
+}
+
+func (t *Tracker) touchLocked(st *state, now time.Time, fig alert.Figure) {
+	st.inc.SlowCount++
+	st.lastTrue = now
+	if greater(fig, st.inc.Peak) {
+		st.inc.Peak = fig
+	}
+}
+
+// ResolveQuiet resolves the span-mode incidents without a slow span for
+// their resolveAfter, and returns their events.
+func (t *Tracker) ResolveQuiet(now time.Time) []Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Event
+	for key, st := range t.open {
+		if st.inc.Mode != alert.ModeSpan || st.resolveAfter <= 0 || now.Sub(st.lastTrue) < st.resolveAfter {
+			continue
+		}
+		prev := *st
+		delete(t.open, key)
+		t.seq++
+		st.seq = t.seq
+		st.inc.State, st.inc.ResolvedAt = alert.IncidentResolved, now
+		out = append(out, t.event(key, alert.ReasonResolved, st, &prev, now))
+	}
+	slices.SortFunc(out, func(a, b Event) int { return compareKeys(a.Key, b.Key) })
+	return out
+}
+
+// ModeOf is the mode of key's open incident ("" when none is open).
+func (t *Tracker) ModeOf(key alert.Key) alert.Mode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.open[key]; st != nil {
+		return st.inc.Mode
+	}
+	return ""
+}
+
+func compareKeys(a, b alert.Key) int {
+	switch {
+	case a.String() < b.String():
+		return -1
+	case a.String() > b.String():
+		return 1
+	}
+	return 0
 }
