@@ -673,3 +673,11 @@ func (e *Engine) OpenIncidents() int {
 // recording reports whether spans record into windows (a quantile or
 // ratio trigger is configured).
 func (e *Engine) recording() bool { return e.windows != nil && e.windows.set != nil }
+
+// WindowKeys is the number of endpoint keys the window stage holds.
+func (e *Engine) WindowKeys() int {
+	if !e.recording() {
+		return 0
+	}
+	return e.windows.set.Len()
+}

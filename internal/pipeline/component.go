@@ -35,6 +35,8 @@ type Instruments struct {
 	ProfileSamplesDropped metric.Int64Counter
 	Keys                  metric.Int64ObservableGauge
 	Pending               metric.Int64ObservableGauge
+	OpenIncidents         metric.Int64ObservableGauge
+	WindowKeys            metric.Int64ObservableGauge
 
 	meter metric.Meter
 	*registration
@@ -112,10 +114,12 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	if err := c.Engine.Start(ctx, host, c.kind, c.id); err != nil {
 		return err
 	}
-	if err := c.ins.observe(
-		func() int64 { return int64(c.Engine.Keys()) },
-		func() int64 { return int64(c.Engine.Pending()) },
-	); err != nil {
+	if err := c.ins.observe(gauges{
+		keys:       func() int64 { return int64(c.Engine.Keys()) },
+		pending:    func() int64 { return int64(c.Engine.Pending()) },
+		incidents:  func() int64 { return int64(c.Engine.OpenIncidents()) },
+		windowKeys: func() int64 { return int64(c.Engine.WindowKeys()) },
+	}); err != nil {
 		return err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())

@@ -54,6 +54,10 @@ var metricDefs = []metricDef{
 		counter: func(i *Instruments) *metric.Int64Counter { return &i.BackendErrors }},
 	{name: "pending_alerts", description: "Alerts waiting for their child spans and profile samples (correlation.wait).", unit: "{alerts}", gauge: true,
 		observable: func(i *Instruments) *metric.Int64ObservableGauge { return &i.Pending }},
+	{name: "open_incidents", description: "Incidents open (trigger quantile or ratio, or span mode with resolve.after).", unit: "{incidents}", gauge: true,
+		observable: func(i *Instruments) *metric.Int64ObservableGauge { return &i.OpenIncidents }},
+	{name: "window_keys", description: "Endpoint keys holding a latency window (trigger quantile or ratio).", unit: "{keys}", gauge: true,
+		observable: func(i *Instruments) *metric.Int64ObservableGauge { return &i.WindowKeys }},
 	{name: "profile_samples", description: "Span-linked profile samples kept in the index for alerts.", unit: "{samples}",
 		counter: func(i *Instruments) *metric.Int64Counter { return &i.ProfileSamples }},
 	{name: "profile_samples_dropped", description: "Profile samples not kept, by reason (no_span, invalid, per_span_cap, max_samples, max_bytes).", unit: "{samples}",
@@ -137,17 +141,23 @@ func asGaugeOptions(in []metric.InstrumentOption) []metric.Int64ObservableGaugeO
 	return out
 }
 
-// observe registers the callback of the gauges: keys and pending alerts.
-// unobserve removes it.
-func (ins *Instruments) observe(keys, pending func() int64) error {
-	if ins.meter == nil || ins.Keys == nil || ins.Pending == nil {
+// gauges reads what the observable gauges report.
+type gauges struct {
+	keys, pending, incidents, windowKeys func() int64
+}
+
+// observe registers the callback of the gauges; unobserve removes it.
+func (ins *Instruments) observe(g gauges) error {
+	if ins.meter == nil || ins.Keys == nil || ins.Pending == nil || ins.OpenIncidents == nil || ins.WindowKeys == nil {
 		return nil
 	}
 	reg, err := ins.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(ins.Keys, keys())
-		o.ObserveInt64(ins.Pending, pending())
+		o.ObserveInt64(ins.Keys, g.keys())
+		o.ObserveInt64(ins.Pending, g.pending())
+		o.ObserveInt64(ins.OpenIncidents, g.incidents())
+		o.ObserveInt64(ins.WindowKeys, g.windowKeys())
 		return nil
-	}, ins.Keys, ins.Pending)
+	}, ins.Keys, ins.Pending, ins.OpenIncidents, ins.WindowKeys)
 	if err != nil {
 		return err
 	}
