@@ -22,3 +22,7 @@ func BenchmarkGrowth(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", k), inproc.Growth(k))
 	}
 }
+
+// BenchmarkSpanMetrics: contrib spanmetricsconnector, what a user deploys to
+// alert on p95 from metrics, on the same batch.
+func BenchmarkSpanMetrics(b *testing.B) { inproc.SpanMetrics(b) }
