@@ -1,8 +1,9 @@
 // Command e2e compares whole collectors under the same OTLP load: the
 // otelcol-slowspan build (`make build`) with no alerting, with the slowspan
 // processor in its own pipeline, and with the slowspan connector behind the
-// user's pipeline, and the contrib-only collector (bench/builder-contrib.yaml)
-// with tail sampling and filter. It measures the collector process's CPU
+// user's pipeline, the same connector in quantile mode (p95 over 5 minutes),
+// and the contrib-only collector (bench/builder-contrib.yaml) with tail
+// sampling and filter. It measures the collector process's CPU
 // (utime+stime from /proc/<pid>/stat) per million spans and its peak RSS
 // (VmHWM), takes the median of several runs, and prints a Markdown table.
 // Loopback only; every wait is bounded.
@@ -40,6 +41,12 @@ type setup struct {
 	drain      time.Duration // measured idle time after the load, for work still queued
 	alerts     string        // the YAML that adds the alerting, or ""
 }
+
+// quantileYAML is the quantile-mode trigger of setup (e), as a user writes
+// it; the in-process benchmark takes the same one (inproc.QuantileTrigger,
+// kept equal by main_test.go).
+const quantileYAML = `    trigger: {mode: quantile, quantile: 0.95, over: 5m, min_count: 20}
+    resolve: {after: 10m}`
 
 // tailDecisionWait is tail sampling's default: what a user gets.
 const tailDecisionWait = 30 * time.Second
@@ -98,6 +105,18 @@ pipelines:
   traces/alerts:
     receivers: [otlp]
     processors: [tail_sampling, filter/alerts]
+    exporters: [debug/alerts]
+`},
+		{name: "e", desc: "slowspan connector behind it, quantile mode (p95 over 5m)", drain: 3 * time.Second, alerts: `
+connectors:
+  slowspan:
+    include: ` + include + `
+    alerts: {max_per_minute: 0}
+` + quantileYAML + `
+user_exporters: [nop, slowspan]
+pipelines:
+  traces/alerts:
+    receivers: [slowspan]
     exporters: [debug/alerts]
 `},
 	}
@@ -205,6 +224,18 @@ func main() {
 	}
 	if err := os.MkdirAll(*workdir, 0o755); err != nil {
 		fatal(err)
+	}
+	// Every config is checked before any load: a setup the collector rejects
+	// (quantile mode before the engine takes it) fails now, with the reason,
+	// not minutes into the first run.
+	for _, s := range all {
+		bin := *slowspanBin
+		if s.contrib {
+			bin = *contribBin
+		}
+		if err := validate(s, bin, filepath.Join(*workdir, s.name+"-validate")); err != nil {
+			fatal(fmt.Errorf("setup %s: %w", s.name, err))
+		}
 	}
 	res := map[string][]result{}
 	// Interleave the setups run by run, so drift on the machine spreads over all.
@@ -314,6 +345,24 @@ func runOnce(s setup, bin, dir, protocol string, rate int, dur time.Duration) (r
 		out:     out,
 		stats:   st,
 	}, nil
+}
+
+// validate runs `<bin> validate` on the setup's config, for at most a minute.
+func validate(s setup, bin, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config(s, freePort(), freePort(), freePort())), 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "validate", "--config", cfgPath).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s validate --config %s: %w\n%s", bin, cfgPath, err, out)
+	}
+	return nil
 }
 
 func freePort() int {
