@@ -168,24 +168,24 @@ func (e *Engine) SaveState(ctx context.Context) { e.dedup.Save(ctx) }
 func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) Batch {
 	out := Batch{Origin: origin, store: e.dedup, incidents: e.tracker()}
 	var in input
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		in.rs = rss.At(i)
-		in.svc.reset(in.rs)
-		sss := in.rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			in.ss = sss.At(j)
-			if e.recording() {
-				e.scanWindowed(&in, &out.Stats, in.ss.Spans())
-			} else {
+	if e.recording() {
+		e.scanAll(td, &in, &out.Stats, origin)
+	} else {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			in.rs = rss.At(i)
+			in.svc.reset(in.rs)
+			sss := in.rs.ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				in.ss = sss.At(j)
 				e.scan(&in, &out.Stats, in.ss.Spans())
 			}
 		}
 	}
 	var fresh, worst []*candidate
 	if in.sc != nil {
-		if e.recording() {
-			worst = e.windowSamples(&in, &out.Stats, origin)
+		if len(in.sc.picks) > 0 {
+			worst = e.keepWorst(in.sc)
 		}
 		if len(in.sc.kept) > 0 {
 			fresh = e.decide(ctx, in.sc, &out.Stats, origin)

@@ -30,13 +30,10 @@ type scratch struct {
 	reqs []dedup.Request
 	decs []dedup.Decision
 
-	// The window modes': every span of a selected kind, the samples of
-	// span-mode keys that may be slow, the keys with a slow sample and the
-	// new worst requests.
-	samples  []sample
-	spanMode []int
+	// The window modes': the keys with a slow span to judge and the new
+	// worst requests.
 	slowKeys []alert.Key
-	picks    []worstPick
+	picks    []sample
 }
 
 // scratchPool keeps a few scratch buffers for reuse. A buffered channel rather than a
@@ -47,9 +44,6 @@ type scratchPool chan *scratch
 // maxPooledSpans: the buffers of a rare huge batch are not kept.
 const maxPooledSpans = 4096
 
-// maxPooledSamples: in the window modes every span of a selected kind is a
-// sample; a batch of up to this many keeps its buffer.
-const maxPooledSamples = 1 << 16
 
 func newScratchPool() scratchPool { return make(scratchPool, max(runtime.GOMAXPROCS(0), 2)) }
 
@@ -64,16 +58,16 @@ func (p scratchPool) get() *scratch {
 
 // put returns b for reuse, without references into the request's data.
 func (p scratchPool) put(b *scratch) {
-	if cap(b.kept) > maxPooledSpans || cap(b.samples) > maxPooledSamples {
+	if cap(b.kept) > maxPooledSpans || cap(b.picks) > maxPooledSpans {
 		return
 	}
 	clear(b.kept)
 	clear(b.reqs)
 	clear(b.decs)
-	clear(b.samples)
+	clear(b.picks)
 	clear(b.slowKeys)
 	b.kept, b.reqs, b.decs = b.kept[:0], b.reqs[:0], b.decs[:0]
-	b.samples, b.spanMode, b.slowKeys, b.picks = b.samples[:0], b.spanMode[:0], b.slowKeys[:0], b.picks[:0]
+	b.slowKeys, b.picks = b.slowKeys[:0], b.picks[:0]
 	select {
 	case p <- b:
 	default:

@@ -69,13 +69,16 @@ type endpoint struct {
 	worst    *candidate
 	worstDur time.Duration
 	worstAt  time.Time
-	// evalAt is when a batch last had the key evaluated.
+	// evalAt is when a batch last had the key evaluated; open is whether
+	// it had an open incident then.
 	evalAt time.Time
+	open   bool
 }
 
-// minBatchEval spaces the evaluations a key's slow requests cause: a busy
-// slow endpoint has slow requests in every batch, and its condition
-// changes little within a second.
+// minBatchEval spaces the evaluations of an open incident's key that its
+// slow requests cause: a slow endpoint has slow requests in every batch,
+// each evaluation sums its histogram for the figures, and they change
+// little within a second.
 const minBatchEval = time.Second
 
 // maxEvalInterval bounds the time between two evaluations of a window.
@@ -123,7 +126,8 @@ func newWindowStage(cfg *Config) (*windowStage, error) {
 	return ws, nil
 }
 
-// sample is one span of a selected kind, for the stage.
+// sample is a span of a selected kind, as the stage keeps it: a batch's
+// new worst requests.
 type sample struct {
 	key  alert.Key
 	dur  time.Duration
@@ -132,10 +136,33 @@ type sample struct {
 	ss   ptrace.ScopeSpans
 }
 
-// scanWindowed is scan in the window modes: every span of a selected kind
-// is a sample, whatever its duration.
-func (e *Engine) scanWindowed(in *input, st *Stats, spans ptrace.SpanSlice) {
-	kinds := e.selector.kinds
+// scanAll is Process's loop in the window modes, under the set's lock for
+// the whole batch: every span of a selected kind, whatever its duration,
+// records into its endpoint's window. A key's rule and filter are decided at
+// its first span; span-mode keys leave their slow spans to the span path
+// (examine); a window key's slow spans are counted into its incident, may
+// become its worst request, and have it judged.
+func (e *Engine) scanAll(td ptrace.Traces, in *input, st *Stats, origin Origin) {
+	ws := e.windows
+	now := e.now()
+	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			in.rs = rss.At(i)
+			in.svc.reset(in.rs)
+			sss := in.rs.ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				in.ss = sss.At(j)
+				e.scanWindowed(u, in, st, in.ss.Spans(), origin, now)
+			}
+		}
+	})
+}
+
+func (e *Engine) scanWindowed(u window.Updater[alert.Key, endpoint], in *input, st *Stats, spans ptrace.SpanSlice,
+	origin Origin, now time.Time) {
+	ws := e.windows
+	kinds, minNs := e.selector.kinds, e.selector.minNs
 	n := spans.Len()
 	st.Spans += int64(n)
 	for k := 0; k < n; k++ {
@@ -148,80 +175,60 @@ func (e *Engine) scanWindowed(in *input, st *Stats, spans ptrace.SpanSlice) {
 		if end < start {
 			continue
 		}
+		dur := time.Duration(end - start)
 		method, rt := route.Key(span.Attributes(), span.Name())
-		if in.sc == nil {
-			in.sc = e.scratch.get()
+		key := alert.Key{Service: in.svc.get(), Method: method, Route: rt}
+		v, w, fresh := u.Entry(key, now, ownKey)
+		if fresh {
+			e.resolveEndpoint(v, w, span)
 		}
-		in.sc.samples = append(in.sc.samples, sample{
-			key: alert.Key{Service: in.svc.get(), Method: method, Route: rt},
-			dur: time.Duration(end - start), span: span, rs: in.rs, ss: in.ss,
-		})
+		if !v.kept {
+			if dur >= v.threshold {
+				st.Slow++
+				st.Filtered++
+			}
+			continue
+		}
+		t := &ws.triggers[v.trig]
+		if !t.windowed() {
+			if uint64(dur) >= minNs {
+				e.examine(in, st, span, dur)
+			}
+			continue
+		}
+		w.Record(now, dur)
+		if dur < v.threshold {
+			continue
+		}
+		e.slowSample(in, st, v, t, sample{key: key, dur: dur, span: span, rs: in.rs, ss: in.ss}, origin, now)
 	}
 }
 
-// worstPick is a batch's slowest slow sample of a key that beats the
-// key's kept worst request.
-type worstPick struct {
-	key alert.Key
-	i   int // in scratch.samples
-}
-
-// record runs the samples of a batch through the stage under one lock:
-// each key's rule and filter are decided at its first span, span-mode keys
-// leave their slow samples to the span path (returned in sc.spanMode),
-// window keys record every sample. It returns the keys with a slow sample
-// (to evaluate now) and the new worst requests.
-func (e *Engine) record(sc *scratch, origin Origin, now time.Time, st *Stats) {
-	ws := e.windows
-	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
-		for i := range sc.samples {
-			s := &sc.samples[i]
-			v, w, fresh := u.Entry(s.key, now, ownKey)
-			if fresh {
-				e.resolveEndpoint(v, w, s)
-			}
-			if !v.kept {
-				if s.dur >= v.threshold {
-					st.Slow++
-					st.Filtered++
-				}
-				continue
-			}
-			t := &ws.triggers[v.trig]
-			if !t.windowed() {
-				if uint64(s.dur) >= e.selector.minNs {
-					sc.spanMode = append(sc.spanMode, i)
-				}
-				continue
-			}
-			v.origin = origin
-			w.Record(now, s.dur)
-			if s.dur < v.threshold {
-				continue
-			}
-			st.Slow++
-			v.slow++
-			if v.worst == nil || s.dur > v.worstDur || now.Sub(v.worstAt) >= t.over {
-				sc.picks = addPick(sc.picks, sc.samples, worstPick{key: s.key, i: i})
-			}
-			if now.Sub(v.evalAt) >= minBatchEval {
-				v.evalAt = now
-				sc.slowKeys = appendKey(sc.slowKeys, s.key)
-			}
-		}
-	})
-}
-
-// ownKey copies a key that outlives its batch, so it does not pin the
-// request's memory.
-func ownKey(k alert.Key) alert.Key {
-	return alert.Key{Service: strings.Clone(k.Service), Method: strings.Clone(k.Method), Route: strings.Clone(k.Route)}
+// slowSample counts a window key's slow span: into its incident, as its
+// worst request when it beats the kept one, and for a judgement now.
+func (e *Engine) slowSample(in *input, st *Stats, v *endpoint, t *trigger, s sample, origin Origin, now time.Time) {
+	st.Slow++
+	v.slow++
+	v.origin = origin
+	if in.sc == nil {
+		in.sc = e.scratch.get()
+	}
+	sc := in.sc
+	if v.worst == nil || s.dur > v.worstDur || now.Sub(v.worstAt) >= t.over {
+		sc.picks = addPick(sc.picks, s)
+	}
+	// A key without an incident is judged on counters, at once; an open
+	// one's figures sum its histogram, once a second.
+	if !v.open || now.Sub(v.evalAt) >= minBatchEval {
+		v.evalAt = now
+		sc.slowKeys = appendKey(sc.slowKeys, s.key)
+	}
 }
 
 // resolveEndpoint decides a new key's rule, threshold, trigger and filter
 // from its first span, and shapes its window.
-func (e *Engine) resolveEndpoint(v *endpoint, w *window.Window, s *sample) {
-	e.resolveEndpointInfo(v, w, route.Extract(s.span.Attributes(), s.span.Name()))
+func (e *Engine) resolveEndpoint(v *endpoint, w *window.Window, span ptrace.Span) {
+	e.resolveEndpointInfo(v, w, route.Extract(span.Attributes(), span.Name()))
 }
 
 func (e *Engine) resolveEndpointInfo(v *endpoint, w *window.Window, info route.Info) {
@@ -233,10 +240,10 @@ func (e *Engine) resolveEndpointInfo(v *endpoint, w *window.Window, info route.I
 }
 
 // addPick keeps one pick per key, the slowest.
-func addPick(picks []worstPick, samples []sample, p worstPick) []worstPick {
+func addPick(picks []sample, p sample) []sample {
 	for j := range picks {
 		if picks[j].key == p.key {
-			if samples[p.i].dur > samples[picks[j].i].dur {
+			if p.dur > picks[j].dur {
 				picks[j] = p
 			}
 			return picks
@@ -258,10 +265,8 @@ func appendKey(keys []alert.Key, k alert.Key) []alert.Key {
 // children in it, which collectChildren adds) and keeps them per key.
 func (e *Engine) keepWorst(sc *scratch) []*candidate {
 	out := make([]*candidate, 0, len(sc.picks))
-	for _, p := range sc.picks {
-		s := &sc.samples[p.i]
-		c := e.newWindowCandidate(s)
-		out = append(out, c)
+	for i := range sc.picks {
+		out = append(out, e.newWindowCandidate(&sc.picks[i]))
 	}
 	return out
 }
@@ -341,6 +346,7 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 				judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
 			}
 			ev, fired := ws.tracker.Observe(key, now, obs)
+			v.open = ws.tracker.IsOpen(key)
 			if !fired {
 				continue
 			}
@@ -578,18 +584,6 @@ func (e *Engine) saveIncidents(ctx context.Context) {
 	}
 }
 
-// windowSamples runs a batch's samples through the stage: the span path
-// takes the slow spans of span-mode keys, and the new worst requests are
-// copied out (their children join them in collectChildren).
-func (e *Engine) windowSamples(in *input, st *Stats, origin Origin) []*candidate {
-	e.record(in.sc, origin, e.now(), st)
-	for _, i := range in.sc.spanMode {
-		s := &in.sc.samples[i]
-		e.examineAt(in, st, s.span, s.rs, s.ss, s.key.Service, s.dur)
-	}
-	return e.keepWorst(in.sc)
-}
-
 // holdFor holds an incident alert of the timer's evaluation for its
 // children and profile, like any alert, unless it has no request.
 func (e *Engine) holdFor(c *candidate) bool {
@@ -680,4 +674,10 @@ func (e *Engine) WindowKeys() int {
 		return 0
 	}
 	return e.windows.set.Len()
+}
+
+// ownKey copies a key that outlives its batch, so it does not pin the
+// request's memory.
+func ownKey(k alert.Key) alert.Key {
+	return alert.Key{Service: strings.Clone(k.Service), Method: strings.Clone(k.Method), Route: strings.Clone(k.Route)}
 }

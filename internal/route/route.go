@@ -22,6 +22,7 @@
 package route
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -343,10 +344,37 @@ func plainRoute(r string) bool {
 	if r == "" || len(r) > maxRouteLen {
 		return false
 	}
-	for i := 0; i < len(r); i++ {
+	// Eight bytes at a time: a byte below 0x20, above 0x7e, '?' or '#'
+	// sets its high bit in bad.
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(r); i += 8 {
+		x := binary.LittleEndian.Uint64([]byte(r[i : i+8]))
+		bad := (x - ones*0x20) | (x + ones*(0x80-0x7f)) | zeroByte(x^(ones*'?')) | zeroByte(x^(ones*'#'))
+		// x - 0x20 borrows into a byte's high bit when it is below 0x20,
+		// x + 1 carries into it when it is 0x7f or more; high bytes
+		// (>= 0x80, not ASCII) are caught by x itself.
+		if (bad|x)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(r); i++ {
 		if c := r[i]; c < 0x20 || c > 0x7e || c == '?' || c == '#' {
 			return false
 		}
 	}
 	return true
+}
+
+// zeroByte sets the high bit of each zero byte of x (and maybe of a byte
+// right above a zero byte, which is fine: the caller rejects then).
+func zeroByte(x uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	return (x - ones) &^ x & highs
 }

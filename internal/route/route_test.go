@@ -476,3 +476,33 @@ func TestURLRoute(t *testing.T) {
 		}
 	}
 }
+
+// plainRoute reads eight bytes at a time: every byte value, at every
+// position of a word and of the tail, must be judged as one at a time.
+func TestPlainRouteEveryByte(t *testing.T) {
+	slow := func(r string) bool {
+		if r == "" || len(r) > maxRouteLen {
+			return false
+		}
+		for i := 0; i < len(r); i++ {
+			if c := r[i]; c < 0x20 || c > 0x7e || c == '?' || c == '#' {
+				return false
+			}
+		}
+		return true
+	}
+	for _, n := range []int{1, 7, 8, 9, 16, 23} {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				if got, want := plainRoute(string(b)), slow(string(b)); got != want {
+					t.Fatalf("plainRoute(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	if plainRoute(strings.Repeat("a", maxRouteLen+1)) {
+		t.Fatal("a route over maxRouteLen is not plain")
+	}
+}
