@@ -44,7 +44,6 @@ type scratchPool chan *scratch
 // maxPooledSpans: the buffers of a rare huge batch are not kept.
 const maxPooledSpans = 4096
 
-
 func newScratchPool() scratchPool { return make(scratchPool, max(runtime.GOMAXPROCS(0), 2)) }
 
 func (p scratchPool) get() *scratch {
