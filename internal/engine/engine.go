@@ -204,9 +204,6 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) B
 		e.scratch.put(in.sc)
 	}
 	for _, c := range fresh {
-		if c.event != nil && c.origin != origin {
-			c.origin = origin // evaluated in this batch: its alerts go with it
-		}
 		if !e.hold(c, origin) {
 			out.add(e.finalize(c), c.decision, c.event)
 		}

@@ -329,21 +329,21 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
 		for _, key := range keys {
 			v, w, ok := u.Lookup(key)
+			var obs incident.Observation
 			var t *trigger
-			if ok && v.kept && ws.triggers[v.trig].windowed() {
+			switch {
+			case ok && v.kept && ws.triggers[v.trig].windowed():
 				t = &ws.triggers[v.trig]
-			} else if ok || !ws.tracker.IsOpen(key) {
-				continue
-			} else {
-				// The key was evicted with its incident open: judged on an
-				// empty window, the incident resolves.
-				t = &ws.triggers[e.triggerIndexOf(key)]
-				w, v = nil, &endpoint{}
-			}
-			obs := incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
-			v.slow = 0
-			if w != nil {
+				obs = incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
+				v.slow = 0
 				judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
+			case !ok && ws.tracker.IsOpen(key):
+				// The key was evicted with its incident open: judged on an
+				// empty window, it resolves as configured when it opened.
+				obs = incident.Observation{Mode: ws.tracker.ModeOf(key), ResolveAfter: -1}
+				w, v = nil, &endpoint{}
+			default:
+				continue
 			}
 			ev, fired := ws.tracker.Observe(key, now, obs)
 			v.open = ws.tracker.IsOpen(key)
@@ -354,7 +354,7 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 			if w != nil {
 				r.figures = figures(t, v.threshold, w, now, &h)
 			}
-			if ev.Reason != alert.ReasonResolved && v.worst != nil && now.Sub(v.worstAt) < t.over {
+			if t != nil && ev.Reason != alert.ReasonResolved && v.worst != nil && now.Sub(v.worstAt) < t.over {
 				r.worst = v.worst
 				ws.exemplarBytes -= v.worst.bytes
 				v.worst = nil
@@ -424,13 +424,6 @@ func figures(t *trigger, threshold time.Duration, w *window.Window, now time.Tim
 	}
 	f.Histogram = alert.CompactHistogram(bounds, counts, alert.MaxHistogramBuckets)
 	return f
-}
-
-// triggerIndexOf finds the trigger of a key from its route alone (for a
-// key no longer held).
-func (e *Engine) triggerIndexOf(key alert.Key) int {
-	_, _, idx := e.selector.match(route.Info{Method: key.Method, Route: key.Route})
-	return idx + 1
 }
 
 // incidentCandidates turns evaluations into alert candidates: the worst

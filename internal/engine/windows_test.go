@@ -435,3 +435,27 @@ func TestSpanModeWithoutResolveHasNoIncident(t *testing.T) {
 	assert.Nil(t, got[0].Incident)
 	assert.Nil(t, e.windows)
 }
+
+// A key whose window is evicted (dedup.max_keys) with its incident open is
+// judged on an empty window: the incident resolves, once.
+func TestEvictedKeyResolves(t *testing.T) {
+	cfg := windowedConfig(ModeQuantile)
+	cfg.Dedup.MaxKeys = 1
+	c := &clock{now: t0}
+	e := newWindowed(t, cfg, c)
+	var seq uint32
+	got := run(t, e, c, &seq, time.Minute, true)
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
+
+	// Another endpoint's fast traffic takes the only window.
+	var out []alert.Alert
+	for end := c.now.Add(30 * time.Minute); c.now.Before(end); c.advance(5 * time.Second) {
+		td := requests(&seq, 10*time.Millisecond)
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("http.route", "/api/other")
+		out = append(out, delivered(t, e.Process(context.Background(), td, 0))...)
+		out = append(out, delivered(t, e.Due(c.now, false)...)...)
+	}
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(out))
+	assert.Equal(t, got[0].Incident.ID, out[0].Incident.ID)
+	assert.Zero(t, e.OpenIncidents())
+}

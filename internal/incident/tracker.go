@@ -44,7 +44,8 @@ type Observation struct {
 	// observation of the key (the first observation: those in the window).
 	Slow int64
 	// ResolveAfter closes the incident once the condition has been false
-	// this long; 0: never.
+	// this long; 0: never; negative: as when the incident opened (for a
+	// key whose trigger is no longer known).
 	ResolveAfter time.Duration
 }
 
@@ -69,8 +70,9 @@ type state struct {
 	notifiedAt time.Time
 	notified   alert.Figure
 	seq        uint64
-	// resolveAfter is the span mode's: its incidents resolve on the timer
-	// (ResolveQuiet), not on observations.
+	// resolveAfter is the incident's resolve.after, as last observed:
+	// span-mode incidents resolve on the timer (ResolveQuiet), and a window
+	// incident whose key was evicted resolves with it.
 	resolveAfter time.Duration
 }
 
@@ -115,15 +117,20 @@ func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, b
 				Peak:      o.Figure,
 				SlowCount: max(o.Slow, 0),
 			},
-			lastTrue:   now,
-			notifiedAt: now,
-			notified:   o.Figure,
-			seq:        t.seq,
+			lastTrue:     now,
+			notifiedAt:   now,
+			notified:     o.Figure,
+			seq:          t.seq,
+			resolveAfter: max(o.ResolveAfter, 0),
 		}
 		t.open[key] = st
 		return t.event(key, firingReason(o.Mode), st, nil, now), true
 	}
 
+	if o.ResolveAfter < 0 {
+		o.ResolveAfter = st.resolveAfter
+	}
+	st.resolveAfter = o.ResolveAfter
 	st.inc.SlowCount += max(o.Slow, 0)
 	if greater(o.Figure, st.inc.Peak) {
 		st.inc.Peak = o.Figure
