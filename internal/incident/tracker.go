@@ -12,7 +12,9 @@
 package incident
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -217,10 +219,12 @@ func atLeast(a, b alert.Figure, factor float64) bool {
 func (t *Tracker) Open(dst []alert.Key) []alert.Key {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	n := len(dst)
 	for k := range t.open {
 		dst = append(dst, k)
 	}
-	slices.SortFunc(dst, compareKeys)
+	// Only what was appended: dst's own entries keep their place.
+	slices.SortFunc(dst[n:], compareKeys)
 	return dst
 }
 
@@ -354,12 +358,9 @@ func (t *Tracker) ModeOf(key alert.Key) alert.Mode {
 	return ""
 }
 
+// compareKeys orders keys by their fields, not by String, which two keys
+// can share ({"a b", "", "c"} and {"a", "b", "c"} both read "a b c"): the
+// order stays stable.
 func compareKeys(a, b alert.Key) int {
-	switch {
-	case a.String() < b.String():
-		return -1
-	case a.String() > b.String():
-		return 1
-	}
-	return 0
+	return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Method, b.Method), strings.Compare(a.Route, b.Route))
 }
