@@ -62,6 +62,11 @@ type Event struct {
 
 	prev *state // the state before the event (nil: there was none)
 	seq  uint64 // the event's number: Undo and Delivered find it by it
+	// notifiedAt and notified are the reference the event set: Delivered
+	// saves them, not the state's, which a later event still in flight
+	// (and perhaps refused) may have moved.
+	notifiedAt time.Time
+	notified   alert.Figure
 }
 
 type state struct {
@@ -148,7 +153,9 @@ func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, b
 		case t.set.Renotify > 0 && now.Sub(st.notifiedAt) >= t.set.Renotify:
 			prev := *st
 			t.seq++
-			st.seq, st.notifiedAt = t.seq, now
+			// A re-notification is an alert too: its figure is the next
+			// escalation's reference, as after dedup's window_expired.
+			st.seq, st.notifiedAt, st.notified = t.seq, now, o.Figure
 			return t.event(key, alert.ReasonWindowExpired, st, &prev, now), true
 		}
 		return Event{}, false
@@ -166,7 +173,8 @@ func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, b
 
 func (t *Tracker) event(key alert.Key, reason alert.Reason, st *state, prev *state, now time.Time) Event {
 	t.dirty = true
-	return Event{Key: key, Reason: reason, Incident: st.inc, At: now, prev: prev, seq: st.seq}
+	return Event{Key: key, Reason: reason, Incident: st.inc, At: now, prev: prev, seq: st.seq,
+		notifiedAt: st.notifiedAt, notified: st.notified}
 }
 
 func firingReason(m alert.Mode) alert.Reason {
@@ -257,7 +265,11 @@ func (t *Tracker) Delivered(ev Event) {
 	if st == nil || st.inc.ID != ev.Incident.ID {
 		return // resolved or replaced since
 	}
+	if d := t.durable[ev.Key]; d != nil && d.inc.ID == ev.Incident.ID && d.seq > ev.seq {
+		return // a later alert of the incident was delivered first: its reference stands
+	}
 	cp := *st
+	cp.seq, cp.notifiedAt, cp.notified = ev.seq, ev.notifiedAt, ev.notified
 	t.durable[ev.Key] = &cp
 }
 

@@ -159,6 +159,22 @@ func TestObserve(t *testing.T) {
 			},
 		},
 		{
+			// The re-notification is the last alert: its figure is the
+			// escalation's reference (as the state's doc and dedup's
+			// window_expired have it).
+			name: "escalation after a re-notification compares with its figure",
+			set:  Settings{Renotify: time.Hour, EscalationFactor: 2},
+			steps: []step{
+				{at: 0, obs: q(true, 2*time.Second), want: alert.ReasonQuantile},
+				{at: 60 * time.Minute, obs: q(true, 3*time.Second), want: alert.ReasonWindowExpired,
+					check: func(t *testing.T, ev Event, _ []Event) {
+						assert.Equal(t, dur(3*time.Second), ev.Incident.Peak)
+					}},
+				{at: 61 * time.Minute, obs: q(true, 5*time.Second)},
+				{at: 62 * time.Minute, obs: q(true, 6*time.Second), want: alert.ReasonEscalation},
+			},
+		},
+		{
 			name: "no re-notify while false, nor with Renotify 0",
 			set:  Settings{EscalationFactor: 2},
 			steps: []step{
