@@ -116,7 +116,7 @@ func (t *Tracker) Load(ctx context.Context, client storage.Client) error {
 				ID: s.ID, State: alert.IncidentFiring, Mode: mode, OpenedAt: s.OpenedAt.UTC(),
 				Fired:     alert.Figure{Duration: time.Duration(s.FiredNs), Ratio: s.FiredRatio},
 				Peak:      alert.Figure{Duration: time.Duration(s.PeakNs), Ratio: s.PeakRatio},
-				SlowCount: s.SlowCount,
+				SlowCount: max(s.SlowCount, 0), // as Observe: a count is never negative
 			},
 			lastTrue:     s.LastTrue,
 			notifiedAt:   s.NotifiedAt,

@@ -265,6 +265,11 @@ func TestLoadDamaged(t *testing.T) {
 				tr.mu.Unlock()
 			}
 			assert.ElementsMatch(t, tt.wantIDs, ids)
+			for _, k := range tr.Open(nil) {
+				tr.mu.Lock()
+				assert.GreaterOrEqual(t, tr.open[k].inc.SlowCount, int64(0))
+				tr.mu.Unlock()
+			}
 			// Whatever was loaded can be observed, resolved and saved.
 			for _, k := range tr.Open(nil) {
 				tr.Observe(k, t0.Add(time.Hour), obs(alert.ModeQuantile, true, dur(time.Hour), 1, time.Minute))
@@ -316,7 +321,7 @@ func FuzzLoad(f *testing.F) {
 		_ = tr.Load(ctx, client)
 		tr.mu.Lock()
 		for k, st := range tr.open {
-			if !st.inc.Mode.Valid() || st.inc.ID == "" || len(st.inc.ID) > 64 || st.inc.State != alert.IncidentFiring {
+			if !st.inc.Mode.Valid() || st.inc.ID == "" || len(st.inc.ID) > 64 || st.inc.State != alert.IncidentFiring || st.inc.SlowCount < 0 {
 				t.Fatalf("loaded %v: %+v", k, st.inc)
 			}
 		}
