@@ -41,6 +41,15 @@ func TestLoadConfig(t *testing.T) {
 	custom.Exclude = []string{"*/health"}
 	custom.Dedup.Window = 24 * time.Hour
 	custom.Dedup.Storage = &storage
+	// A rule's fields left out stay zero: they inherit at run time.
+	incidents := engine.NewDefaultConfig()
+	incidents.Trigger.Mode = engine.ModeQuantile
+	incidents.Trigger.Quantile = 0.9
+	incidents.Trigger.Over = 2 * time.Minute
+	resolveAfter := 5 * time.Minute
+	incidents.Resolve.After = &resolveAfter
+	incidents.Routes = []engine.RouteRule{{Match: "/search", Threshold: 2 * time.Second,
+		Trigger: engine.TriggerConfig{Quantile: 0.5, MinCount: 10}}}
 	for _, tt := range []struct {
 		id      component.ID
 		want    *Config
@@ -48,6 +57,9 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(metadata.Type), want: engine.NewDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
+		{id: component.NewIDWithName(metadata.Type, "incidents"), want: incidents},
+		{id: component.NewIDWithName(metadata.Type, "bad_trigger"), wantErr: []string{
+			"trigger.over: must be between 10s and 24h0m0s, got 25h0m0s", "routes[0].trigger.quantile: must be between 0 and 1"}},
 		{id: component.NewIDWithName(metadata.Type, "bad"), wantErr: []string{"threshold: must be > 0", "include:"}},
 	} {
 		t.Run(tt.id.String(), func(t *testing.T) {

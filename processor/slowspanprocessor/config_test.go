@@ -43,6 +43,22 @@ func TestLoadConfig(t *testing.T) {
 	custom.Redact.Attributes = []string{"http.request.header.authorization", "user.email"}
 	custom.Profiles.MaxBytes = 8 << 20
 
+	// Trigger and resolve, globally and in a rule: the rule's fields left
+	// out stay zero (they inherit at run time, see engine.resolveTrigger).
+	incidents := engine.NewDefaultConfig()
+	incidents.Trigger.Mode = engine.ModeQuantile
+	incidents.Trigger.Quantile = 0.99
+	incidents.Trigger.Over = 10 * time.Minute
+	incidents.Trigger.MinCount = 50
+	resolveAfter, never := 15*time.Minute, time.Duration(0)
+	incidents.Resolve.After = &resolveAfter
+	incidents.Routes = []RouteRule{
+		{Match: "/api/reports/*", Threshold: 5 * time.Second,
+			Trigger: engine.TriggerConfig{Mode: engine.ModeRatio, Ratio: 0.2, Over: time.Minute},
+			Resolve: engine.ResolveConfig{After: &never}},
+		{Match: "/checkout", Threshold: 300 * time.Millisecond},
+	}
+
 	tests := []struct {
 		id      component.ID
 		want    *Config
@@ -51,6 +67,10 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(metadata.Type), want: engine.NewDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
 		{id: component.NewIDWithName(metadata.Type, "fleet"), want: fleet},
+		{id: component.NewIDWithName(metadata.Type, "incidents"), want: incidents},
+		{id: component.NewIDWithName(metadata.Type, "bad_trigger"), wantErr: []string{
+			`trigger.mode: unknown mode "p95"`, "trigger.quantile: must be between 0 and 1",
+			"resolve.after: must be >= 0", "routes[0].trigger.ratio: must be in (0, 1]", "routes[0].trigger.over: must be between 10s and 24h0m0s, got 5s"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_redis"), wantErr: []string{
 			"dedup.redis and dedup.storage: set one of them", "dedup.redis.endpoint: want host:port", "dedup.redis.timeout: must be > 0"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_threshold"), wantErr: []string{"threshold: must be > 0"}},
