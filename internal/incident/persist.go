@@ -47,6 +47,8 @@ type savedIncident struct {
 // Save writes the durable incidents, with their running figures, when they
 // changed since the last Save.
 func (t *Tracker) Save(ctx context.Context, client storage.Client) error {
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
 	t.mu.Lock()
 	if !t.dirty {
 		t.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,4 +341,49 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// blockingClient holds the first Set until released, so that a second Save
+// can run while the first is writing.
+type blockingClient struct {
+	*storagetest.TestClient
+	calls   chan struct{}
+	release chan struct{}
+	n       atomic.Int32
+}
+
+func (c *blockingClient) Set(ctx context.Context, key string, value []byte) error {
+	first := c.n.Add(1) == 1
+	c.calls <- struct{}{}
+	if first {
+		<-c.release
+	}
+	return c.TestClient.Set(ctx, key, value)
+}
+
+// Two Saves at once (batches commit concurrently): the later state must be
+// the one left in storage, as dedup's Save ensures with its saveMu.
+func TestConcurrentSavesKeepTheLatest(t *testing.T) {
+	ctx := context.Background()
+	client := &blockingClient{TestClient: newClient(), calls: make(chan struct{}, 2), release: make(chan struct{})}
+	tr := New(Settings{})
+	fired, _ := tr.Observe(key, t0, obs(alert.ModeQuantile, true, dur(time.Second), 0, time.Minute))
+	tr.Delivered(fired)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { assert.NoError(t, tr.Save(ctx, client)) })
+	<-client.calls // the first Save is writing the open incident
+
+	res, ok := tr.Observe(key, t0.Add(time.Hour), obs(alert.ModeQuantile, false, dur(0), 0, time.Minute))
+	require.True(t, ok)
+	tr.Delivered(res)
+	wg.Go(func() { assert.NoError(t, tr.Save(ctx, client)) })
+	select {
+	case <-client.calls: // the second Save overtook the first (the bug)
+	case <-time.After(100 * time.Millisecond): // it waits for the first
+	}
+	close(client.release)
+	wg.Wait()
+
+	assert.Empty(t, saved(t, client.TestClient).Incidents, "the resolved incident is gone from storage")
 }

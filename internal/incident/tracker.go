@@ -86,6 +86,9 @@ type state struct {
 // Tracker is safe for concurrent use.
 type Tracker struct {
 	set Settings
+	// saveMu keeps Saves in turn: one that snapshot earlier must not write
+	// after one that snapshot later (batches commit concurrently).
+	saveMu sync.Mutex
 
 	mu   sync.Mutex
 	open map[alert.Key]*state
