@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -386,4 +387,39 @@ func TestConcurrentSavesKeepTheLatest(t *testing.T) {
 	wg.Wait()
 
 	assert.Empty(t, saved(t, client.TestClient).Incidents, "the resolved incident is gone from storage")
+}
+
+// failingClient refuses writes and reads while fail is set.
+type failingClient struct {
+	*storagetest.TestClient
+	fail bool
+}
+
+func (c *failingClient) Set(ctx context.Context, key string, value []byte) error {
+	if c.fail {
+		return errors.New("disk full")
+	}
+	return c.TestClient.Set(ctx, key, value)
+}
+
+func (c *failingClient) Get(ctx context.Context, key string) ([]byte, error) {
+	if c.fail {
+		return nil, errors.New("disk gone")
+	}
+	return c.TestClient.Get(ctx, key)
+}
+
+func TestSaveFailureRetries(t *testing.T) {
+	ctx := context.Background()
+	client := &failingClient{TestClient: newClient(), fail: true}
+	tr := New(Settings{})
+	ev, _ := tr.Observe(key, t0, obs(alert.ModeSpan, true, dur(time.Second), 1, 0))
+	tr.Delivered(ev)
+	require.ErrorContains(t, tr.Save(ctx, client), "disk full")
+	require.ErrorContains(t, tr.Load(ctx, client), "disk gone")
+
+	// Still dirty: the next Save writes.
+	client.fail = false
+	require.NoError(t, tr.Save(ctx, client))
+	require.Len(t, saved(t, client.TestClient).Incidents, 1)
 }
