@@ -200,17 +200,35 @@ func TestSaveSkipsWhenNotDirty(t *testing.T) {
 	assert.Equal(t, 1, client.sets)
 	require.NoError(t, tr.Save(ctx, client))
 	assert.Equal(t, 1, client.sets, "nothing changed")
-	// A silent observation changes no durable state.
-	_, ok := tr.Observe(key, t0.Add(time.Second), obs(alert.ModeQuantile, true, dur(time.Second), 0, 0))
+	// A false observation with nothing new changes nothing to save.
+	_, ok := tr.Observe(key, t0.Add(time.Second), obs(alert.ModeQuantile, false, dur(time.Second), 0, 0))
 	require.False(t, ok)
 	require.NoError(t, tr.Save(ctx, client))
 	assert.Equal(t, 1, client.sets)
+	// A silent true one moves the running figures (when last true): the
+	// next Save writes them.
+	_, ok = tr.Observe(key, t0.Add(2*time.Second), obs(alert.ModeQuantile, true, dur(time.Second), 0, 0))
+	require.False(t, ok)
+	require.NoError(t, tr.Save(ctx, client))
+	assert.Equal(t, 2, client.sets)
+	require.NoError(t, tr.Save(ctx, client))
+	assert.Equal(t, 2, client.sets)
+	// An incident not delivered yet is not saved: its figures do not count.
+	_, ok = tr.Observe(key2, t0, obs(alert.ModeQuantile, true, dur(time.Second), 0, 0))
+	require.True(t, ok)
+	tr.mu.Lock()
+	tr.dirty = false // the firing event's own mark, to see the next observation's
+	tr.mu.Unlock()
+	_, ok = tr.Observe(key2, t0.Add(time.Second), obs(alert.ModeQuantile, true, dur(time.Second), 3, 0))
+	require.False(t, ok)
+	require.NoError(t, tr.Save(ctx, client))
+	assert.Equal(t, 2, client.sets)
 
 	// A loaded tracker has nothing new to write either.
 	re := New(Settings{})
 	require.NoError(t, re.Load(ctx, client))
 	require.NoError(t, re.Save(ctx, client))
-	assert.Equal(t, 1, client.sets)
+	assert.Equal(t, 2, client.sets)
 }
 
 func TestLoadEmptyStorage(t *testing.T) {
@@ -422,4 +440,36 @@ func TestSaveFailureRetries(t *testing.T) {
 	client.fail = false
 	require.NoError(t, tr.Save(ctx, client))
 	require.Len(t, saved(t, client.TestClient).Incidents, 1)
+}
+
+// The running figures since the last alert (peak, slow count, when the
+// condition was last true) reach storage at the next Save, the one at
+// shutdown: after a restart the incident neither forgets them nor resolves
+// early.
+func TestRunningFiguresSavedAtShutdown(t *testing.T) {
+	ctx := context.Background()
+	client := &countingClient{TestClient: newClient()}
+	q := func(cond bool, d time.Duration, slow int64) Observation {
+		return obs(alert.ModeQuantile, cond, dur(d), slow, 10*time.Minute)
+	}
+	tr := New(Settings{EscalationFactor: 10})
+	fired, _ := tr.Observe(key, t0, q(true, 2*time.Second, 3))
+	tr.Delivered(fired)
+	require.NoError(t, tr.Save(ctx, client))
+	for i := 1; i <= 50; i++ {
+		_, ok := tr.Observe(key, t0.Add(time.Duration(i)*time.Minute), q(true, 2*time.Second+time.Duration(i)*10*time.Millisecond, 2))
+		require.False(t, ok)
+	}
+	require.NoError(t, tr.Save(ctx, client)) // shutdown
+	assert.Equal(t, 2, client.sets)
+
+	re := New(Settings{EscalationFactor: 10})
+	require.NoError(t, re.Load(ctx, client))
+	_, ok := re.Observe(key, t0.Add(51*time.Minute), q(false, 0, 0))
+	assert.False(t, ok, "true until 50m: not resolved at 51m")
+	ev, ok := re.Observe(key, t0.Add(60*time.Minute), q(false, 0, 0))
+	require.True(t, ok)
+	assert.Equal(t, alert.ReasonResolved, ev.Reason)
+	assert.EqualValues(t, 103, ev.Incident.SlowCount)
+	assert.Equal(t, dur(2500*time.Millisecond), ev.Incident.Peak)
 }

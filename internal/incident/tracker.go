@@ -142,8 +142,12 @@ func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, b
 	}
 	st.resolveAfter = o.ResolveAfter
 	st.inc.SlowCount += max(o.Slow, 0)
+	changed := o.Slow > 0 || o.True
 	if greater(o.Figure, st.inc.Peak) {
-		st.inc.Peak = o.Figure
+		st.inc.Peak, changed = o.Figure, true
+	}
+	if changed {
+		t.runningChanged(key)
 	}
 	if o.True {
 		st.lastTrue = now
@@ -319,7 +323,7 @@ func (t *Tracker) Attach(key alert.Key, now time.Time, dur time.Duration, resolv
 		t.open[key] = st
 		return t.event(key, alert.ReasonFirst, st, nil, now), true
 	}
-	t.touchLocked(st, now, fig)
+	t.touchLocked(key, st, now, fig)
 	st.notifiedAt, st.notified = now, fig
 	return Event{Key: key, Incident: st.inc, At: now}, false
 }
@@ -330,15 +334,27 @@ func (t *Tracker) Touch(key alert.Key, now time.Time, dur time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if st := t.open[key]; st != nil {
-		t.touchLocked(st, now, alert.Figure{Duration: dur})
+		t.touchLocked(key, st, now, alert.Figure{Duration: dur})
 	}
 }
 
-func (t *Tracker) touchLocked(st *state, now time.Time, fig alert.Figure) {
+func (t *Tracker) touchLocked(key alert.Key, st *state, now time.Time, fig alert.Figure) {
 	st.inc.SlowCount++
 	st.lastTrue = now
 	if greater(fig, st.inc.Peak) {
 		st.inc.Peak = fig
+	}
+	t.runningChanged(key)
+}
+
+// runningChanged marks the tracker dirty when key's incident is durable:
+// Save writes its running figures (peak, slow count, when last true), so
+// that the Save at shutdown keeps them. Save runs only when alerts commit
+// and at shutdown, so this adds no write of its own. Called with the lock
+// held.
+func (t *Tracker) runningChanged(key alert.Key) {
+	if t.durable[key] != nil {
+		t.dirty = true
 	}
 }
 
