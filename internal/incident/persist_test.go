@@ -473,3 +473,24 @@ func TestRunningFiguresSavedAtShutdown(t *testing.T) {
 	assert.EqualValues(t, 103, ev.Incident.SlowCount)
 	assert.Equal(t, dur(2500*time.Millisecond), ev.Incident.Peak)
 }
+
+// A span-mode incident keeps its resolve.after across a restart.
+func TestSpanModeIncidentPersists(t *testing.T) {
+	ctx := context.Background()
+	client := newClient()
+	tr := New(Settings{})
+	ev, opened := tr.Attach(key, t0, 2*time.Second, 10*time.Minute)
+	require.True(t, opened)
+	tr.Delivered(ev)
+	tr.Touch(key, t0.Add(5*time.Minute), 4*time.Second)
+	require.NoError(t, tr.Save(ctx, client))
+
+	re := New(Settings{})
+	require.NoError(t, re.Load(ctx, client))
+	assert.Empty(t, re.ResolveQuiet(t0.Add(14*time.Minute)), "a slow span at 5m: quiet only from 15m")
+	res := re.ResolveQuiet(t0.Add(15 * time.Minute))
+	require.Len(t, res, 1)
+	assert.Equal(t, ev.Incident.ID, res[0].Incident.ID)
+	assert.EqualValues(t, 2, res[0].Incident.SlowCount)
+	assert.Equal(t, dur(4*time.Second), res[0].Incident.Peak)
+}

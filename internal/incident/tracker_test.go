@@ -406,3 +406,51 @@ func TestOpenIsSorted(t *testing.T) {
 		assert.Equal(t, want, tr.Open([]alert.Key{{Service: "kept"}}), "Open appends to dst and sorts only what it appended")
 	}
 }
+
+// Span mode with resolve.after: alerts Attach to the incident, suppressed
+// slow spans Touch it, and the timer resolves it once quiet.
+func TestSpanModeIncident(t *testing.T) {
+	tr := New(Settings{})
+	ev, opened := tr.Attach(key, t0, 2*time.Second, 10*time.Minute)
+	require.True(t, opened)
+	assert.Equal(t, alert.ReasonFirst, ev.Reason)
+	assert.Equal(t, alert.NewIncidentID(key, t0), ev.Incident.ID)
+	assert.Equal(t, alert.ModeSpan, ev.Incident.Mode)
+	assert.EqualValues(t, 1, ev.Incident.SlowCount)
+	assert.Equal(t, alert.ModeSpan, tr.ModeOf(key))
+	assert.Equal(t, alert.Mode(""), tr.ModeOf(key2))
+
+	tr.Touch(key, t0.Add(time.Minute), 5*time.Second)
+	tr.Touch(key2, t0.Add(time.Minute), 5*time.Second) // no incident: nothing
+	assert.False(t, tr.IsOpen(key2))
+	again, opened := tr.Attach(key, t0.Add(2*time.Minute), 3*time.Second, 10*time.Minute)
+	assert.False(t, opened)
+	assert.Equal(t, ev.Incident.ID, again.Incident.ID)
+	assert.EqualValues(t, 3, again.Incident.SlowCount)
+	assert.Equal(t, dur(5*time.Second), again.Incident.Peak)
+
+	assert.Empty(t, tr.ResolveQuiet(t0.Add(12*time.Minute-time.Nanosecond)))
+	res := tr.ResolveQuiet(t0.Add(12 * time.Minute))
+	require.Len(t, res, 1)
+	assert.Equal(t, alert.ReasonResolved, res[0].Reason)
+	assert.Equal(t, ev.Incident.ID, res[0].Incident.ID)
+	assert.Equal(t, t0.Add(12*time.Minute), res[0].Incident.ResolvedAt)
+	assert.False(t, tr.IsOpen(key))
+
+	// Refused: open again, and the next tick resolves it again.
+	tr.Undo(res[0])
+	assert.True(t, tr.IsOpen(key))
+	res = tr.ResolveQuiet(t0.Add(13 * time.Minute))
+	require.Len(t, res, 1)
+	assert.Equal(t, ev.Incident.ID, res[0].Incident.ID)
+}
+
+func TestResolveQuietSkipsOthers(t *testing.T) {
+	tr := New(Settings{})
+	// Never: resolve.after 0.
+	_, _ = tr.Attach(key, t0, time.Second, 0)
+	// Quantile incidents resolve on observations, not on the timer.
+	_, _ = tr.Observe(key2, t0, obs(alert.ModeQuantile, true, dur(time.Second), 0, time.Minute))
+	assert.Empty(t, tr.ResolveQuiet(t0.Add(1000*time.Hour)))
+	assert.Equal(t, 2, tr.Len())
+}
