@@ -1,11 +1,14 @@
 package incident
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 
 	"github.com/slowspan/slowspan/alert"
 )
@@ -453,4 +456,31 @@ func TestResolveQuietSkipsOthers(t *testing.T) {
 	_, _ = tr.Observe(key2, t0, obs(alert.ModeQuantile, true, dur(time.Second), 0, time.Minute))
 	assert.Empty(t, tr.ResolveQuiet(t0.Add(1000*time.Hour)))
 	assert.Equal(t, 2, tr.Len())
+}
+
+// A negative ResolveAfter (the key's trigger is no longer known) resolves
+// with the one last observed, across a restart too.
+func TestResolveAfterAsOpened(t *testing.T) {
+	ctx := context.Background()
+	client := storagetest.NewInMemoryClient(component.KindProcessor, component.MustNewID("slowspan"), "")
+	tr := New(Settings{})
+	fired, _ := tr.Observe(key, t0, obs(alert.ModeRatio, true, ratio(0.5), 0, 10*time.Minute))
+	tr.Delivered(fired)
+	require.NoError(t, tr.Save(ctx, client))
+	re := New(Settings{})
+	require.NoError(t, re.Load(ctx, client))
+	for _, tr := range []*Tracker{tr, re} {
+		_, ok := tr.Observe(key, t0.Add(9*time.Minute), obs(alert.ModeRatio, false, ratio(0), 0, -1))
+		assert.False(t, ok)
+		ev, ok := tr.Observe(key, t0.Add(10*time.Minute), obs(alert.ModeRatio, false, ratio(0), 0, -1))
+		require.True(t, ok)
+		assert.Equal(t, alert.ReasonResolved, ev.Reason)
+		assert.Equal(t, fired.Incident.ID, ev.Incident.ID)
+	}
+	// Opened with a negative one: never resolves.
+	n := New(Settings{})
+	_, ok := n.Observe(key, t0, obs(alert.ModeRatio, true, ratio(0.5), 0, -1))
+	require.True(t, ok)
+	_, ok = n.Observe(key, t0.Add(1000*time.Hour), obs(alert.ModeRatio, false, ratio(0), 0, -1))
+	assert.False(t, ok)
 }
