@@ -42,14 +42,9 @@ func newSelector(cfg *Config) selector {
 	return s
 }
 
-// threshold returns the threshold of the first routes rule matching the
-// route or the raw path (and the rule's pattern), else the global one.
-func (s *selector) threshold(info route.Info) (time.Duration, string) {
-	t, pattern, _ := s.match(info)
-	return t, pattern
-}
-
-// match is threshold with the index of the rule (-1: none).
+// match returns the threshold of the first routes rule matching the route
+// or the raw path, the rule's pattern and its index, else the global
+// threshold, "" and -1.
 func (s *selector) match(info route.Info) (time.Duration, string, int) {
 	for i := range s.rules {
 		r := &s.rules[i]
