@@ -10,7 +10,7 @@ import (
 
 // selector is the first stage: is the span of a selected kind, and over the
 // threshold of its route? Engine.scan checks kinds and minNs for every span
-// (from locals: that loop is the cost of a fast span); threshold runs for
+// (from locals: that loop is the cost of a fast span); match runs for
 // the few that may be slow.
 type selector struct {
 	kinds  uint8  // bit per ptrace.SpanKind examined
