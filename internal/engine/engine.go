@@ -6,6 +6,11 @@
 //	key.go        the endpoint key: service, method and route
 //	filter.go     include and exclude
 //	decide.go     dedup: alert or suppress, for a batch's slow spans at once
+//	windows.go    in the quantile and ratio modes instead: every span of a
+//	              selected kind records into its endpoint's window, and the
+//	              trigger's condition opens, escalates and resolves
+//	              incidents (package incident), on batches and on the timer;
+//	              the window's worst request is the firing alert's span
 //	emit.go       the alert's own redacted copy of the span, finalized into
 //	              an alert span
 //	correlate.go  child spans and linked profile samples join it, while it
