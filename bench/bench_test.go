@@ -11,6 +11,7 @@ import (
 // runs the same functions and prints medians and ratios.
 func BenchmarkFloor(b *testing.B)             { inproc.Floor(b) }
 func BenchmarkFloorPredicate(b *testing.B)    { inproc.FloorPredicate(b) }
+func BenchmarkFloorKey(b *testing.B)          { inproc.FloorKey(b) }
 func BenchmarkSlowspan(b *testing.B)          { inproc.Slowspan(b) }
 func BenchmarkSlowspanFast(b *testing.B)      { inproc.SlowspanFast(b) }
 func BenchmarkSlowspanConnector(b *testing.B) { inproc.SlowspanConnector(b) }

@@ -121,6 +121,43 @@ func Floor(b *testing.B) {
 	runtime.KeepAlive(sink)
 }
 
+// FloorKey adds what any per-endpoint aggregation must read: the route
+// and method attributes of every server span (a map lookup each, in pdata's
+// layout of one heap object per attribute value), plus a read of their
+// bytes. Quantile mode and spanmetrics both pay it; the span mode, which
+// reads attributes of slow spans only, does not.
+func FloorKey(b *testing.B) {
+	td := workload.Batch(workload.Options{Spans: Spans})
+	var sink uint64
+	m0 := mallocs()
+	for b.Loop() {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			sss := rss.At(i).ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				spans := sss.At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					sp := spans.At(k)
+					if sp.Kind() != ptrace.SpanKindServer {
+						continue
+					}
+					sink += uint64(sp.EndTimestamp() - sp.StartTimestamp())
+					attrs := sp.Attributes()
+					if v, ok := attrs.Get("http.route"); ok {
+						r := v.Str()
+						sink += uint64(len(r)) + uint64(r[len(r)-1])
+					}
+					if v, ok := attrs.Get("http.request.method"); ok {
+						sink += uint64(v.Str()[0])
+					}
+				}
+			}
+		}
+	}
+	perSpan(b, mallocs()-m0)
+	runtime.KeepAlive(sink)
+}
+
 // FloorPredicate adds the kind and duration test to the floor.
 func FloorPredicate(b *testing.B) {
 	td := workload.Batch(workload.Options{Spans: Spans})

@@ -247,6 +247,9 @@ type input struct {
 	ss  ptrace.ScopeSpans
 	svc serviceOf
 	sc  *scratch // taken at the first slow span that is kept
+	// svcHash is the hash of the resource's service in the window stage.
+	svcHash   uint64
+	svcHashed bool
 }
 
 // examine is the slow path, for spans over the smallest threshold: the

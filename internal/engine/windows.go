@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"hash/maphash"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -32,7 +33,12 @@ import (
 // slowest request seen (a redacted copy, with the children of its batch) as
 // the evidence of the firing alert.
 type windowStage struct {
-	set *window.Set[alert.Key, endpoint]
+	// set holds the windows by the seeded 64-bit hash of their key (as
+	// package dedup does): a lookup compares integers, not the strings of
+	// a key stored elsewhere in memory, and a seeded hash cannot be made
+	// to collide by crafted routes.
+	set  *window.Set[keyID, endpoint]
+	seed maphash.Seed
 	// triggers[0] is the global trigger, triggers[1+i] that of routes[i].
 	triggers []trigger
 	tracker  *incident.Tracker
@@ -50,8 +56,25 @@ type windowStage struct {
 	exemplarBytes, maxExemplarBytes int64
 }
 
+// keyID identifies a key in the set: maphash.Comparable of the key.
+type keyID uint64
+
+func (ws *windowStage) id(k alert.Key) keyID {
+	return ws.idOf(maphash.String(ws.seed, k.Service), k.Method, k.Route)
+}
+
+// idOf is id with the service's hash given: a batch hashes each
+// resource's service once, and each span's route (and method) only.
+func (ws *windowStage) idOf(service uint64, method, route string) keyID {
+	const k1, k2 = 0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f
+	h := (maphash.String(ws.seed, route) ^ service) * k1
+	h = (h ^ maphash.String(ws.seed, method)) * k2
+	return keyID(h ^ h>>29)
+}
+
 // endpoint is what the stage keeps per key, beside its window.
 type endpoint struct {
+	key alert.Key
 	// resolved is set once the key's rule, threshold and filter are
 	// decided (at its first span: rules and filters are matched per
 	// endpoint in the window modes).
@@ -115,13 +138,13 @@ func newWindowStage(cfg *Config) (*windowStage, error) {
 		return ws, nil
 	}
 	ws.every = min(maxEvalInterval, minOver/subWindows)
-	set, err := window.NewSet[alert.Key, endpoint](
+	set, err := window.NewSet[keyID, endpoint](
 		window.Config{Over: minOver, SubWindows: subWindows}, cfg.Dedup.MaxKeys)
 	if err != nil {
 		return nil, fmt.Errorf("trigger.over: %w", err)
 	}
-	set.OnEvict(func(_ alert.Key, v *endpoint) { ws.dropWorst(v) })
-	ws.set = set
+	set.OnEvict(func(_ keyID, v *endpoint) { ws.dropWorst(v) })
+	ws.set, ws.seed = set, maphash.MakeSeed()
 	ws.state = &incidentState{tracker: ws.tracker}
 	return ws, nil
 }
@@ -145,11 +168,12 @@ type sample struct {
 func (e *Engine) scanAll(td ptrace.Traces, in *input, st *Stats, origin Origin) {
 	ws := e.windows
 	now := e.now()
-	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
 		rss := td.ResourceSpans()
 		for i := 0; i < rss.Len(); i++ {
 			in.rs = rss.At(i)
 			in.svc.reset(in.rs)
+			in.svcHashed = false
 			sss := in.rs.ScopeSpans()
 			for j := 0; j < sss.Len(); j++ {
 				in.ss = sss.At(j)
@@ -159,7 +183,7 @@ func (e *Engine) scanAll(td ptrace.Traces, in *input, st *Stats, origin Origin) 
 	})
 }
 
-func (e *Engine) scanWindowed(u window.Updater[alert.Key, endpoint], in *input, st *Stats, spans ptrace.SpanSlice,
+func (e *Engine) scanWindowed(u window.Updater[keyID, endpoint], in *input, st *Stats, spans ptrace.SpanSlice,
 	origin Origin, now time.Time) {
 	ws := e.windows
 	kinds, minNs := e.selector.kinds, e.selector.minNs
@@ -177,10 +201,14 @@ func (e *Engine) scanWindowed(u window.Updater[alert.Key, endpoint], in *input, 
 		}
 		dur := time.Duration(end - start)
 		method, rt := route.Key(span.Attributes(), span.Name())
+		if !in.svcHashed {
+			in.svcHash, in.svcHashed = maphash.String(ws.seed, in.svc.get()), true
+		}
+		v, w, fresh := u.Entry(ws.idOf(in.svcHash, method, rt), now, nil)
 		key := alert.Key{Service: in.svc.get(), Method: method, Route: rt}
-		v, w, fresh := u.Entry(key, now, ownKey)
 		if fresh {
 			e.resolveEndpoint(v, w, span)
+			v.key = ownKey(key)
 		}
 		if !v.kept {
 			if dur >= v.threshold {
@@ -275,9 +303,9 @@ func (e *Engine) keepWorst(sc *scratch) []*candidate {
 // previous one, within the byte budget.
 func (e *Engine) storeWorst(worst []*candidate, now time.Time) {
 	ws := e.windows
-	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
 		for _, c := range worst {
-			v, _, ok := u.Lookup(c.alert.Key)
+			v, _, ok := u.Lookup(ws.id(c.alert.Key))
 			if !ok {
 				continue
 			}
@@ -326,9 +354,9 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 	ws := e.windows
 	var out []evaluation
 	var h window.Histogram
-	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
 		for _, key := range keys {
-			v, w, ok := u.Lookup(key)
+			v, w, ok := u.Lookup(ws.id(key))
 			var obs incident.Observation
 			var t *trigger
 			switch {
@@ -507,10 +535,10 @@ func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
 	ws.mu.Unlock()
 	var out []*candidate
 	if ws.set != nil {
-		ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
-			u.Visit(since, func(k alert.Key, v *endpoint, _ *window.Window) bool {
+		ws.set.Update(func(u window.Updater[keyID, endpoint]) {
+			u.Visit(since, func(_ keyID, v *endpoint, _ *window.Window) bool {
 				if v.kept && ws.triggers[v.trig].windowed() {
-					keys = append(keys, k)
+					keys = append(keys, v.key)
 				}
 				return true
 			})

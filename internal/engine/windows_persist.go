@@ -33,17 +33,18 @@ func (e *Engine) saveWindows(ctx context.Context) error {
 	}
 	buf := []byte{windowsFormat}
 	var err error
-	ws.set.Update(func(u window.Updater[alert.Key, endpoint]) {
-		var keys []alert.Key
-		u.Visit(time.Time{}, func(k alert.Key, v *endpoint, w *window.Window) bool {
+	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
+		var ids []keyID
+		u.Visit(time.Time{}, func(id keyID, v *endpoint, w *window.Window) bool {
 			if v.kept && w.Shaped() && ws.triggers[v.trig].windowed() {
-				keys = append(keys, k)
+				ids = append(ids, id)
 			}
 			return true
 		})
-		slices.Reverse(keys) // least recent first: loading them in order rebuilds the recency
-		for _, k := range keys {
-			_, w, _ := u.Lookup(k)
+		slices.Reverse(ids) // least recent first: loading them in order rebuilds the recency
+		for _, id := range ids {
+			v, w, _ := u.Lookup(id)
+			k := v.key
 			for _, part := range [...]string{k.Service, k.Method, k.Route} {
 				buf = binary.AppendUvarint(buf, uint64(len(part)))
 				buf = append(buf, part...)
@@ -88,7 +89,7 @@ func (e *Engine) loadWindows(ctx context.Context) error {
 		data = data[k+int(n):]
 		return out, true
 	}
-	e.windows.set.Update(func(u window.Updater[alert.Key, endpoint]) {
+	e.windows.set.Update(func(u window.Updater[keyID, endpoint]) {
 		for len(data) > 0 {
 			var parts [4][]byte
 			for i := range parts {
@@ -100,9 +101,10 @@ func (e *Engine) loadWindows(ctx context.Context) error {
 				parts[i] = p
 			}
 			key := alert.Key{Service: string(parts[0]), Method: string(parts[1]), Route: string(parts[2])}
-			v, w, fresh := u.Entry(key, now, nil)
+			v, w, fresh := u.Entry(e.windows.id(key), now, nil)
 			if fresh {
 				e.resolveEndpointInfo(v, w, route.Info{Method: key.Method, Route: key.Route})
+				v.key = key
 			}
 			if !v.kept || !e.windows.triggers[v.trig].windowed() {
 				skipped++

@@ -194,8 +194,13 @@ const maxWaste = 512
 // other method becomes "_OTHER", so clients cannot mint unbounded keys. An
 // empty method gives "".
 func Method(raw string) string {
-	if raw == "" {
+	switch raw { // the usual case: already canonical, no copy
+	case "":
 		return ""
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
 	}
 	const longest = len("OPTIONS")
 	if len(raw) > longest {

@@ -46,6 +46,7 @@ func main() {
 	cmp := []bench{
 		{floorRow, inproc.Floor},
 		{"floor + kind/duration test", inproc.FloorPredicate},
+		{"floor + route and method of every server span", inproc.FloorKey},
 		{"slowspan processor, batch without slow spans", inproc.SlowspanFast},
 		{slowspanRow, inproc.Slowspan},
 		{"slowspan connector, standard batch", inproc.SlowspanConnector},
