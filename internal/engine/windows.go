@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
-	"hash/maphash"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
