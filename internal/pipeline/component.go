@@ -124,8 +124,8 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// saveEvery is how often suppression counts are saved; alerts are saved as
-// they are delivered.
+// saveEvery is how often suppression counts and the running figures of
+// open incidents are saved; alerts are saved as they are delivered.
 const saveEvery = 5 * time.Second
 
 // loopInterval: with correlation, a fraction of the wait, so alerts leave
