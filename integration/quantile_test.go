@@ -30,10 +30,10 @@ const (
 	// The first user id of each kind of traffic: the firing alert's
 	// url.path tells which request it shows.
 	fastIDs    = 1000
-	outlierID  = 5000
 	slowIDs    = 2000
 	calmIDs    = 3000
-	slowIDs2nd = 4000
+	outlierID  = 5000
+	slowIDs2nd = 10000 // and up: the later rounds of slow traffic
 )
 
 // quantileConfig: the slowspan processor in quantile mode (p95 over 10 s,
@@ -329,20 +329,20 @@ func TestQuantileIncidentEndToEnd(t *testing.T) {
 }
 
 // TestQuantileIncidentSurvivesSIGKILL: the collector is killed while the
-// incident is open. After the restart the incident is loaded from
-// file_storage: slow traffic again does not fire it anew, and calm resolves
-// it with the id it opened with.
+// incident is open, and has been for longer than resolve.after. After the
+// restart the incident is loaded from file_storage: slow traffic again does
+// not fire it anew, and calm resolves it with the id it opened with.
 func TestQuantileIncidentSurvivesSIGKILL(t *testing.T) {
-	// resolve.after covers the restart: judged on an empty window until the
-	// app's traffic is back, the incident must not resolve meanwhile.
-	cfg := &quantileConfig{resolveAfter: 10 * time.Second}
+	// resolve.after covers the restart: the incident is judged on an empty
+	// window until the app's traffic is back, and its last true condition
+	// was saved up to 5 s (the pipeline's save period) before the kill.
+	const resolveAfter = 12 * time.Second
+	cfg := &quantileConfig{resolveAfter: resolveAfter}
 	r := &quantileRun{t: t, cfg: cfg, c: startQuantileCollector(t, cfg)}
 	r.startApp()
 
 	r.drive(slowIDs, slowRequests, slowDelay, 10)
 	r.waitUsers(alert.ReasonQuantile)
-	// The marker is delivered after the firing alert's delivery committed,
-	// which saved the incident.
 	got := r.mark("fired")
 	if len(got) != 1 {
 		t.Fatalf("alerts for %s: %v, want exactly one quantile", quantileRoute, reasonsOf(got))
@@ -350,20 +350,62 @@ func TestQuantileIncidentSurvivesSIGKILL(t *testing.T) {
 	firing := got[0]
 	checkFiring(t, firing)
 
+	// Still slow, past resolve.after since the firing alert: what a restart
+	// must keep is when the condition was last true, not when it alerted.
+	id := slowIDs2nd
+	for time.Since(firing.Incident.OpenedAt) <= resolveAfter+time.Second {
+		r.drive(id, slowRequests, slowDelay, 10)
+		id += slowRequests
+	}
+	if got := r.mark("held"); len(got) != 1 {
+		t.Fatalf("alerts for %s while the incident is open: %v, want only the first quantile", quantileRoute, reasonsOf(got))
+	}
+
 	// A new app after the restart: the old one's exporter would reconnect
 	// with a backoff of seconds.
 	r.app.stop()
 	r.c.kill()
+	killed := time.Now()
 	r.c = startQuantileCollector(t, cfg)
 	r.startApp()
 
-	r.drive(slowIDs2nd, slowRequests, slowDelay, 10)
+	r.drive(id, slowRequests, slowDelay, 15)
 	if got := r.mark("restarted"); len(got) != 1 {
-		t.Fatalf("alerts for %s after SIGKILL, restart and slow traffic: %v, want only the first quantile (the incident is still open)",
-			quantileRoute, reasonsOf(got))
+		t.Fatalf("alerts for %s after SIGKILL, restart (%v) and slow traffic: %v, want only the first quantile (the incident is still open)",
+			quantileRoute, time.Since(killed).Round(time.Millisecond), reasonsOf(got))
 	}
 
 	r.drive(calmIDs, calmRequests, fastDelay, 20)
+	r.waitUsers(alert.ReasonResolved)
+	got = r.mark("after")
+	if len(got) != 2 || got[1].Reason != alert.ReasonResolved {
+		t.Fatalf("alerts for %s across both runs: %v, want quantile then resolved, nothing else", quantileRoute, reasonsOf(got))
+	}
+	checkResolved(t, firing, got[1])
+}
+
+// TestQuantileIncidentResolvesAfterRestart: the collector is killed while
+// the incident is open and comes back to no traffic at all: the incident
+// loaded from file_storage resolves on the timer, resolve.after after its
+// condition was last true, with its id, before any span arrives (this
+// crashed the collector: the alert had no pipeline yet to go to).
+func TestQuantileIncidentResolvesAfterRestart(t *testing.T) {
+	cfg := &quantileConfig{resolveAfter: 2 * time.Second}
+	r := &quantileRun{t: t, cfg: cfg, c: startQuantileCollector(t, cfg)}
+	r.startApp()
+
+	r.drive(slowIDs, slowRequests, slowDelay, 10)
+	r.waitUsers(alert.ReasonQuantile)
+	got := r.mark("fired")
+	if len(got) != 1 {
+		t.Fatalf("alerts for %s: %v, want exactly one quantile", quantileRoute, reasonsOf(got))
+	}
+	firing := got[0]
+	checkFiring(t, firing)
+
+	r.app.stop()
+	r.c.kill()
+	r.c = startQuantileCollector(t, cfg)
 	r.waitUsers(alert.ReasonResolved)
 	got = r.mark("after")
 	if len(got) != 2 || got[1].Reason != alert.ReasonResolved {
