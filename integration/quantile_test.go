@@ -136,8 +136,9 @@ func (r *quantileRun) startApp() {
 
 // drive sends n requests to /users/<first+i> taking delay each, parallel at a
 // time, then flushes the app's spans. The ids are numbers: the app sets no
-// http.route, and the processor normalises a numeric segment to {id}. The flush returns once the collector's
-// pipeline took the export, so the processor has recorded (and judged) them.
+// http.route, and the processor normalises a numeric segment to {id}. The
+// flush returns once the collector's pipeline took the export, so the
+// processor has recorded (and judged) them.
 func (r *quantileRun) drive(first, n int, delay time.Duration, parallel int) {
 	r.t.Helper()
 	paths := make(chan string, n)
@@ -152,7 +153,7 @@ func (r *quantileRun) drive(first, n int, delay time.Duration, parallel int) {
 		go func() {
 			defer wg.Done()
 			for p := range paths {
-				errs <- get("http://" + r.app.addr + p)
+				errs <- getOK("http://" + r.app.addr + p)
 			}
 		}()
 	}
@@ -166,8 +167,8 @@ func (r *quantileRun) drive(first, n int, delay time.Duration, parallel int) {
 	r.app.flush()
 }
 
-// get is one request that must answer 200; safe in any goroutine.
-func get(url string) error {
+// getOK is one request that must answer 200; safe in any goroutine.
+func getOK(url string) error {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -207,9 +208,9 @@ func (r *quantileRun) mark(name string) []alert.Alert {
 }
 
 // waitUsers waits for a /users/{id} alert of reason.
-func (r *quantileRun) waitUsers(reason alert.Reason) []alert.Alert {
+func (r *quantileRun) waitUsers(reason alert.Reason) {
 	r.t.Helper()
-	got := waitAlerts(r.t, r.c, r.cfg.alertFile(), "a "+string(reason)+" alert for "+quantileRoute, func(as []alert.Alert) bool {
+	waitAlerts(r.t, r.c, r.cfg.alertFile(), "a "+string(reason)+" alert for "+quantileRoute, func(as []alert.Alert) bool {
 		for _, a := range usersAlerts(as) {
 			if a.Reason == reason {
 				return true
@@ -217,7 +218,6 @@ func (r *quantileRun) waitUsers(reason alert.Reason) []alert.Alert {
 		}
 		return false
 	})
-	return usersAlerts(got)
 }
 
 func usersAlerts(as []alert.Alert) []alert.Alert {
