@@ -161,8 +161,13 @@ func (e *Engine) MaxPerMinute() int { return e.storm.max }
 func (e *Engine) Keys() int { return e.dedup.Len() }
 
 // SaveState writes the changed dedup state, if it is persisted: suppression
-// counts, which no Commit writes.
-func (e *Engine) SaveState(ctx context.Context) { e.dedup.Save(ctx) }
+// counts, which no Commit writes; and the open incidents' running figures,
+// among them when their condition was last true, which decides when they
+// resolve after a restart.
+func (e *Engine) SaveState(ctx context.Context) {
+	e.dedup.Save(ctx)
+	e.saveIncidents(ctx)
+}
 
 // Process runs the stages over every span of td and returns the alerts to
 // send now for origin, with the Stats of td. Alerts that wait for their

@@ -253,6 +253,38 @@ func TestIncidentSurvivesKill(t *testing.T) {
 	assert.Equal(t, firing.Incident.ID, got[0].Incident.ID)
 }
 
+// An incident that has been firing longer than resolve.after when the
+// collector is killed is still open after the restart: the periodic save
+// (SaveState, every few seconds in the pipeline) keeps when its condition
+// was last true, not only when its last alert went out.
+func TestLongIncidentSurvivesKill(t *testing.T) {
+	storageID := component.MustNewID("disk")
+	disk := &disk{clients: map[string]*storagetest.TestClient{}}
+	host := storagetest.NewStorageHost().WithExtension(storageID, disk)
+	cfg := windowedConfig(ModeQuantile)
+	cfg.Dedup.Storage = &storageID
+	id := component.MustNewID("slowspan")
+
+	c := &clock{now: t0}
+	first := newWindowed(t, cfg, c)
+	require.NoError(t, first.Start(context.Background(), host, component.KindProcessor, id))
+	var seq uint32
+	got := run(t, first, c, &seq, 15*time.Minute, true) // past resolve.after (10m)
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
+	firing := got[0]
+	first.SaveState(context.Background())
+	c.advance(5 * time.Second)
+
+	second := newWindowed(t, cfg, c)
+	require.NoError(t, second.Start(context.Background(), host, component.KindProcessor, id))
+	defer func() { require.NoError(t, second.Shutdown(context.Background())) }()
+	got = run(t, second, c, &seq, time.Minute, true)
+	require.Empty(t, reasonsOf(got), "still slow after the restart: the incident stays open, silent")
+	got = run(t, second, c, &seq, 30*time.Minute, false)
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got))
+	assert.Equal(t, firing.Incident.ID, got[0].Incident.ID)
+}
+
 // A refused firing alert leaves no incident: the condition fires it again,
 // and the delivered one is the only incident.
 func TestRefusedFiringFiresAgain(t *testing.T) {

@@ -103,9 +103,14 @@ func (c *Component) origin(sink consumer.Traces) engine.Origin {
 	return engine.Origin(len(c.sinks) - 1)
 }
 
+// sink is the consumer of origin o; nil when no traces node registered one
+// (a component serving only profiles pipelines).
 func (c *Component) sink(o engine.Origin) consumer.Traces {
 	c.sinksMu.Lock()
 	defer c.sinksMu.Unlock()
+	if int(o) >= len(c.sinks) {
+		return nil
+	}
 	return c.sinks[o]
 }
 
@@ -128,8 +133,8 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// saveEvery is how often suppression counts are saved; alerts are saved as
-// they are delivered.
+// saveEvery is how often suppression counts and the running figures of
+// open incidents are saved; alerts are saved as they are delivered.
 const saveEvery = 5 * time.Second
 
 // loopInterval: with correlation, a fraction of the wait, so alerts leave
@@ -207,7 +212,15 @@ func (c *Component) deliver(ctx context.Context, batches []engine.Batch) {
 		if b.Alerts == 0 {
 			continue
 		}
-		if err := c.sink(b.Origin).ConsumeTraces(ctx, b.Traces); err != nil {
+		sink := c.sink(b.Origin)
+		if sink == nil {
+			// Nowhere to send them: they stay owed (an incident stays
+			// open and resolves again on a later evaluation).
+			b.Rollback()
+			c.logger.Debug("alerts with no traces pipeline to deliver them to", zap.Int("alerts", b.Alerts))
+			continue
+		}
+		if err := sink.ConsumeTraces(ctx, b.Traces); err != nil {
 			b.Rollback()
 			c.ins.Refused.Add(ctx, int64(b.Alerts))
 			c.logger.Warn("alerts refused after their correlation wait; their endpoints alert again on the next slow span",

@@ -20,6 +20,7 @@ import (
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/engine"
 	"github.com/slowspan/slowspan/internal/enginetest"
+	"github.com/slowspan/slowspan/internal/sharedcomponent"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -122,4 +123,49 @@ func TestStormSummaryLeavesAtDrain(t *testing.T) {
 	require.NotNil(t, last.Folded)
 	assert.EqualValues(t, 2, last.Folded.Count)
 	require.NoError(t, c.Shutdown(ctx))
+}
+
+// TestTimerAlertBeforeAnySpan: the timer can owe an alert before any span
+// reached the component, e.g. an incident loaded from storage resolves at
+// start. With no sink it stays owed (it used to index an empty sink list
+// and crash the collector); a traces node's Start registers its sink, and
+// the alert goes there.
+func TestTimerAlertBeforeAnySpan(t *testing.T) {
+	ctx := context.Background()
+	cfg := engine.NewDefaultConfig()
+	cfg.Trigger.Mode = engine.ModeQuantile
+	cfg.Trigger.Over = 10 * time.Second
+	after := 2 * time.Second
+	cfg.Resolve.After = &after
+	clk := &atomicClock{}
+	clk.set(t0)
+	e, err := engine.New(cfg, engine.Settings{Now: clk.Now})
+	require.NoError(t, err)
+	c := NewComponent(e, component.KindProcessor, component.MustNewID("slowspan"), nil, counters())
+
+	// An incident opened without the component, as a previous run's is.
+	for i := range 20 {
+		tid, sid := ids(byte(i + 1))
+		b := e.Process(ctx, enginetest.ServerSpan("shop", "/report", 2*time.Second, tid, sid), 0)
+		b.Commit(ctx)
+	}
+	require.Equal(t, 1, e.OpenIncidents())
+	clk.add(time.Minute) // past resolve.after: the next evaluation resolves it
+
+	require.NotPanics(t, func() { c.Flush(ctx, false) })
+	assert.Equal(t, 1, e.OpenIncidents(), "no sink yet: the resolved alert is still owed")
+
+	sink := new(consumertest.TracesSink)
+	shared, err := sharedcomponent.NewMap[string, *Component]().LoadOrStore("slowspan", func() (*Component, error) { return c, nil })
+	require.NoError(t, err)
+	n := Node{Shared: shared, Sink: sink}
+	require.NoError(t, n.Start(ctx, componenttest.NewNopHost()))
+	clk.add(time.Minute)
+	c.Flush(ctx, false)
+	require.Equal(t, 1, sink.SpanCount())
+	for a := range alert.All(sink.AllTraces()[0]) {
+		assert.Equal(t, alert.ReasonResolved, a.Reason)
+	}
+	assert.Zero(t, e.OpenIncidents())
+	require.NoError(t, n.Shutdown(ctx))
 }

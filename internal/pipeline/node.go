@@ -18,8 +18,16 @@ type Node struct {
 	Sink consumer.Traces
 }
 
-// Start starts the shared instance with the first pipeline.
-func (n Node) Start(ctx context.Context, host component.Host) error { return n.Shared.Start(ctx, host) }
+// Start starts the shared instance with the first pipeline. A traces node
+// registers its sink first: the timer may owe an alert before any span came
+// in (an incident loaded from storage resolves), and it goes to the first
+// sink.
+func (n Node) Start(ctx context.Context, host component.Host) error {
+	if n.Sink != nil {
+		n.Shared.Unwrap().origin(n.Sink)
+	}
+	return n.Shared.Start(ctx, host)
+}
 
 // Shutdown delivers the alerts still waiting for this node's sink, then
 // shuts the shared instance down with the last pipeline.
