@@ -259,7 +259,7 @@ func TestIncidentSurvivesKill(t *testing.T) {
 // was last true, not only when its last alert went out.
 func TestLongIncidentSurvivesKill(t *testing.T) {
 	storageID := component.MustNewID("disk")
-	disk := &disk{clients: map[string]*storagetest.TestClient{}}
+	disk := newDisk()
 	host := storagetest.NewStorageHost().WithExtension(storageID, disk)
 	cfg := windowedConfig(ModeQuantile)
 	cfg.Dedup.Storage = &storageID

@@ -149,12 +149,6 @@ func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, b
 	if changed {
 		t.runningChanged(key)
 	}
-	if t.durable[key] != nil {
-		// Save writes the running figures too: without them a restart
-		// would judge an incident older than ResolveAfter by its last
-		// alert, and resolve it at once.
-		t.dirty = true
-	}
 	if o.True {
 		st.lastTrue = now
 		switch {
