@@ -143,6 +143,7 @@ func newWindowStage(cfg *Config) (*windowStage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trigger.over: %w", err)
 	}
+	set.UseHash(func(id keyID) uint64 { return uint64(id) }) // mixed already
 	set.OnEvict(func(_ keyID, v *endpoint) { ws.dropWorst(v) })
 	ws.set, ws.seed = set, maphash.MakeSeed()
 	ws.state = &incidentState{tracker: ws.tracker}

@@ -21,7 +21,7 @@ type Set[K comparable, V any] struct {
 	mu      sync.Mutex
 	cfg     Config
 	maxKeys int
-	keys    map[K]*entry[K, V]
+	keys    index[K, V]
 	// lru is the sentinel of a circular list, most recently moved first.
 	lru entry[K, V]
 	// clock is the latest time recorded; entries are stamped with it, so
@@ -58,7 +58,7 @@ func NewSet[K comparable, V any](cfg Config, maxKeys int) (*Set[K, V], error) {
 	s := &Set[K, V]{
 		cfg:       cfg,
 		maxKeys:   maxKeys,
-		keys:      make(map[K]*entry[K, V]),
+		keys:      index[K, V]{m: make(map[K]*entry[K, V])},
 		moveAfter: max(1, min(int64(cfg.Over)/int64(cfg.SubWindows)/16, int64(time.Second))),
 	}
 	s.lru.prev, s.lru.next = &s.lru, &s.lru
@@ -94,7 +94,7 @@ func (s *Set[K, V]) RecordBatch(now time.Time, samples []Sample[K]) (late int) {
 
 func (s *Set[K, V]) record(key K, now time.Time, d time.Duration) bool {
 	s.clock = max(s.clock, now.UnixNano())
-	e := s.keys[key]
+	e := s.keys.get(key)
 	switch {
 	case e == nil:
 		e = s.add(key)
@@ -114,10 +114,10 @@ func (s *Set[K, V]) record(key K, now time.Time, d time.Duration) bool {
 // when the set is full.
 func (s *Set[K, V]) add(key K) *entry[K, V] {
 	var e *entry[K, V]
-	if len(s.keys) >= s.maxKeys {
+	if s.keys.len() >= s.maxKeys {
 		e = s.lru.prev
 		s.unlink(e)
-		delete(s.keys, e.key)
+		s.keys.del(e.key)
 		s.evicted++
 		if s.onEvict != nil {
 			s.onEvict(e.key, &e.v)
@@ -131,7 +131,7 @@ func (s *Set[K, V]) add(key K) *entry[K, V] {
 		e = &entry[K, V]{}
 	}
 	e.key = key
-	s.keys[key] = e
+	s.keys.put(key, e)
 	return e
 }
 
@@ -151,7 +151,7 @@ func (s *Set[K, V]) pushFront(e *entry[K, V]) {
 func (s *Set[K, V]) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.keys)
+	return s.keys.len()
 }
 
 // Evicted is the number of keys evicted so far to make room.
@@ -208,13 +208,20 @@ func (s *Set[K, V]) Active(since time.Time, dst []K) []K {
 func (s *Set[K, V]) Snapshot(key K, now time.Time, dst *Histogram) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.keys[key]
+	e := s.keys.get(key)
 	if e == nil {
 		dst.Reset()
 		return false
 	}
 	e.w.Snapshot(now, dst)
 	return true
+}
+
+// UseHash has the Set find its keys by hash(key) instead of a Go map: for
+// keys that are well-mixed hashes already (hash returns the key itself), a
+// lookup then costs one slot. Call it before the Set is used.
+func (s *Set[K, V]) UseHash(hash func(K) uint64) {
+	s.keys = index[K, V]{hash: hash}
 }
 
 // OnEvict sets fn to see the value of each key evicted to make room, before
@@ -244,7 +251,7 @@ type Updater[K comparable, V any] struct{ s *Set[K, V] }
 func (u Updater[K, V]) Entry(key K, now time.Time, own func(K) K) (v *V, w *Window, fresh bool) {
 	s := u.s
 	s.clock = max(s.clock, now.UnixNano())
-	e := s.keys[key]
+	e := s.keys.get(key)
 	switch {
 	case e == nil:
 		if own != nil {
@@ -264,7 +271,7 @@ func (u Updater[K, V]) Entry(key K, now time.Time, own func(K) K) (v *V, w *Wind
 // Lookup returns key's value and window without marking it used; ok is
 // false when the key is not held.
 func (u Updater[K, V]) Lookup(key K) (v *V, w *Window, ok bool) {
-	e := u.s.keys[key]
+	e := u.s.keys.get(key)
 	if e == nil {
 		return nil, nil, false
 	}
