@@ -68,9 +68,44 @@ func (ws *windowStage) id(k alert.Key) keyID {
 func (ws *windowStage) idOf(service uint64, method, route string) keyID {
 	const k1, k2 = 0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f
 	h := (maphash.String(ws.seed, route) ^ service) * k1
-	h = (h ^ maphash.String(ws.seed, method)) * k2
+	h = (h ^ methodCode(method)) * k2
 	return keyID(h ^ h>>29)
 }
+
+// methodCode numbers the methods route.Method returns, cheaper than
+// hashing them; any other value (none is expected) is hashed.
+func methodCode(m string) uint64 {
+	switch m {
+	case "":
+		return 1
+	case "GET":
+		return 2
+	case "POST":
+		return 3
+	case "PUT":
+		return 4
+	case "DELETE":
+		return 5
+	case "PATCH":
+		return 6
+	case "HEAD":
+		return 7
+	case "OPTIONS":
+		return 8
+	case "CONNECT":
+		return 9
+	case "TRACE":
+		return 10
+	case "QUERY":
+		return 11
+	case "_OTHER":
+		return 12
+	}
+	return maphash.String(methodSeed, m) | 1<<63
+}
+
+// methodSeed hashes a method methodCode does not know.
+var methodSeed = maphash.MakeSeed()
 
 // endpoint is what the stage keeps per key, beside its window.
 type endpoint struct {
