@@ -161,6 +161,8 @@ bench:
 # otelcol-slowspan and a contrib-only build from bench/builder-contrib.yaml.
 BENCH_CONTRIB := bench/build/otelcol-contrib-bench/otelcol-contrib-bench
 bench-e2e: build
+	@# the builder creates its output directory but not its parents
+	mkdir -p bench/build
 	cd bench && GOFLAGS="-buildvcs=false $(GOFLAGS)" $(BUILDER) --config=builder-contrib.yaml
 	cd bench && $(GO) run ./cmd/e2e -slowspan $(COLLECTOR) -contrib $(abspath $(BENCH_CONTRIB))
 
