@@ -86,17 +86,9 @@ func (s *Store) Open(ctx context.Context, host component.Host, kind component.Ki
 			"set dedup.storage to a storage extension such as file_storage to keep it")
 		return nil
 	}
-	ext, ok := host.GetExtensions()[*sid]
-	if !ok {
-		return fmt.Errorf("dedup.storage: extension %q not found: declare it under extensions: and list it in service.extensions", sid)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("dedup.storage: extension %q is not a storage extension (use file_storage)", sid)
-	}
-	client, err := se.GetClient(ctx, kind, id, "dedup")
+	client, err := StorageClient(ctx, host, *sid, kind, id, "dedup")
 	if err != nil {
-		return fmt.Errorf("dedup.storage: opening storage of %q: %w", sid, err)
+		return err
 	}
 	s.mu.Lock()
 	s.client = client
@@ -194,4 +186,23 @@ func (s *Store) Forget(ctx context.Context, key alert.Key) {
 	if rd, ok := s.Decider.(*Redis); ok {
 		rd.Forget(ctx, key)
 	}
+}
+
+// StorageClient opens the client name of the storage extension sid (the
+// dedup.storage option) for the component kind/id; its errors name the
+// option and the fix.
+func StorageClient(ctx context.Context, host component.Host, sid component.ID, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	ext, ok := host.GetExtensions()[sid]
+	if !ok {
+		return nil, fmt.Errorf("dedup.storage: extension %q not found: declare it under extensions: and list it in service.extensions", sid)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("dedup.storage: extension %q is not a storage extension (use file_storage)", sid)
+	}
+	client, err := se.GetClient(ctx, kind, id, name)
+	if err != nil {
+		return nil, fmt.Errorf("dedup.storage: opening the %s storage of %q: %w", name, sid, err)
+	}
+	return client, nil
 }

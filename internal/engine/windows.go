@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
@@ -676,17 +675,9 @@ func (e *Engine) openIncidents(ctx context.Context, host component.Host, kind co
 		}
 		return nil
 	}
-	ext, ok := host.GetExtensions()[*sid]
-	if !ok {
-		return fmt.Errorf("dedup.storage: extension %q not found: declare it under extensions: and list it in service.extensions", sid)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("dedup.storage: extension %q is not a storage extension (use file_storage)", sid)
-	}
-	client, err := se.GetClient(ctx, kind, id, "incidents")
+	client, err := dedup.StorageClient(ctx, host, *sid, kind, id, "incidents")
 	if err != nil {
-		return fmt.Errorf("dedup.storage: opening the incidents storage of %q: %w", sid, err)
+		return err
 	}
 	e.incidentStore = client
 	if err := e.windows.tracker.Load(ctx, client); err != nil {
