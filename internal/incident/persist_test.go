@@ -336,7 +336,7 @@ func FuzzLoad(f *testing.F) {
 		ctx := context.Background()
 		client := newClient()
 		if err := client.Set(ctx, storageKey, data); err != nil {
-			t.Skip()
+			t.Fatal(err)
 		}
 		tr := New(Settings{MaxOpen: 100, EscalationFactor: 2, Renotify: time.Hour})
 		_ = tr.Load(ctx, client)
