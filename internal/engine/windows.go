@@ -603,7 +603,7 @@ func (ws *windowStage) takeOrigin(key alert.Key) Origin {
 
 // spanIncident joins a span-mode alert or suppressed slow span to its
 // key's incident, when its trigger resolves incidents.
-func (e *Engine) spanIncident(k *keptSpan, dec dedup.Decision, origin Origin, now time.Time, c *candidate) {
+func (e *Engine) spanIncident(k *keptSpan, origin Origin, now time.Time, c *candidate) {
 	ws := e.windows
 	if ws == nil {
 		return
