@@ -50,12 +50,15 @@ type windowStage struct {
 	// spanOrigins is the origin of each open span-mode incident's last
 	// alert, where its resolved alert goes.
 	spanOrigins map[alert.Key]Origin
+	// batch numbers the scans (under the set's lock).
+	batch uint64
 	// exemplarBytes estimates the memory of the kept worst requests (under
 	// the set's lock); maxExemplarBytes bounds it.
 	exemplarBytes, maxExemplarBytes int64
 }
 
-// keyID identifies a key in the set: maphash.Comparable of the key.
+// keyID identifies a key in the set: a seeded 64-bit hash of the key
+// (idOf).
 type keyID uint64
 
 func (ws *windowStage) id(k alert.Key) keyID {
@@ -109,10 +112,8 @@ var methodSeed = maphash.MakeSeed()
 // endpoint is what the stage keeps per key, beside its window.
 type endpoint struct {
 	key alert.Key
-	// resolved is set once the key's rule, threshold and filter are
-	// decided (at its first span: rules and filters are matched per
-	// endpoint in the window modes).
-	resolved  bool
+	// kept, trig, threshold and rule are decided at the key's first span:
+	// in the window modes rules and filters are matched per endpoint.
 	kept      bool
 	trig      int // index in windowStage.triggers
 	threshold time.Duration
@@ -130,6 +131,11 @@ type endpoint struct {
 	// it had an open incident then.
 	evalAt time.Time
 	open   bool
+	// batch is the scan that last saw a slow request of the key, and pick
+	// its index in that scan's picks (-1: none): a batch with many slow
+	// endpoints finds each one's place without searching.
+	batch uint64
+	pick  int
 }
 
 // minBatchEval spaces the evaluations of an open incident's key that its
@@ -204,6 +210,7 @@ func (e *Engine) scanAll(td ptrace.Traces, in *input, st *Stats, origin Origin) 
 	ws := e.windows
 	now := e.now()
 	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
+		ws.batch++
 		rss := td.ResourceSpans()
 		for i := 0; i < rss.Len(); i++ {
 			in.rs = rss.At(i)
@@ -277,14 +284,23 @@ func (e *Engine) slowSample(in *input, st *Stats, v *endpoint, t *trigger, s sam
 		in.sc = e.scratch.get()
 	}
 	sc := in.sc
-	if v.worst == nil || s.dur > v.worstDur || now.Sub(v.worstAt) >= t.over {
-		sc.picks = addPick(sc.picks, s)
+	if first := v.batch != e.windows.batch; first {
+		v.batch, v.pick = e.windows.batch, -1
+		// A key without an incident is judged on counters, at once; an
+		// open one's figures sum its histogram, once a second.
+		if !v.open || now.Sub(v.evalAt) >= minBatchEval {
+			v.evalAt = now
+			sc.slowKeys = append(sc.slowKeys, s.key)
+		}
 	}
-	// A key without an incident is judged on counters, at once; an open
-	// one's figures sum its histogram, once a second.
-	if !v.open || now.Sub(v.evalAt) >= minBatchEval {
-		v.evalAt = now
-		sc.slowKeys = appendKey(sc.slowKeys, s.key)
+	switch {
+	case v.pick >= 0:
+		if s.dur > sc.picks[v.pick].dur {
+			sc.picks[v.pick] = s
+		}
+	case v.worst == nil || s.dur > v.worstDur || now.Sub(v.worstAt) >= t.over:
+		v.pick = len(sc.picks)
+		sc.picks = append(sc.picks, s)
 	}
 }
 
@@ -296,23 +312,10 @@ func (e *Engine) resolveEndpoint(v *endpoint, w *window.Window, span ptrace.Span
 
 func (e *Engine) resolveEndpointInfo(v *endpoint, w *window.Window, info route.Info) {
 	threshold, rule, idx := e.selector.match(info)
-	*v = endpoint{resolved: true, kept: e.filter.keep(info), trig: idx + 1, threshold: threshold, rule: rule}
+	*v = endpoint{kept: e.filter.keep(info), trig: idx + 1, threshold: threshold, rule: rule}
 	if t := &e.windows.triggers[v.trig]; t.windowed() && v.kept {
 		w.Shape(window.Config{Over: t.over, SubWindows: subWindows, Threshold: threshold})
 	}
-}
-
-// addPick keeps one pick per key, the slowest.
-func addPick(picks []sample, p sample) []sample {
-	for j := range picks {
-		if picks[j].key == p.key {
-			if p.dur > picks[j].dur {
-				picks[j] = p
-			}
-			return picks
-		}
-	}
-	return append(picks, p)
 }
 
 func appendKey(keys []alert.Key, k alert.Key) []alert.Key {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -490,4 +491,38 @@ func TestEvictedKeyResolves(t *testing.T) {
 	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(out))
 	assert.Equal(t, got[0].Incident.ID, out[0].Incident.ID)
 	assert.Zero(t, e.OpenIncidents())
+}
+
+// A batch with many slow endpoints: each fires once, each with its own
+// slowest request as evidence.
+func TestManySlowEndpointsInOneBatch(t *testing.T) {
+	c := &clock{now: t0}
+	e := newWindowed(t, windowedConfig(ModeQuantile), c)
+	var seq uint32
+	td := ptrace.NewTraces()
+	const routes = 50
+	for r := range routes {
+		durs := make([]time.Duration, 20)
+		for i := range durs {
+			durs[i] = time.Duration(2000+i*10+r) * time.Millisecond
+		}
+		one := requests(&seq, durs...)
+		spans := one.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for i := 0; i < spans.Len(); i++ {
+			spans.At(i).Attributes().PutStr("http.route", fmt.Sprintf("/api/r%d", r))
+		}
+		one.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	got := delivered(t, e.Process(context.Background(), td, 0))
+	require.Len(t, got, routes)
+	seen := map[string]bool{}
+	for _, a := range got {
+		var r int
+		_, err := fmt.Sscanf(a.Key.Route, "/api/r%d", &r)
+		require.NoError(t, err)
+		assert.Equal(t, alert.ReasonQuantile, a.Reason)
+		assert.Equal(t, time.Duration(2000+19*10+r)*time.Millisecond, a.Duration, "the slowest of %s", a.Key.Route)
+		seen[a.Key.Route] = true
+	}
+	assert.Len(t, seen, routes)
 }
