@@ -289,25 +289,25 @@ func (e *Engine) examineAt(in *input, st *Stats, span ptrace.Span, rs ptrace.Res
 // all is set, at shutdown), and those that leave early because the waiting
 // alerts hold too many bytes, and returns them finalized, one Batch per
 // origin; then the storm summaries of the minutes that are over.
-func (e *Engine) Due(now time.Time, all bool) (out []Batch) {
+func (e *Engine) Due(now time.Time, all bool) []Batch {
 	var due []*candidate
 	if e.pending.len() > 0 {
 		due = e.pending.take(func(c *candidate) bool { return all || !now.Before(c.due) })
 		due = append(due, e.pending.overBudget()...)
 	}
+	var st Stats // the alerts of the windows' evaluation, counted once here
 	if e.windows != nil {
-		var st Stats
 		for _, c := range e.evaluateDue(now, &st) {
 			if !e.holdFor(c) {
 				due = append(due, c)
 			}
 		}
-		if st != (Stats{}) {
-			// The alerts of the evaluation are counted once, here.
-			defer func() { out = append(out, Batch{Stats: st}) }()
-		}
 	}
-	return append(e.batches(now, due), e.storm.take(now, all, nil, e.dedup)...)
+	out := append(e.batches(now, due), e.storm.take(now, all, nil, e.dedup)...)
+	if st != (Stats{}) {
+		out = append(out, Batch{Stats: st})
+	}
+	return out
 }
 
 // Drain removes every waiting alert of origin and its storm summary, and
