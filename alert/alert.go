@@ -137,6 +137,10 @@ type Alert struct {
 	Resource   map[string]string
 	Suppressed Suppressed
 	Links      Links
+	// Diagnosis is the one-line answer to "why was it slow?"; nil on
+	// alerts that are not about one request (storm summaries, incident
+	// alerts without a worst request).
+	Diagnosis *Diagnosis
 	// Breakdown and Profile are set when the processor found child spans
 	// of the span or profile samples linked to it (in its batch, in the
 	// profile index, or during correlation.wait); nil otherwise.

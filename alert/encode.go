@@ -42,6 +42,7 @@ func Encode(a Alert, span ptrace.Span) {
 	if a.Links.Profile != "" {
 		attrs.PutStr(AttrLinkProfile, a.Links.Profile)
 	}
+	encodeDiagnosis(a.Diagnosis, attrs)
 	if a.Breakdown != nil {
 		if data, err := json.Marshal(a.Breakdown.toJSON()); err == nil {
 			attrs.PutStr(AttrBreakdown, string(data))
@@ -103,6 +104,7 @@ func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
 	}
 	a.Links.Trace = str(attrs, AttrLinkTrace)
 	a.Links.Profile = str(attrs, AttrLinkProfile)
+	a.Diagnosis = decodeDiagnosis(attrs)
 	a.Breakdown, a.Profile = decodeDetails(attrs)
 	if v, ok := attrs.Get(AttrFolded); ok && v.Type() == pcommon.ValueTypeStr {
 		var j jsonFolded

@@ -29,6 +29,7 @@ type jsonAlert struct {
 	Start       time.Time         `json:"start"`
 	Suppressed  jsonSuppressed    `json:"suppressed"`
 	Links       *jsonLinks        `json:"links,omitempty"`
+	Diagnosis   *jsonDiagnosis    `json:"diagnosis,omitempty"`
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	Resource    map[string]string `json:"resource,omitempty"`
 	Breakdown   *jsonBreakdown    `json:"breakdown,omitempty"`
@@ -71,6 +72,8 @@ type jsonChildGroup struct {
 	TotalMs     float64 `json:"total_ms"`
 	MaxMs       float64 `json:"max_ms"`
 	OffsetMs    float64 `json:"offset_ms"`
+	BusyMs      float64 `json:"busy_ms,omitempty"`
+	Pattern     string  `json:"pattern,omitempty"`
 }
 
 type jsonProfile struct {
@@ -79,8 +82,27 @@ type jsonProfile struct {
 	WallTimeMs   float64        `json:"wall_time_ms"`
 	Samples      int64          `json:"samples"`
 	HottestFrame string         `json:"hottest_frame,omitempty"`
+	HottestLine  string         `json:"hottest_line,omitempty"`
 	TopFunctions []jsonFunction `json:"top_functions"`
+	ByAppCode    []jsonCode     `json:"by_app_code,omitempty"`
+	OffCPUTimeMs float64        `json:"off_cpu_time_ms,omitempty"`
+	WallSamples  int64          `json:"wall_samples,omitempty"`
+	Waiting      []jsonBlocker  `json:"waiting,omitempty"`
 	Stacks       []jsonStack    `json:"stacks,omitempty"`
+}
+
+type jsonCode struct {
+	Function string         `json:"function"`
+	Line     string         `json:"line,omitempty"`
+	Share    float64        `json:"share"`
+	Library  []jsonFunction `json:"library,omitempty"`
+}
+
+type jsonBlocker struct {
+	Call   string  `json:"call"`
+	Caller string  `json:"caller,omitempty"`
+	Line   string  `json:"line,omitempty"`
+	TimeMs float64 `json:"time_ms"`
 }
 
 type jsonFunction struct {
@@ -103,6 +125,7 @@ func (b *Breakdown) toJSON() *jsonBreakdown {
 		j.Children = append(j.Children, jsonChildGroup{
 			Kind: c.Kind, Name: c.Name, Description: c.Description, Count: c.Count,
 			TotalMs: toMs(c.Total), MaxMs: toMs(c.Max), OffsetMs: toMs(c.Offset),
+			BusyMs: toMs(c.Busy), Pattern: c.Pattern,
 		})
 	}
 	return j
@@ -117,6 +140,7 @@ func (j *jsonBreakdown) fromJSON() *Breakdown {
 		b.Children = append(b.Children, ChildGroup{
 			Kind: c.Kind, Name: c.Name, Description: c.Description, Count: c.Count,
 			Total: fromMs(c.TotalMs), Max: fromMs(c.MaxMs), Offset: fromMs(c.OffsetMs),
+			Busy: fromMs(c.BusyMs), Pattern: c.Pattern,
 		})
 	}
 	return b
@@ -128,10 +152,22 @@ func (p *Profile) toJSON() *jsonProfile {
 	}
 	j := &jsonProfile{
 		Source: p.Source, CPUTimeMs: toMs(p.CPUTime), WallTimeMs: toMs(p.WallTime), Samples: p.Samples,
-		HottestFrame: p.HottestFrame, TopFunctions: make([]jsonFunction, 0, len(p.TopFunctions)),
+		HottestFrame: p.HottestFrame, HottestLine: p.HottestLine,
+		TopFunctions: make([]jsonFunction, 0, len(p.TopFunctions)),
+		OffCPUTimeMs: toMs(p.OffCPUTime), WallSamples: p.WallSamples,
 	}
 	for _, f := range p.TopFunctions {
 		j.TopFunctions = append(j.TopFunctions, jsonFunction(f))
+	}
+	for _, g := range p.ByAppCode {
+		jc := jsonCode{Function: g.Function, Line: g.Line, Share: g.Share}
+		for _, f := range g.Library {
+			jc.Library = append(jc.Library, jsonFunction(f))
+		}
+		j.ByAppCode = append(j.ByAppCode, jc)
+	}
+	for _, b := range p.Waiting {
+		j.Waiting = append(j.Waiting, jsonBlocker{Call: b.Call, Caller: b.Caller, Line: b.Line, TimeMs: toMs(b.Time)})
 	}
 	for _, s := range p.Stacks {
 		j.Stacks = append(j.Stacks, jsonStack{Stack: strings.Join(s.Frames, ";"), Value: s.Value})
@@ -145,10 +181,21 @@ func (j *jsonProfile) fromJSON() *Profile {
 	}
 	p := &Profile{
 		Source: j.Source, CPUTime: fromMs(j.CPUTimeMs), WallTime: fromMs(j.WallTimeMs), Samples: j.Samples,
-		HottestFrame: j.HottestFrame,
+		HottestFrame: j.HottestFrame, HottestLine: j.HottestLine,
+		OffCPUTime: fromMs(j.OffCPUTimeMs), WallSamples: j.WallSamples,
 	}
 	for _, f := range j.TopFunctions {
 		p.TopFunctions = append(p.TopFunctions, Function(f))
+	}
+	for _, g := range j.ByAppCode {
+		c := CodeGroup{Function: g.Function, Line: g.Line, Share: g.Share}
+		for _, f := range g.Library {
+			c.Library = append(c.Library, Function(f))
+		}
+		p.ByAppCode = append(p.ByAppCode, c)
+	}
+	for _, b := range j.Waiting {
+		p.Waiting = append(p.Waiting, Blocker{Call: b.Call, Caller: b.Caller, Line: b.Line, Time: fromMs(b.TimeMs)})
 	}
 	for _, s := range j.Stacks {
 		var frames []string
@@ -194,6 +241,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		},
 		Attributes: a.Attributes,
 		Resource:   a.Resource,
+		Diagnosis:  a.Diagnosis.toJSON(),
 		Breakdown:  a.Breakdown.toJSON(),
 		Profile:    a.Profile.toJSON(),
 		Folded:     a.Folded.toJSON(),
@@ -233,6 +281,7 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		Start:      j.Start,
 		Attributes: j.Attributes,
 		Resource:   j.Resource,
+		Diagnosis:  j.Diagnosis.fromJSON(),
 		Breakdown:  j.Breakdown.fromJSON(),
 		Profile:    j.Profile.fromJSON(),
 		Folded:     j.Folded.fromJSON(),

@@ -26,7 +26,24 @@ type ChildGroup struct {
 	// Offset is when the first span of the group started, relative to the
 	// start of the slow span (for a waterfall).
 	Offset time.Duration
+	// Busy is the time at least one span of the group ran: concurrent
+	// spans of the group count once, so Busy <= Total.
+	Busy time.Duration
+	// Pattern is what the diagnosis recognised in the group:
+	// PatternNPlusOne, PatternSequential, PatternSlowQuery, or empty.
+	Pattern string
 }
+
+// Patterns of ChildGroup.Pattern.
+const (
+	// PatternNPlusOne: the same query run one after another, many times.
+	PatternNPlusOne = "n_plus_one"
+	// PatternSequential: one of several different queries that ran one
+	// after another and could have run in parallel.
+	PatternSequential = "sequential"
+	// PatternSlowQuery: the one query that took most of the time.
+	PatternSlowQuery = "slow_query"
+)
 
 // Profile is the CPU profile of the very request that was slow.
 type Profile struct {
@@ -42,6 +59,19 @@ type Profile struct {
 	// HottestFrame is the function with the most self time outside the
 	// runtime and the standard library: usually the line to look at.
 	HottestFrame string
+	// HottestLine is HottestFrame's file:line ("checksum.go:42") when the
+	// profile carries line numbers.
+	HottestLine string
+	// ByAppCode groups the CPU time by the first frame in the app's own
+	// code (from the leaf), heaviest first: "your code first".
+	ByAppCode []CodeGroup
+	// OffCPUTime is the time wall-clock samples saw the span's goroutines
+	// waiting (off CPU); WallSamples is how many wall-clock samples the
+	// span had. Both zero without a wall-clock profile.
+	OffCPUTime  time.Duration
+	WallSamples int64
+	// Waiting are the calls the span waited in, longest first.
+	Waiting []Blocker
 	// Stacks are the heaviest collapsed stacks, root first, frames joined by
 	// ';' (the folded format of flame graph tools).
 	Stacks []Stack
@@ -57,6 +87,30 @@ type Function struct {
 	// share with it anywhere on the stack. Both are in [0, 1].
 	Self  float64
 	Total float64
+}
+
+// CodeGroup is the CPU time under one function of the app's own code.
+type CodeGroup struct {
+	// Function is the first app frame from the leaf; empty for samples
+	// with no app frame at all (runtime, GC).
+	Function string
+	// Line is the file:line in Function the most time was under.
+	Line string
+	// Share is the group's share of the CPU time, in [0, 1].
+	Share float64
+	// Library are the leaf functions under Function (library and runtime
+	// code the app called), by self share of the whole CPU time.
+	Library []Function
+}
+
+// Blocker is a call a request waited in: Call is the blocking function
+// (time.Sleep, sync.(*Mutex).Lock, net.(*conn).Read ...), Caller the app
+// function that called it and Line the caller's file:line.
+type Blocker struct {
+	Call   string
+	Caller string
+	Line   string
+	Time   time.Duration
 }
 
 // Stack is one collapsed stack and its weight (samples).

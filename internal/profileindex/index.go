@@ -34,14 +34,37 @@ type Settings struct {
 	TTL      time.Duration
 }
 
-// Sample is one stack with its CPU time. Profilers often aggregate: one
-// sample may stand for several CPU ticks (Count).
+// Kind says what a sample measures.
+type Kind uint8
+
+const (
+	// KindCPU: time on CPU (a CPU profile).
+	KindCPU Kind = iota
+	// KindWall: wall-clock time, whether the goroutine ran or waited (a
+	// goroutine-sampling profile such as spanprofiler's "wall" profile).
+	// Whether it waited is read from its leaf frames (see Waiting).
+	KindWall
+	// KindOffCPU: time off CPU only (an off-CPU profile).
+	KindOffCPU
+)
+
+// Sample is one stack with its time. Profilers often aggregate: one sample
+// may stand for several ticks (Count).
 type Sample struct {
 	// Frames, leaf first, are shared by the samples of the same stack:
-	// read only.
+	// read only. Lines, when not nil, is parallel to Frames: each frame's
+	// "file.go:42", or "" when unknown; shared and read only as well.
 	Frames []string
-	CPU    time.Duration
-	Count  int64
+	Lines  []string
+	// CPU is the sample's time: on CPU for KindCPU, wall-clock or off-CPU
+	// time for the other kinds.
+	CPU   time.Duration
+	Count int64
+	Kind  Kind
+	// Times are the unix nanos of the sample's ticks when the profiler
+	// recorded them (at most maxTimesPerSample), so a tick can be placed
+	// inside or outside a child span; nil otherwise.
+	Times []int64
 }
 
 // Source names how samples were tied to spans.
@@ -55,6 +78,10 @@ type Samples struct {
 	TraceID pcommon.TraceID
 	Source  string
 	Samples []Sample
+	// MainModule is the Go main module path of the app the samples came
+	// from (a resource attribute spanprofiler sets), empty when unknown:
+	// it tells the app's own code from third-party modules.
+	MainModule string
 }
 
 // maxSamplesPerSpan bounds one span: 10,000 samples is 100 s of CPU at
