@@ -33,9 +33,9 @@ func TestAppCode(t *testing.T) {
 func TestWaitPoint(t *testing.T) {
 	app := AppCode{MainModule: "github.com/acme/shop"}
 	tests := []struct {
-		name                string
-		s                   Sample
-		waiting             bool
+		name               string
+		s                  Sample
+		waiting            bool
 		call, caller, line string
 	}{
 		{
