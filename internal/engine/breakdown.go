@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/diagnosis"
+	"github.com/slowspan/slowspan/internal/profileindex"
 	"github.com/slowspan/slowspan/internal/route"
 )
 
@@ -25,22 +27,38 @@ const (
 
 // children collects the direct child spans of one slow span and folds the
 // alike ones (same kind, name and description) into groups: 42 identical
-// SELECTs become one line, the N+1 case.
+// SELECTs become one line, the N+1 case. It keeps each child's interval too,
+// for the time accounting and the diagnosis.
 type children struct {
 	start, end uint64 // the parent's timestamps
-	groups     map[groupKey]*alert.ChildGroup
-	intervals  [][2]uint64
+	groups     map[groupKey]*childGroup
+	order      []*childGroup // in the order first seen
+	spans      []childSpan
 	overflow   int
-	// bytes estimates the memory the groups and intervals hold, for the
+	// bytes estimates the memory the groups and spans hold, for the
 	// pending set's byte bound.
 	bytes int64
 }
 
+// childGroup is a group with what the diagnosis needs to know of it.
+type childGroup struct {
+	alert.ChildGroup
+	index  int
+	class  diagnosis.Class
+	system string
+}
+
+// childSpan is one child's interval, clipped to the parent.
+type childSpan struct {
+	start, end uint64
+	group      *childGroup
+}
+
 // Memory estimates for the byte bound of waiting alerts: a group's struct,
-// map slot and key, and one interval.
+// map slot and key, and one child span.
 const (
-	groupBytes    = 256
-	intervalBytes = 16
+	groupBytes = 288
+	spanBytes  = 24
 )
 
 type groupKey struct{ kind, name, desc string }
@@ -49,7 +67,7 @@ func newChildren(parent ptrace.Span) *children {
 	return &children{
 		start:  uint64(parent.StartTimestamp()),
 		end:    uint64(parent.EndTimestamp()),
-		groups: make(map[groupKey]*alert.ChildGroup),
+		groups: make(map[groupKey]*childGroup),
 	}
 }
 
@@ -63,10 +81,11 @@ func (c *children) add(span ptrace.Span) {
 	if s > c.start {
 		offset = time.Duration(s - c.start)
 	}
+	desc, class, system := describe(span.Kind(), span.Attributes())
 	k := groupKey{
 		kind: kindName(span.Kind()),
 		name: sanitize(span.Name(), maxDescription),
-		desc: describe(span.Attributes()),
+		desc: desc,
 	}
 	g, ok := c.groups[k]
 	if !ok {
@@ -74,62 +93,62 @@ func (c *children) add(span ptrace.Span) {
 			c.overflow++
 			return
 		}
-		g = &alert.ChildGroup{Kind: k.kind, Name: k.name, Description: k.desc, Offset: offset}
+		g = &childGroup{
+			ChildGroup: alert.ChildGroup{Kind: k.kind, Name: k.name, Description: k.desc, Offset: offset},
+			index:      len(c.order), class: class, system: system,
+		}
 		c.groups[k] = g
-		c.bytes += groupBytes + int64(len(k.kind)+len(k.name)+len(k.desc))
+		c.order = append(c.order, g)
+		c.bytes += groupBytes + int64(len(k.kind)+len(k.name)+len(k.desc)+len(system))
 	}
 	g.Count++
 	g.Total += dur
 	g.Max = max(g.Max, dur)
 	g.Offset = min(g.Offset, offset)
-	if len(c.intervals) < maxChildIntervals {
-		c.intervals = append(c.intervals, [2]uint64{max(s, c.start), min(e, c.end)})
-		c.bytes += intervalBytes
+	if len(c.spans) < maxChildIntervals {
+		c.spans = append(c.spans, childSpan{start: max(s, c.start), end: max(min(e, c.end), c.start), group: g})
+		c.bytes += spanBytes
 	}
 }
 
-// breakdown returns the slowest groups and the parent's self time (its
-// duration not covered by any child), nil when no child was seen.
-func (c *children) breakdown() *alert.Breakdown {
-	if len(c.groups) == 0 {
-		return nil
+// diagnose accounts for the parent's time, diagnoses it from its children
+// and profile (both may be missing), and returns the breakdown (nil without
+// children) with each group's busy time and pattern.
+func (c *children) diagnose(profile *alert.Profile, samples *profileindex.Samples) (*alert.Breakdown, *alert.Diagnosis) {
+	req := diagnosis.Request{
+		Start:   int64(c.start),
+		Wall:    time.Duration(c.end - c.start),
+		Groups:  make([]diagnosis.Group, len(c.order)),
+		Calls:   make([]diagnosis.Call, len(c.spans)),
+		Profile: profile,
+		Samples: samples,
 	}
-	b := &alert.Breakdown{SelfTime: time.Duration(c.end-c.start) - c.covered()}
-	for _, g := range c.groups {
-		b.Children = append(b.Children, *g)
+	for i, g := range c.order {
+		req.Groups[i] = diagnosis.Group{Class: g.class, System: g.system, Name: g.Name, Description: g.Description, Count: g.Count}
+	}
+	for i, sp := range c.spans {
+		req.Calls[i] = diagnosis.Call{
+			Group: sp.group.index,
+			Start: time.Duration(sp.start - c.start),
+			End:   time.Duration(sp.end - c.start),
+		}
+	}
+	res := diagnosis.Diagnose(req)
+	if len(c.order) == 0 {
+		return nil, res.Diagnosis
+	}
+	b := &alert.Breakdown{SelfTime: max(0, req.Wall-res.Time.Children)}
+	for i, g := range c.order {
+		cg := g.ChildGroup
+		cg.Busy, cg.Pattern = res.Busy[i], res.Patterns[i]
+		b.Children = append(b.Children, cg)
 	}
 	slices.SortFunc(b.Children, func(x, y alert.ChildGroup) int {
 		return cmp.Or(cmp.Compare(y.Total, x.Total), cmp.Compare(x.Offset, y.Offset),
 			cmp.Compare(x.Name, y.Name), cmp.Compare(x.Description, y.Description))
 	})
 	b.Children = b.Children[:min(len(b.Children), maxChildGroups)]
-	return b
-}
-
-// covered is the length of the union of the children's intervals within
-// the parent: concurrent children count once.
-func (c *children) covered() time.Duration {
-	iv := slices.Clone(c.intervals)
-	slices.SortFunc(iv, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
-	var total, curS, curE uint64
-	open := false
-	for _, x := range iv {
-		if x[1] <= x[0] {
-			continue
-		}
-		if !open || x[0] > curE {
-			if open {
-				total += curE - curS
-			}
-			curS, curE, open = x[0], x[1], true
-			continue
-		}
-		curE = max(curE, x[1])
-	}
-	if open {
-		total += curE - curS
-	}
-	return time.Duration(total)
+	return b, res.Diagnosis
 }
 
 func kindName(k ptrace.SpanKind) string {
@@ -159,12 +178,16 @@ func attrStr(m pcommon.Map, keys ...string) string {
 
 // describe summarises what a child span did, across old and new semantic
 // conventions: the database and query, the HTTP call, the messaging
-// destination or the RPC.
-func describe(a pcommon.Map) string {
+// destination or the RPC; and classifies it for the diagnosis, with the
+// database system of a query.
+func describe(kind ptrace.SpanKind, a pcommon.Map) (desc string, class diagnosis.Class, system string) {
 	var parts []string
+	class = diagnosis.ClassRemote
 	switch {
 	case attrStr(a, "db.system.name", "db.system") != "":
-		parts = append(parts, attrStr(a, "db.system.name", "db.system"))
+		system = sanitize(attrStr(a, "db.system.name", "db.system"), maxDescription)
+		class = diagnosis.ClassDB
+		parts = append(parts, system)
 		if q := attrStr(a, "db.query.summary"); q != "" {
 			parts = append(parts, q)
 		} else if q := attrStr(a, "db.query.text", "db.statement"); q != "" {
@@ -185,6 +208,12 @@ func describe(a pcommon.Map) string {
 		parts = append(parts, attrStr(a, "messaging.system"), attrStr(a, "messaging.destination.name", "messaging.destination"))
 	case attrStr(a, "rpc.system") != "":
 		parts = append(parts, attrStr(a, "rpc.system"), attrStr(a, "rpc.service")+"/"+attrStr(a, "rpc.method"))
+	default:
+		// A client or producer span without the attributes above still
+		// calls out; anything else is the app's own work.
+		if kind != ptrace.SpanKindClient && kind != ptrace.SpanKindProducer {
+			class = diagnosis.ClassInternal
+		}
 	}
 	var b strings.Builder
 	for _, p := range parts {
@@ -199,7 +228,7 @@ func describe(a pcommon.Map) string {
 			break
 		}
 	}
-	return sanitize(b.String(), maxDescription)
+	return sanitize(b.String(), maxDescription), class, system
 }
 
 // summarizeQuery collapses whitespace and replaces literals with ?, so the

@@ -130,6 +130,16 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 	assert.Equal(t, 2*time.Second-42*30*time.Millisecond-250*time.Millisecond, b.SelfTime)
 	require.NotNil(t, got[0].Profile)
 	assert.Equal(t, "main.burnCPU", got[0].Profile.HottestFrame)
+
+	// The diagnosis names the N+1 and flags its group.
+	d := got[0].Diagnosis
+	require.NotNil(t, d)
+	assert.Equal(t, alert.DiagnosisNPlusOne, d.Kind, d.Text)
+	assert.Equal(t, "N+1: 42 x the same postgresql query took 1.26 s of 2.00 s: SELECT * FROM orders WHERE id = ? AND owner = ?", d.Text)
+	assert.Equal(t, alert.PatternNPlusOne, db.Pattern)
+	assert.Equal(t, db.Total, db.Busy, "the queries ran one after another")
+	assert.Equal(t, alert.TimeAccount{OnCPU: 10 * time.Millisecond, Children: 42*30*time.Millisecond + 250*time.Millisecond,
+		OffCPU: 2*time.Second - 42*30*time.Millisecond - 250*time.Millisecond - 10*time.Millisecond}, d.Time)
 }
 
 func TestAlertGoesOutWithoutChildrenOrProfile(t *testing.T) {
@@ -143,6 +153,8 @@ func TestAlertGoesOutWithoutChildrenOrProfile(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Nil(t, got[0].Breakdown)
 	assert.Nil(t, got[0].Profile)
+	require.NotNil(t, got[0].Diagnosis)
+	assert.Equal(t, alert.DiagnosisUnknown, got[0].Diagnosis.Kind, "nothing tells CPU from waiting")
 }
 
 func TestMaxPendingSendsAtOnce(t *testing.T) {
@@ -168,4 +180,7 @@ func TestSameBatchChildrenWithoutWait(t *testing.T) {
 	assert.Equal(t, "GET inventory /items/{id}", got[0].Breakdown.Children[0].Description)
 	assert.Equal(t, "render", got[0].Breakdown.Children[1].Name)
 	assert.Equal(t, 150*time.Millisecond, got[0].Breakdown.SelfTime, "overlapping children count once")
+	require.NotNil(t, got[0].Diagnosis)
+	assert.Equal(t, alert.DiagnosisDownstream, got[0].Diagnosis.Kind)
+	assert.Equal(t, "Downstream: GET inventory /items/{id} took 800 ms of 1.00 s", got[0].Diagnosis.Text)
 }

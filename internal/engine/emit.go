@@ -96,13 +96,15 @@ func stripQuery(s string) (string, bool) {
 // finalize attaches the breakdown, the profile and the links, and writes
 // the alert onto its span: the candidate becomes an alert span.
 func (e *Engine) finalize(c *candidate) ptrace.Traces {
-	c.alert.Breakdown = c.children.breakdown()
-	wall := time.Duration(c.span.EndTimestamp() - c.span.StartTimestamp())
-	c.alert.Profile = profileindex.Summarize(e.profiles.Take(c.traceID, c.spanID), wall)
 	if c.synthetic {
+		// No request behind it: nothing to diagnose.
 		alert.Encode(c.alert, c.span)
 		return c.td
 	}
+	wall := time.Duration(c.span.EndTimestamp() - c.span.StartTimestamp())
+	samples := e.profiles.Take(c.traceID, c.spanID)
+	c.alert.Profile = profileindex.Summarize(samples, wall)
+	c.alert.Breakdown, c.alert.Diagnosis = c.children.diagnose(c.alert.Profile, samples)
 	if e.traceLink != nil {
 		c.alert.Links.Trace = e.renderLink(e.traceLink, c.link)
 	}
