@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -275,7 +276,19 @@ func summarizeQuery(q string) string {
 			space = false
 		}
 	}
-	return strings.TrimSpace(b.String())
+	return collapseLists(strings.TrimSpace(b.String()))
+}
+
+// listOfLiterals is a parenthesised list of replaced literals: "(?, ?, ?)".
+var listOfLiterals = regexp.MustCompile(`\(\s?\?(?:\s?,\s?\?)*\s?\)`)
+
+// collapseLists makes "IN (?, ?, ?)" and "IN (?)" one statement, so a query
+// run with lists of different lengths still groups (the N+1 with batches).
+func collapseLists(q string) string {
+	if !strings.Contains(q, "?,") && !strings.Contains(q, "? ,") {
+		return q
+	}
+	return listOfLiterals.ReplaceAllString(q, "(?)")
 }
 
 // isIdent: a digit after one of these is part of a name or a placeholder

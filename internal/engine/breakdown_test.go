@@ -22,6 +22,8 @@ func TestDescribe(t *testing.T) {
 	}{
 		{ptrace.SpanKindClient, map[string]any{"db.system.name": "postgresql", "db.query.text": "select *\n  from t where a = $1 and b = 'x''y' and c = 3.5"}, "postgresql select * from t where a = $1 and b = ? and c = ?", diagnosis.ClassDB, "postgresql"},
 		{ptrace.SpanKindClient, map[string]any{"db.system": "redis", "db.operation": "GET"}, "redis GET", diagnosis.ClassDB, "redis"},
+		{ptrace.SpanKindClient, map[string]any{"db.system": "mysql", "db.statement": "SELECT * FROM t WHERE id IN (1, 2,3) AND x IN ( 'a' , 'b' ) AND f(4)"}, "mysql SELECT * FROM t WHERE id IN (?) AND x IN (?) AND f(?)", diagnosis.ClassDB, "mysql"},
+		{ptrace.SpanKindClient, map[string]any{"db.system": "mysql", "db.statement": "INSERT INTO t VALUES (1, 'a'), (2, 'b')"}, "mysql INSERT INTO t VALUES (?), (?)", diagnosis.ClassDB, "mysql"},
 		{ptrace.SpanKindInternal, map[string]any{"db.system": "mysql", "db.query.summary": "SELECT users"}, "mysql SELECT users", diagnosis.ClassDB, "mysql"},
 		{ptrace.SpanKindClient, map[string]any{"http.request.method": "get", "server.address": "api", "url.template": "/v1/{id}"}, "GET api /v1/{id}", diagnosis.ClassRemote, ""},
 		{ptrace.SpanKindProducer, map[string]any{"messaging.system": "kafka", "messaging.destination.name": "orders"}, "kafka orders", diagnosis.ClassRemote, ""},
