@@ -18,6 +18,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -70,6 +71,9 @@ func TestGoldenReport(t *testing.T) {
 		}, golden: "report-storm.golden.html"},
 		{name: "incident", alert: func() alert.Alert { return incidentAlert(alert.ReasonQuantile) }, golden: "report-incident.golden.html"},
 		{name: "incident resolved", alert: func() alert.Alert { return incidentAlert(alert.ReasonResolved) }, golden: "report-resolved.golden.html"},
+		{name: "cpu-bound", alert: func() alert.Alert { return figurestest.Diagnosed(alert.DiagnosisCPU) }, golden: "report-cpu.golden.html"},
+		{name: "n+1", alert: figurestest.NPlusOne, golden: "report-nplusone.golden.html"},
+		{name: "waiting", alert: figurestest.Waiting, golden: "report-waiting.golden.html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
