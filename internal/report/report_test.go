@@ -139,14 +139,17 @@ func TestName(t *testing.T) {
 	}
 }
 
+// TestFolded: values are the stacks' CPU time in whole milliseconds,
+// rounded, whatever nanoseconds the alert carries.
 func TestFolded(t *testing.T) {
 	got := Folded([]alert.Stack{
-		{Frames: []string{"main", "a;b", "c\nd"}, Value: 3},
+		{Frames: []string{"main", "a;b", "c\nd"}, Value: int64(640 * time.Millisecond)},
 		{Frames: []string{"main"}, Value: 0},
 		{Frames: nil, Value: 5},
-		{Frames: []string{"main", "\xff"}, Value: 1},
+		{Frames: []string{"main", "\xff"}, Value: int64(1500 * time.Microsecond)},
+		{Frames: []string{"main", "tiny"}, Value: 400_000},
 	})
-	assert.Equal(t, "main;a_b;c_d 3\nmain;\uFFFD 1\n", string(got))
+	assert.Equal(t, "main;a_b;c_d 640\nmain;\uFFFD 2\nmain;tiny 0\n", string(got))
 }
 
 // suppliedPprof is a real-looking CPU profile with its own function names, so
