@@ -182,7 +182,9 @@ func diagnosisLines(r renderer, a alert.Alert) []string {
 	}
 	verdict := "**" + figures.Verdict(d.Kind) + "**"
 	if d.Text != "" {
-		verdict = "**" + figures.Verdict(d.Kind) + ":** " + r.text(d.Text, maxValue)
+		// A dash, not a colon: the sentence often starts with its own
+		// label ("N+1: 30 x …").
+		verdict += " — " + r.text(d.Text, maxValue)
 	}
 	accounting := figures.TimeLine(d.Time, a.Duration)
 	if d.Frame != "" {
