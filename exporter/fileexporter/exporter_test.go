@@ -25,8 +25,8 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
-	"github.com/slowspan/slowspan/internal/figures/figurestest"
 	"github.com/slowspan/slowspan/exporter/fileexporter/internal/metadata"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 	"github.com/slowspan/slowspan/internal/report"
 )
 
