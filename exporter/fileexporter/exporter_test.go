@@ -26,6 +26,7 @@ import (
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/exporter/fileexporter/internal/metadata"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 	"github.com/slowspan/slowspan/internal/report"
 )
 
@@ -437,4 +438,41 @@ func TestRotationFailsInsteadOfSpinning(t *testing.T) {
 	err := w.writeLine(line) // over 1 MB: rotates
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rotating alert file")
+}
+
+// TestDiagnosedAlert: a diagnosed alert's line carries the diagnosis and its
+// evidence (golden), its report shows the verdict right under the title, and
+// its .folded file counts milliseconds of CPU.
+func TestDiagnosedAlert(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alerts.jsonl")
+	cfg := syncConfig(path)
+	cfg.Reports = filepath.Join(dir, "reports")
+	a := figurestest.Diagnosed(alert.DiagnosisCPU)
+	for i := range a.Profile.Stacks { // CPU nanoseconds, as the engine fills them
+		a.Profile.Stacks[i].Value *= int64(10 * time.Millisecond)
+	}
+	runExporter(t, cfg, alerttest.Traces(t, a))
+
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	golden := filepath.Join("testdata", "alert-diagnosis.golden.jsonl")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, got, 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run go test ./exporter/fileexporter -run TestDiagnosedAlert -update")
+	assert.Equal(t, string(want), string(got), "the JSON line changed: if on purpose, run with -update and document it in README.md")
+
+	page, err := os.ReadFile(filepath.Join(cfg.Reports, report.Name(a)+".html"))
+	require.NoError(t, err)
+	title := bytes.Index(page, []byte("<h1>Slow request:"))
+	verdict := bytes.Index(page, []byte(`<p class="verdict"><strong>CPU-bound</strong>`))
+	duration := bytes.Index(page, []byte(`<p class="big">`))
+	assert.True(t, title >= 0 && title < verdict && verdict < duration, "title %d, verdict %d, duration %d", title, verdict, duration)
+	assert.Contains(t, string(page), `<tr><td class="mono">main.computeChecksums (checksum.go:42)</td><td class="num">76 %</td></tr>`)
+
+	folded, err := os.ReadFile(filepath.Join(cfg.Reports, report.Name(a)+".folded"))
+	require.NoError(t, err)
+	assert.Contains(t, string(folded), "net/http.(*conn).serve;main.handleOrder;main.loadOrder 120\n", "milliseconds of CPU")
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
+	"github.com/slowspan/slowspan/internal/figures"
 )
 
 // hostileAlerts each carry one hostile input from the issue.
@@ -54,6 +56,23 @@ func hostileAlerts() map[string]alert.Alert {
 		a.Profile.TopFunctions = []alert.Function{{Name: "main.(*T).@channel", Self: 0.5}, {Name: "@alice", Self: 0.1}}
 		a.Profile.Stacks[0].Frames = []string{"@channel", "<!here>"}
 	})
+	// The diagnosis and its evidence: sentence, frame, app-code groups,
+	// blocking calls and a child group's pattern, after the alert's own
+	// encoding and decoding.
+	add("diagnosis", 8, func(a *alert.Alert) {
+		h := "@channel [x](http://evil) <!here> ``@all`` <script>\n@here"
+		a.Diagnosis = &alert.Diagnosis{Kind: "<!channel>", Text: h, Frame: h, Line: h,
+			Time: alert.TimeAccount{OffCPU: time.Second}}
+		a.Profile.HottestLine = h
+		a.Profile.ByAppCode = []alert.CodeGroup{{Function: h, Line: h, Share: 0.5, Library: []alert.Function{{Name: h, Self: 0.5}}}}
+		a.Profile.Waiting = []alert.Blocker{{Call: h, Caller: h, Line: h, Time: time.Second}}
+		a.Breakdown.Children[0].Pattern = h
+	})
+	add("sleep-only diagnosis", 9, func(a *alert.Alert) {
+		a.Profile = &alert.Profile{Source: "otlp_link", WallTime: a.Duration, OffCPUTime: a.Duration, WallSamples: 100,
+			Waiting: []alert.Blocker{{Call: "time.Sleep", Caller: "main.@channel", Line: "x.go:1", Time: a.Duration}}}
+		a.Diagnosis = &alert.Diagnosis{Kind: alert.DiagnosisWaiting, Text: "Waiting: @here", Time: alert.TimeAccount{OffCPU: a.Duration}}
+	})
 	return out
 }
 
@@ -65,7 +84,15 @@ func TestHostileInputsAPI(t *testing.T) {
 			require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a)), "the post is accepted")
 			p := requireSafePosts(t, s, 1)[0]
 			assert.False(t, p.Mentions.Fired())
-			assert.Len(t, p.FileIDs, 2)
+			if a.Diagnosis != nil {
+				assert.Contains(t, p.Message, "**"+figures.Verdict(a.Diagnosis.Kind)+"** — ", "the diagnosis survives the trip")
+			}
+			if len(a.Profile.Stacks) > 0 {
+				assert.Len(t, p.FileIDs, 2)
+			} else { // slept only: no flame graph, no pprof
+				assert.Empty(t, p.FileIDs)
+				assert.Contains(t, p.Message, "Waited in: `time.Sleep` from `main.@channel (x.go:1)`")
+			}
 		})
 	}
 }

@@ -4,8 +4,9 @@
 //
 // Its results hold only our own words and numbers, never text from the
 // alert (routes, service names, ids), so they are safe in Markdown and in
-// HTML alike; the one function that composes a sentence with such text
-// (ResolvedLine) takes it already escaped by the caller.
+// HTML alike. The exceptions: ResolvedLine composes a sentence with such
+// text, taken already escaped by the caller, and At and CodeGroupName
+// return alert text (function names, file:line) for the caller to escape.
 package figures // import "github.com/slowspan/slowspan/internal/figures"
 
 import (

@@ -138,3 +138,35 @@ func TestPeakAndFired(t *testing.T) {
 	assert.Equal(t, "GET /orders/{id}", Endpoint(a.Key))
 	assert.Equal(t, "/x", Endpoint(alert.Key{Route: "/x"}))
 }
+
+func TestDiagnosisWording(t *testing.T) {
+	kinds := map[alert.DiagnosisKind]string{
+		alert.DiagnosisCPU: "CPU-bound", alert.DiagnosisNPlusOne: "N+1 queries", alert.DiagnosisSequentialQueries: "Sequential queries",
+		alert.DiagnosisSlowQuery: "Slow query", alert.DiagnosisDownstream: "Downstream calls", alert.DiagnosisWaiting: "Waiting (off-CPU)",
+		alert.DiagnosisMixed: "Mixed", alert.DiagnosisUnknown: "Unknown", "": "Unknown", "<script>@channel": "Unknown",
+	}
+	for k, want := range kinds {
+		assert.Equal(t, want, Verdict(k), "%q", k)
+	}
+	assert.Equal(t, "on CPU 980 ms · in child spans 100 ms · waiting 120 ms of 1.20 s",
+		TimeLine(alert.TimeAccount{OnCPU: 980 * time.Millisecond, Children: 100 * time.Millisecond, OffCPU: 120 * time.Millisecond}, 1200*time.Millisecond))
+	assert.Equal(t, "on CPU 0 ms · in child spans 0 ms · waiting 0 ms", TimeLine(alert.TimeAccount{}, 0))
+	for p, want := range map[string]string{alert.PatternNPlusOne: "N+1", alert.PatternSequential: "sequential", alert.PatternSlowQuery: "slow query", "": "", "@here": ""} {
+		assert.Equal(t, want, Pattern(p))
+	}
+	for x, want := range map[float64]string{0.76: "76 %", 0.004: "<1 %", 0: "0 %", -1: "0 %", 2: "100 %", math.NaN(): "0 %", math.Inf(1): "100 %"} {
+		assert.Equal(t, want, Share(x), "%v", x)
+	}
+	assert.Equal(t, "main.x (x.go:42)", At("main.x", "x.go:42"))
+	assert.Equal(t, "main.x", At("main.x", ""))
+	assert.Equal(t, NoAppFrame, CodeGroupName(alert.CodeGroup{Line: "x.go:1"}))
+	assert.Equal(t, "CPU 620 ms of 2.40 s wall, 62 samples", ProfileLine(alerttest.Full().Profile))
+	assert.Equal(t, "CPU 0 ms of 1.50 s wall, 0 samples · off CPU 1.50 s (150 wall samples)",
+		ProfileLine(&alert.Profile{WallTime: 1500 * time.Millisecond, OffCPUTime: 1500 * time.Millisecond, WallSamples: 150}))
+}
+
+func TestCPUMillis(t *testing.T) {
+	for ns, want := range map[int64]int64{0: 0, -5: 0, 499_999: 0, 500_000: 1, 640_000_000: 640, 1_499_999: 1, 1_500_000: 2, math.MaxInt64: 9_223_372_036_855} {
+		assert.Equal(t, want, CPUMillis(ns), "%d", ns)
+	}
+}

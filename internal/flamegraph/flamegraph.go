@@ -4,9 +4,11 @@
 // slow request went without opening a profiler.
 //
 // The layout is the classic one: the root frame "all" at the bottom, callees
-// stacked above their callers, each frame as wide as its share of the
-// samples, siblings sorted by name (as flamegraph.pl does) so the same input
-// always gives byte-identical output, whatever the order of the stacks.
+// stacked above their callers, each frame as wide as its share of the CPU
+// time (stack values are CPU nanoseconds, as alert.Stack carries them; the
+// tooltips say milliseconds), siblings sorted by name (as flamegraph.pl
+// does) so the same input always gives byte-identical output, whatever the
+// order of the stacks.
 //
 // Safety: the SVG is inlined into self-contained HTML reports that are opened
 // from alerts, and function names come from profiled programs, so they are
@@ -129,11 +131,11 @@ func (o Options) withDefaults() Options {
 // Frame is one laid-out frame of a Graph.
 type Frame struct {
 	Name  string // sanitized, as drawn in the title
-	Value int64  // samples, the frame's children included
+	Value int64  // CPU nanoseconds, the frame's children included
 	Depth int    // 0 for the root "all"
 	// X and Width are in px from the left edge of the image.
 	X, Width float64
-	Share    float64 // Value / Total, 0 when there are no samples
+	Share    float64 // Value / Total, 0 when there is no CPU time
 }
 
 // Graph is a laid-out flame graph, ready to be written.
@@ -154,7 +156,7 @@ type frame struct {
 	x1, x2 int64 // centipixels
 }
 
-// Total is the number of samples (the value of the root).
+// Total is the CPU time in nanoseconds (the value of the root).
 func (g *Graph) Total() int64 { return g.total }
 
 // Depth is the number of frame levels drawn above the root.

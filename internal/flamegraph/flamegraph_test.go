@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -173,7 +174,7 @@ func TestEmpty(t *testing.T) {
 		svg := writeSVG(t, g)
 		checkSVG(t, svg)
 		assert.Contains(t, string(svg), ">no samples</text>")
-		assert.Contains(t, string(svg), "<title>all (0 samples, 0.00%)</title>")
+		assert.Contains(t, string(svg), "<title>all — 0 ms CPU (0 %)</title>")
 		assert.Equal(t, 1, strings.Count(string(svg), `<g class="frame">`))
 		checkPNG(t, g)
 	}
@@ -204,7 +205,10 @@ runtime.goexit;net/http.(*conn).serve;net/http.serverHandler.ServeHTTP;main.(*ap
 runtime.goexit;net/http.(*conn).serve;net/http.serverHandler.ServeHTTP;main.(*api).orders;main.render;"quoted" & 'single' 3
 runtime.goexit;runtime.gcBgMarkWorker;runtime.gcDrain 25
 runtime.goexit;net/http.(*conn).serve;net/http.(*conn).readRequest 1`)
-	g := Build(stacks, Options{Title: "GET /api/orders: 791 samples"})
+	for i := range stacks { // milliseconds of CPU, as the tooltips say
+		stacks[i].Value *= int64(time.Millisecond)
+	}
+	g := Build(stacks, Options{Title: "GET /api/orders: 791 ms CPU"})
 	got := writeSVG(t, g)
 	checkSVG(t, got)
 	path := filepath.Join("testdata", "basic.svg")
@@ -243,7 +247,7 @@ func TestHostileNames(t *testing.T) {
 				Options{Title: tt.frame})
 			svg := writeSVG(t, g)
 			titles := checkSVG(t, svg)
-			assert.Contains(t, titles, tt.wantTitle+" (10 samples, 66.67%)")
+			assert.Contains(t, titles, tt.wantTitle+" — <1 ms CPU (67 %)")
 			assert.NotContains(t, strings.ToLower(string(svg)), "<script")
 			assert.Less(t, len(svg), 8<<10, "long names are capped")
 			checkPNG(t, g)

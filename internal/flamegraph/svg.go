@@ -5,6 +5,8 @@ import (
 	"image/color"
 	"io"
 	"strconv"
+
+	"github.com/slowspan/slowspan/internal/figures"
 )
 
 const (
@@ -131,19 +133,24 @@ func (g *Graph) WriteSVG(w io.Writer) error {
 	return err
 }
 
-// appendTitle appends the hover text: "name (N samples, P%)".
+// appendTitle appends the hover text: "name — 640 ms CPU (91 %)". Values
+// are CPU nanoseconds (what alert.Stack carries), shown in whole
+// milliseconds like the .folded files, the share in whole percent.
 func (g *Graph) appendTitle(b []byte, f frame) []byte {
 	b = appendEscaped(b, f.name)
-	b = append(b, " ("...)
-	b = strconv.AppendInt(b, f.value, 10)
-	b = append(b, " samples, "...)
-	var pct int64 // hundredths of a percent, rounded half up as %.2f would
-	if g.total > 0 {
-		pct = (mulDiv(f.value, 20000, g.total) + 1) / 2
+	b = append(b, " — "...)
+	if ms := figures.CPUMillis(f.value); ms > 0 || f.value <= 0 {
+		b = strconv.AppendInt(b, ms, 10)
+	} else {
+		b = append(b, "&lt;1"...) // under half a millisecond is not nothing
 	}
-	b = strconv.AppendInt(b, pct/100, 10)
-	b = append(b, '.', byte('0'+pct/10%10), byte('0'+pct%10))
-	return append(b, "%)"...)
+	b = append(b, " ms CPU ("...)
+	share := 0.0
+	if g.total > 0 {
+		share = float64(f.value) / float64(g.total)
+	}
+	b = appendEscaped(b, figures.Share(share))
+	return append(b, ')')
 }
 
 // appendCenti formats hundredths as a decimal with trailing zeros trimmed.

@@ -21,6 +21,8 @@ const (
 	maxChildren   = 8
 	maxFunctions  = 8
 	maxAttributes = 16
+	maxLibrary    = 3 // library leafs under one app-code group
+	maxWaiting    = 5
 )
 
 // Options tune AlertSections and Alert.
@@ -52,11 +54,12 @@ func Alert(a alert.Alert, o Options) string {
 }
 
 // AlertSections is the default layout, section by section, for a reader who
-// has two seconds: what (service, method and route), how bad (duration
-// against threshold), why now (reason, what was suppressed since the last
-// alert), where the time went (slowest child spans, top functions) and where
-// to look (trace and profile links). Every value from the alert is in a code
-// span or escaped.
+// has two seconds: what (service, method and route), why it was slow (the
+// diagnosis, when the alert has one), how bad (duration against threshold),
+// why now (reason, what was suppressed since the last alert), where the time
+// went (slowest child spans, the app's code on CPU, where it waited) and
+// where to look (trace and profile links). Every value from the alert is in
+// a code span or escaped.
 func AlertSections(a alert.Alert, o Options) []Section {
 	r := renderer{webhook: o.Webhook}
 	var out []Section
@@ -97,12 +100,12 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		// about.
 		head := fmt.Sprintf("#### :rotating_light: Slow endpoint %s on %s", endpoint, service)
 		line2 := fmt.Sprintf("**%s** (%s mode)%s", headline, r.text(string(figures.Mode(a)), maxShort), rule)
-		add(100, head, line2, reasonLine(a)+incidentLine(a))
+		add(100, append(append([]string{head}, diagnosisLines(r, a)...), line2, reasonLine(a)+incidentLine(a))...)
 		add(95, windowLine(a.Window))
 		add(90, "**Worst request** in the window: "+dur+against, ids)
 	} else {
 		head := fmt.Sprintf("#### :snail: Slow request %s on %s", endpoint, service)
-		add(100, head, "**"+dur+"**"+against+rule, reasonLine(a)+incidentLine(a))
+		add(100, append(append([]string{head}, diagnosisLines(r, a)...), "**"+dur+"**"+against+rule, reasonLine(a)+incidentLine(a))...)
 		add(90, ids)
 	}
 
@@ -126,7 +129,11 @@ func AlertSections(a alert.Alert, o Options) []Section {
 			if c.Kind != "" {
 				kind = " " + r.text(c.Kind, 20)
 			}
-			lines = append(lines, fmt.Sprintf("- %s%s %s%s", Duration(c.Total), kind, r.code(desc, maxValue), count))
+			marker := ""
+			if m := figures.Pattern(c.Pattern); m != "" {
+				marker = " · **" + m + "**"
+			}
+			lines = append(lines, fmt.Sprintf("- %s%s %s%s%s", Duration(c.Total), kind, r.code(desc, maxValue), count, marker))
 		}
 		if n := len(b.Children) - len(children); n > 0 {
 			lines = append(lines, fmt.Sprintf("- … and %d more", n))
@@ -134,19 +141,8 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		add(70, lines...)
 	}
 
-	if p := a.Profile; p != nil && (len(p.TopFunctions) > 0 || p.HottestFrame != "") {
-		lines := []string{fmt.Sprintf("**Top functions** (CPU %s of %s wall, %d samples)", Duration(p.CPUTime), Duration(p.WallTime), p.Samples)}
-		if p.HottestFrame != "" {
-			lines = append(lines, "Hottest frame: "+r.code(p.HottestFrame, maxShort))
-		}
-		fns := p.TopFunctions
-		if len(fns) > maxFunctions {
-			fns = fns[:maxFunctions]
-		}
-		for _, f := range fns {
-			lines = append(lines, fmt.Sprintf("- %s self, %s total %s", percent(f.Self), percent(f.Total), r.code(f.Name, maxShort)))
-		}
-		add(60, lines...)
+	if p := a.Profile; p != nil && (len(p.TopFunctions) > 0 || p.HottestFrame != "" || len(p.ByAppCode) > 0 || len(p.Waiting) > 0) {
+		add(60, profileLines(r, p)...)
 	}
 
 	if len(o.Attachments) > 0 {
@@ -174,6 +170,91 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		add(40, lines...)
 	}
 	return out
+}
+
+// diagnosisLines answer "why was it slow?" under the title: the verdict
+// and its sentence, then the time accounting (and the frame to look at);
+// none without a diagnosis.
+func diagnosisLines(r renderer, a alert.Alert) []string {
+	d := a.Diagnosis
+	if d == nil {
+		return nil
+	}
+	verdict := "**" + figures.Verdict(d.Kind) + "**"
+	if d.Text != "" {
+		// A dash, not a colon: the sentence often starts with its own
+		// label ("N+1: 30 x …").
+		verdict += " — " + r.text(d.Text, maxValue)
+	}
+	accounting := figures.TimeLine(d.Time, a.Duration)
+	if d.Frame != "" {
+		accounting += " · look at " + r.code(figures.At(d.Frame, d.Line), maxShort)
+	}
+	return []string{verdict, accounting}
+}
+
+// profileLines are the profile's evidence: the CPU grouped by the app's own
+// code (or, for an alert without it, the flat top functions), the hottest
+// frame, and where the request waited off CPU.
+func profileLines(r renderer, p *alert.Profile) []string {
+	title := "**Profile**"
+	switch {
+	case len(p.ByAppCode) > 0:
+		title = "**" + figures.YourCode + "**"
+	case len(p.TopFunctions) > 0:
+		title = "**Top functions**"
+	}
+	lines := []string{title + " (" + figures.ProfileLine(p) + ")"}
+	if len(p.ByAppCode) > 0 {
+		groups := p.ByAppCode
+		if len(groups) > maxFunctions {
+			groups = groups[:maxFunctions]
+		}
+		for _, g := range groups {
+			name := figures.NoAppFrame
+			if g.Function != "" {
+				name = r.code(figures.CodeGroupName(g), maxShort)
+			}
+			lines = append(lines, "- "+name+" "+figures.Share(g.Share))
+			lib := g.Library
+			if len(lib) > maxLibrary {
+				lib = lib[:maxLibrary]
+			}
+			for _, f := range lib {
+				lines = append(lines, "  - "+r.code(f.Name, maxShort)+" "+figures.Share(f.Self))
+			}
+		}
+		if n := len(p.ByAppCode) - len(groups); n > 0 {
+			lines = append(lines, fmt.Sprintf("- … and %d more", n))
+		}
+	}
+	if p.HottestFrame != "" {
+		lines = append(lines, figures.HottestFrame+": "+r.code(figures.At(p.HottestFrame, p.HottestLine), maxShort))
+	}
+	if len(p.ByAppCode) == 0 {
+		fns := p.TopFunctions
+		if len(fns) > maxFunctions {
+			fns = fns[:maxFunctions]
+		}
+		for _, f := range fns {
+			lines = append(lines, fmt.Sprintf("- %s self, %s total %s", percent(f.Self), percent(f.Total), r.code(f.Name, maxShort)))
+		}
+	}
+	waiting := p.Waiting
+	if len(waiting) > maxWaiting {
+		waiting = waiting[:maxWaiting]
+	}
+	for _, b := range waiting {
+		from := ""
+		if b.Caller != "" {
+			from = " from " + r.code(figures.At(b.Caller, b.Line), maxShort)
+		}
+		lines = append(lines, figures.WaitedIn+": "+r.code(b.Call, maxShort)+from+" "+Duration(b.Time))
+	}
+	if n := len(p.Waiting) - len(waiting); n > 0 {
+		lines = append(lines, fmt.Sprintf("%s: … and %d more", figures.WaitedIn, n))
+	}
+	return lines
 }
 
 // linkList is the alert's links, " · " between them; "" for none.

@@ -3,6 +3,7 @@ package markdown
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slowspan/slowspan/alert"
@@ -10,7 +11,8 @@ import (
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
-// FuzzRender: whatever the route, attribute values and function names, the
+// FuzzRender: whatever the route, attribute values, function names and
+// diagnosis (kind, text, frame, app-code groups, blocking calls), the
 // default layout mentions nobody (per the fake's faithful mention parser,
 // also after webhook Slack translation), is valid UTF-8 and fits the limit.
 func FuzzRender(f *testing.F) {
@@ -18,6 +20,7 @@ func FuzzRender(f *testing.F) {
 	f.Add("[x](http://evil)", "````", "``@here``", strings.Repeat("a", 20000), 3)
 	f.Add("a\xff@channel", "&#64;channel", "\\@all", "javascript:@here", 200)
 	f.Add("`", "` @channel `", "<@USERID>", "http://e/&#64;here", 0)
+	f.Add("orders.go:17\n@here", "N+1: [x](http://evil)\n# @all", "time.Sleep<script>", "", 5)
 	f.Fuzz(func(t *testing.T, route, attr, fn, link string, n int) {
 		a := alerttest.Full()
 		a.Key.Route = route
@@ -30,6 +33,17 @@ func FuzzRender(f *testing.F) {
 		a.Breakdown.Children[0].Kind = fn
 		a.Profile.HottestFrame = fn
 		a.Profile.TopFunctions = []alert.Function{{Name: fn}, {Name: route}}
+		// The diagnosis and its evidence, with a fuzzed kind and shares.
+		a.Diagnosis = &alert.Diagnosis{Kind: alert.DiagnosisKind(fn), Text: attr, Frame: fn, Line: route,
+			Time: alert.TimeAccount{OnCPU: time.Duration(n), OffCPU: time.Duration(-n)}}
+		a.Profile.HottestLine = attr
+		a.Profile.ByAppCode = []alert.CodeGroup{{Function: fn, Line: attr, Share: float64(n) / 7,
+			Library: []alert.Function{{Name: route, Self: -float64(n)}}}, {Library: []alert.Function{{Name: attr}}}}
+		a.Profile.Waiting = []alert.Blocker{{Call: fn, Caller: route, Line: attr, Time: time.Duration(n)}}
+		a.Breakdown.Children[0].Pattern = fn
+		if n%5 == 0 { // a request that only slept
+			a.Profile.CPUTime, a.Profile.Samples, a.Profile.ByAppCode, a.Profile.TopFunctions = 0, 0, nil, nil
+		}
 		if n < 0 {
 			n = -n
 		}

@@ -16,7 +16,11 @@ import (
 
 func TestWriteSet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "reports")
-	set, err := Build(alerttest.Full())
+	a := alerttest.Full()
+	for i := range a.Profile.Stacks { // CPU nanoseconds, as the engine fills them
+		a.Profile.Stacks[i].Value *= int64(10 * time.Millisecond)
+	}
+	set, err := Build(a)
 	require.NoError(t, err)
 	require.NoError(t, WriteSet(dir, set, true))
 	assert.True(t, Exists(dir, set.Name))
@@ -39,7 +43,7 @@ func TestWriteSet(t *testing.T) {
 		"the whole set, no temporary file left")
 	folded, err := os.ReadFile(filepath.Join(dir, set.Name+ExtFolded))
 	require.NoError(t, err)
-	assert.Contains(t, string(folded), "net/http.(*conn).serve;main.handleOrder;main.loadOrder 12\n")
+	assert.Contains(t, string(folded), "net/http.(*conn).serve;main.handleOrder;main.loadOrder 120\n", "milliseconds of CPU")
 }
 
 func TestWriteSetFails(t *testing.T) {

@@ -51,7 +51,8 @@ func checkMarkup(t *testing.T, page, name string) {
 	}
 }
 
-// FuzzReport feeds hostile text into every client-controlled field: the page
+// FuzzReport feeds hostile text into every client-controlled field (the
+// diagnosis and its evidence included): the page
 // must render without panicking, hold no script, no javascript: link, no
 // event handler attribute, and link only to http(s) URLs or its own files.
 func FuzzReport(f *testing.F) {
@@ -80,6 +81,19 @@ func FuzzReport(f *testing.F) {
 		a.Profile.TopFunctions = append(a.Profile.TopFunctions, alert.Function{Name: frame, Self: -1, Total: 7})
 		a.Profile.Stacks = append(a.Profile.Stacks, alert.Stack{Frames: []string{"root", frame, route}, Value: 5})
 		a.Profile.Pprof = []byte(misc)
+		// The diagnosis and its evidence, a fuzzed kind and pattern
+		// included; every other run's profile only slept.
+		a.Diagnosis = &alert.Diagnosis{Kind: alert.DiagnosisKind(kind), Text: attr, Frame: frame, Line: misc,
+			Time: alert.TimeAccount{OnCPU: time.Duration(len(route)), OffCPU: -time.Duration(len(link))}}
+		a.Profile.HottestLine = misc
+		a.Profile.ByAppCode = []alert.CodeGroup{{Function: frame, Line: attr, Share: float64(len(misc)) - 3,
+			Library: []alert.Function{{Name: route, Self: -1}}}, {Library: []alert.Function{{Name: link}}}}
+		a.Profile.Waiting = []alert.Blocker{{Call: frame, Caller: attr, Line: route, Time: time.Duration(len(misc))}}
+		a.Profile.OffCPUTime, a.Profile.WallSamples = time.Duration(len(attr)), int64(len(kind))
+		a.Breakdown.Children[0].Pattern = kind
+		if len(link)%2 == 1 {
+			a.Profile.CPUTime, a.Profile.Samples, a.Profile.Stacks, a.Profile.ByAppCode = 0, 0, nil, nil
+		}
 		// Half the runs are incident alerts, firing or resolved, with
 		// fuzzed identifiers (decoded ones are capped, not escaped).
 		if len(misc)%2 == 1 {

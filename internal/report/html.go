@@ -18,7 +18,14 @@ import (
 //go:embed report.html.tmpl
 var pageTemplate string
 
-var page = template.Must(template.New("report").Parse(pageTemplate))
+// words are the labels the page shares with the Markdown post.
+var words = template.FuncMap{
+	"yourCode":     func() string { return figures.YourCode },
+	"waitedIn":     func() string { return figures.WaitedIn },
+	"hottestFrame": func() string { return figures.HottestFrame },
+}
+
+var page = template.Must(template.New("report").Funcs(words).Parse(pageTemplate))
 
 type view struct {
 	Name, ID                      string
@@ -42,6 +49,14 @@ type view struct {
 	Title, Resolved string
 	Incident        *incidentView
 	Window          *windowView
+	Diagnosis       *diagnosisView
+}
+
+// diagnosisView is why the request was slow, shown under the title.
+type diagnosisView struct {
+	Verdict, Text string
+	Time          string // the time accounting
+	At            string // the frame to look at and its line
 }
 
 // incidentView is the incident an alert belongs to.
@@ -104,6 +119,7 @@ type waterfallRow struct {
 	Count       int
 	Total, Max  string
 	Offset      string
+	Pattern     string // "N+1", "sequential", "slow query" or ""
 	// Left and Width position the bar, in percent of the request's
 	// duration, formatted with three decimals.
 	Left, Width string
@@ -112,11 +128,25 @@ type waterfallRow struct {
 type profileView struct {
 	Source, CPUTime, WallTime string
 	Samples                   int64
-	Hottest                   string
-	Top                       []functionView
+	Hottest                   string // with its line
+	// OffCPU is the wall-clock samples' off-CPU time, "" without them.
+	OffCPU string
+	// AppCode is the CPU by the app's own code; Top, the flat top
+	// functions, is shown only without it (alerts from before it).
+	AppCode []codeView
+	Top     []functionView
+	Waiting []blockerView
 }
 
 type functionView struct{ Name, Self, Total string }
+
+type codeView struct {
+	Name, Share string
+	NoApp       bool // Name is our label for the CPU outside the app's code
+	Library     []functionView
+}
+
+type blockerView struct{ Call, From, Time string }
 
 func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 	v := view{
@@ -175,6 +205,13 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 		v.Title = v.Resolved
 	case a.Window != nil && figures.Headline(a) != "":
 		v.Title = "Slow endpoint: " + v.Key
+	}
+	if d := a.Diagnosis; d != nil {
+		v.Diagnosis = &diagnosisView{Verdict: figures.Verdict(d.Kind), Text: validUTF8(d.Text),
+			Time: figures.TimeLine(d.Time, a.Duration)}
+		if d.Frame != "" {
+			v.Diagnosis.At = validUTF8(figures.At(d.Frame, d.Line))
+		}
 	}
 	if a.Incident != nil {
 		v.Incident = makeIncident(a)
@@ -282,6 +319,7 @@ func makeBreakdown(b *alert.Breakdown, total time.Duration) *breakdownView {
 		row := waterfallRow{
 			Kind: kind, Name: validUTF8(c.Name), Description: validUTF8(c.Description), Count: c.Count,
 			Total: fmtDuration(c.Total), Max: fmtDuration(c.Max), Offset: fmtDuration(c.Offset),
+			Pattern: figures.Pattern(c.Pattern),
 		}
 		left, width := barGeometry(c.Offset, c.Total, total)
 		row.Left, row.Width = fmt.Sprintf("%.3f", left), fmt.Sprintf("%.3f", width)
@@ -316,10 +354,35 @@ func clamp(x, lo, hi float64) float64 {
 func makeProfile(p *alert.Profile) *profileView {
 	v := &profileView{
 		Source: validUTF8(p.Source), CPUTime: fmtDuration(p.CPUTime), WallTime: fmtDuration(p.WallTime),
-		Samples: p.Samples, Hottest: validUTF8(p.HottestFrame),
+		Samples: p.Samples,
 	}
-	for _, f := range p.TopFunctions {
-		v.Top = append(v.Top, functionView{Name: validUTF8(f.Name), Self: pct(f.Self), Total: pct(f.Total)})
+	if p.HottestFrame != "" {
+		v.Hottest = validUTF8(figures.At(p.HottestFrame, p.HottestLine))
+	}
+	if p.OffCPUTime > 0 || p.WallSamples > 0 {
+		v.OffCPU = fmtDuration(p.OffCPUTime)
+		if p.WallSamples > 0 {
+			v.OffCPU += fmt.Sprintf(", %d wall-clock samples", p.WallSamples)
+		}
+	}
+	for _, g := range p.ByAppCode {
+		c := codeView{Name: validUTF8(figures.CodeGroupName(g)), Share: figures.Share(g.Share), NoApp: g.Function == ""}
+		for _, f := range g.Library {
+			c.Library = append(c.Library, functionView{Name: validUTF8(f.Name), Self: figures.Share(f.Self)})
+		}
+		v.AppCode = append(v.AppCode, c)
+	}
+	if len(v.AppCode) == 0 {
+		for _, f := range p.TopFunctions {
+			v.Top = append(v.Top, functionView{Name: validUTF8(f.Name), Self: pct(f.Self), Total: pct(f.Total)})
+		}
+	}
+	for _, b := range p.Waiting {
+		w := blockerView{Call: validUTF8(b.Call), Time: fmtDuration(b.Time)}
+		if b.Caller != "" {
+			w.From = validUTF8(figures.At(b.Caller, b.Line))
+		}
+		v.Waiting = append(v.Waiting, w)
 	}
 	return v
 }

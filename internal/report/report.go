@@ -1,7 +1,7 @@
 // Package report renders one alert as a set of self-contained files: an HTML
-// page (summary, child-span waterfall, inline flame graph, attributes), the
-// flame graph as SVG, the collapsed stacks in folded format and the profile as
-// gzipped pprof. Exporters own only the transport: the alertfile exporter
+// page (diagnosis, summary, child-span waterfall, inline flame graph,
+// attributes), the flame graph as SVG, the collapsed stacks in folded format
+// (milliseconds of CPU) and the profile as gzipped pprof. Exporters own only the transport: the alertfile exporter
 // writes the set to a directory (WriteSet, Prune), others may attach it.
 //
 // Everything in an alert may come from an untrusted client (routes, attribute
@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/figures"
 	"github.com/slowspan/slowspan/internal/flamegraph"
 )
 
@@ -164,12 +165,15 @@ func cleanStacks(in []alert.Stack) []alert.Stack {
 }
 
 // Folded writes stacks in the folded format of flame graph tools: one
-// "root;...;leaf value" line per stack.
+// "root;...;leaf value" line per stack. The value is the stack's CPU time
+// in whole milliseconds (rounded; a stack under half a millisecond reads
+// 0): alert.Stack carries nanoseconds, which tools would show as a huge
+// "samples" count.
 func Folded(stacks []alert.Stack) []byte {
 	var b bytes.Buffer
 	for _, s := range cleanStacks(stacks) {
 		b.WriteString(strings.Join(s.Frames, ";"))
-		fmt.Fprintf(&b, " %d\n", s.Value)
+		fmt.Fprintf(&b, " %d\n", figures.CPUMillis(s.Value))
 	}
 	return b.Bytes()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -70,6 +71,9 @@ func TestGoldenReport(t *testing.T) {
 		}, golden: "report-storm.golden.html"},
 		{name: "incident", alert: func() alert.Alert { return incidentAlert(alert.ReasonQuantile) }, golden: "report-incident.golden.html"},
 		{name: "incident resolved", alert: func() alert.Alert { return incidentAlert(alert.ReasonResolved) }, golden: "report-resolved.golden.html"},
+		{name: "cpu-bound", alert: func() alert.Alert { return figurestest.Diagnosed(alert.DiagnosisCPU) }, golden: "report-cpu.golden.html"},
+		{name: "n+1", alert: figurestest.NPlusOne, golden: "report-nplusone.golden.html"},
+		{name: "waiting", alert: figurestest.Waiting, golden: "report-waiting.golden.html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,14 +139,17 @@ func TestName(t *testing.T) {
 	}
 }
 
+// TestFolded: values are the stacks' CPU time in whole milliseconds,
+// rounded, whatever nanoseconds the alert carries.
 func TestFolded(t *testing.T) {
 	got := Folded([]alert.Stack{
-		{Frames: []string{"main", "a;b", "c\nd"}, Value: 3},
+		{Frames: []string{"main", "a;b", "c\nd"}, Value: int64(640 * time.Millisecond)},
 		{Frames: []string{"main"}, Value: 0},
 		{Frames: nil, Value: 5},
-		{Frames: []string{"main", "\xff"}, Value: 1},
+		{Frames: []string{"main", "\xff"}, Value: int64(1500 * time.Microsecond)},
+		{Frames: []string{"main", "tiny"}, Value: 400_000},
 	})
-	assert.Equal(t, "main;a_b;c_d 3\nmain;\uFFFD 1\n", string(got))
+	assert.Equal(t, "main;a_b;c_d 640\nmain;\uFFFD 2\nmain;tiny 0\n", string(got))
 }
 
 // suppliedPprof is a real-looking CPU profile with its own function names, so
