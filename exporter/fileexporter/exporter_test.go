@@ -467,7 +467,7 @@ func TestDiagnosedAlert(t *testing.T) {
 	page, err := os.ReadFile(filepath.Join(cfg.Reports, report.Name(a)+".html"))
 	require.NoError(t, err)
 	title := bytes.Index(page, []byte("<h1>Slow request:"))
-	verdict := bytes.Index(page, []byte(`<p class="verdict"><strong>CPU-bound</strong>`))
+	verdict := bytes.Index(page, []byte(`<p class="verdict"><strong>CPU`))
 	duration := bytes.Index(page, []byte(`<p class="big">`))
 	assert.True(t, title >= 0 && title < verdict && verdict < duration, "title %d, verdict %d, duration %d", title, verdict, duration)
 	assert.Contains(t, string(page), `<tr><td class="mono">main.computeChecksums (checksum.go:42)</td><td class="num">76 %</td></tr>`)

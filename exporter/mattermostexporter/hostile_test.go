@@ -85,7 +85,10 @@ func TestHostileInputsAPI(t *testing.T) {
 			p := requireSafePosts(t, s, 1)[0]
 			assert.False(t, p.Mentions.Fired())
 			if a.Diagnosis != nil {
-				assert.Contains(t, p.Message, "**"+figures.Verdict(a.Diagnosis.Kind)+"** — ", "the diagnosis survives the trip")
+				lines := strings.Split(p.Message, "\n")
+				require.Greater(t, len(lines), 2)
+				assert.True(t, strings.HasPrefix(lines[1], "**") && strings.HasSuffix(lines[1], "**"), "the diagnosis survives the trip: %q", lines[1])
+				assert.Contains(t, lines[2], figures.TimeLine(a.Diagnosis.Time, a.Duration))
 			}
 			if len(a.Profile.Stacks) > 0 {
 				assert.Len(t, p.FileIDs, 2)

@@ -180,11 +180,11 @@ func diagnosisLines(r renderer, a alert.Alert) []string {
 	if d == nil {
 		return nil
 	}
+	// The sentence starts with its own label ("N+1: 30 x …"); the
+	// verdict's label stands in only for an alert without one.
 	verdict := "**" + figures.Verdict(d.Kind) + "**"
 	if d.Text != "" {
-		// A dash, not a colon: the sentence often starts with its own
-		// label ("N+1: 30 x …").
-		verdict += " — " + r.text(d.Text, maxValue)
+		verdict = "**" + r.text(d.Text, maxValue) + "**"
 	}
 	accounting := figures.TimeLine(d.Time, a.Duration)
 	if d.Frame != "" {
