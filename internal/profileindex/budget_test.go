@@ -18,6 +18,8 @@ type hostile struct {
 	samples, stacks, depth, nameLen int
 	// badLocations are out-of-range location indices leading each stack.
 	badLocations int
+	// times are the tick timestamps of each sample (a wall-clock profile).
+	times int
 }
 
 func (h hostile) build() pprofile.Profiles {
@@ -50,6 +52,9 @@ func (h hostile) build() pprofile.Profiles {
 		s.SetLinkIndex(int32(d.LinkTable().Len() - 1))
 		s.SetStackIndex(firstStack + int32(i%max(h.stacks, 1)))
 		s.Values().Append(int64(10 * time.Millisecond))
+		for j := range h.times {
+			s.TimestampsUnixNano().Append(uint64(j + 1))
+		}
 	}
 	return b.pd
 }
@@ -63,6 +68,7 @@ func TestHostileMessageStaysInBudget(t *testing.T) {
 		"one deep stack":       {samples: 20000, stacks: 1, depth: 300, nameLen: 600},
 		"many deep stacks":     {samples: 20000, stacks: 2000, depth: 300, nameLen: 600},
 		"bad indices in front": {samples: 20000, stacks: 500, depth: 40, nameLen: 100, badLocations: 200},
+		"many timestamps":      {samples: 20000, stacks: 50, depth: 10, nameLen: 10, times: 200},
 	} {
 		t.Run(name, func(t *testing.T) {
 			pd := h.build()

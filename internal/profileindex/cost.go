@@ -34,6 +34,17 @@ func framesBytes(n int) int64 {
 // nameBytes is an interned function name.
 func nameBytes(s string) int64 { return sizeClass(int64(len(s))) }
 
+// timesBytes is a sample's n tick timestamps.
+func timesBytes(n int) int64 {
+	if n == 0 {
+		return 0
+	}
+	return sizeClass(int64(n) * 8)
+}
+
+// moduleBytes is an entry's main module path.
+func moduleBytes(s string) int64 { return sizeClass(int64(len(s))) }
+
 // sizeClass bounds the size class an allocation of n bytes lands in: size
 // classes are 16 bytes apart up to 256, and at most a quarter apart above.
 func sizeClass(n int64) int64 {

@@ -79,6 +79,20 @@ func (d *dict) valueUnit(p pprofile.Profile) (unitNs bool, period time.Duration)
 	return unitNs, period
 }
 
+// kind reads what a profile's samples measure from its sample type: the
+// spanprofiler names its wall-clock profile "wall", the OpenTelemetry eBPF
+// profiler its off-CPU profile "off_cpu" (the other spellings are other
+// profilers'). Anything else is taken for CPU time, as before kinds.
+func (d *dict) kind(p pprofile.Profile) Kind {
+	switch d.str(p.SampleType().TypeStrindex()) {
+	case "wall":
+		return KindWall
+	case "off_cpu", "offcpu", "off-cpu":
+		return KindOffCPU
+	}
+	return KindCPU
+}
+
 func sampleCPU(s pprofile.Sample, unitNs bool, period time.Duration) time.Duration {
 	values := s.Values()
 	if values.Len() == 0 {
