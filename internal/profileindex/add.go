@@ -147,7 +147,7 @@ func (a *adder) add(s pprofile.Sample, kind Kind, unitNs bool, period time.Durat
 	if cpu <= 0 {
 		return DropInvalid, false
 	}
-	frames, shared := a.d.stack(s.StackIndex())
+	frames, lines, shared := a.d.stack(s.StackIndex())
 	if len(frames) == 0 {
 		return DropInvalid, false
 	}
@@ -205,7 +205,7 @@ func (a *adder) add(s pprofile.Sample, kind Kind, unitNs bool, period time.Durat
 	if count == 0 {
 		count = max(1, int64((cpu+period/2)/period))
 	}
-	smp := Sample{Frames: frames, CPU: cpu, Count: count, Kind: kind}
+	smp := Sample{Frames: frames, Lines: lines, CPU: cpu, Count: count, Kind: kind}
 	if len(times) > 0 {
 		smp.Times = append([]int64(nil), times...)
 	}

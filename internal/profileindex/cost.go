@@ -24,9 +24,9 @@ const (
 	chunkBytes    = (int64(unsafe.Sizeof(chunk{})) + 15) &^ 15
 )
 
-// framesBytes is a stack's frame slice of capacity n (already rounded to
-// its size class by append), with its slot in the message's list of
-// resolved stacks.
+// framesBytes is a stack's frame slice, or its frames and lines in one, of
+// capacity n (already rounded to its size class by append), with its slot
+// in the message's list of resolved stacks.
 func framesBytes(n int) int64 {
 	return int64(n)*stringHeaderBytes + mallocHeaderBytes + sliceHeaderBytes
 }

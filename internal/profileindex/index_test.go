@@ -2,6 +2,7 @@ package profileindex
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,19 +87,29 @@ func (b *builder) str(s string) int32 {
 	return i
 }
 
-// stack adds a stack of functions, leaf first, and returns its index.
+// stack adds a stack of functions, leaf first, and returns its index. A
+// frame may carry its file and line: "main.f /src/app/f.go:42".
 func (b *builder) stack(leafFirst ...string) int32 {
 	st := b.d.StackTable().AppendEmpty()
-	for _, name := range leafFirst {
+	for _, frame := range leafFirst {
+		name, at, _ := strings.Cut(frame, " ")
+		file, line := at, int64(0)
+		if colon := strings.LastIndexByte(at, ':'); colon >= 0 {
+			file = at[:colon]
+			line, _ = strconv.ParseInt(at[colon+1:], 10, 64)
+		}
 		fi, ok := b.funcs[name]
 		if !ok {
 			f := b.d.FunctionTable().AppendEmpty()
 			f.SetNameStrindex(b.str(name))
+			f.SetFilenameStrindex(b.str(file))
 			fi = int32(b.d.FunctionTable().Len() - 1)
 			b.funcs[name] = fi
 		}
 		loc := b.d.LocationTable().AppendEmpty()
-		loc.Lines().AppendEmpty().SetFunctionIndex(fi)
+		l := loc.Lines().AppendEmpty()
+		l.SetFunctionIndex(fi)
+		l.SetLine(line)
 		st.LocationIndices().Append(int32(b.d.LocationTable().Len() - 1))
 	}
 	return int32(b.d.StackTable().Len() - 1)
@@ -395,4 +406,80 @@ func TestMainModule(t *testing.T) {
 	got := ix.Take(trace, span1)
 	assert.Len(t, got.Samples, 2)
 	assert.Equal(t, "github.com/acme/shop", got.MainModule)
+}
+
+func TestLines(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		frames []string
+		want   []string
+	}{
+		{
+			name:   "file and line",
+			frames: []string{"main.burn /src/app/burn.go:42", "main.handler /src/app/h.go:7"},
+			want:   []string{"burn.go:42", "h.go:7"},
+		},
+		{
+			name:   "some unknown",
+			frames: []string{"runtime.futex", "main.burn /src/app/burn.go:0", "main.handler C:\\app\\h.go:7"},
+			want:   []string{"", "", "h.go:7"},
+		},
+		{
+			name:   "none known",
+			frames: []string{"main.burn", "main.handler /src/app/:3"},
+			want:   nil,
+		},
+		{
+			name:   "hostile file name",
+			frames: []string{"main.f /src/" + strings.Repeat("\xff", 5000) + "\x1bx.go:9"},
+			want:   []string{"\uFFFDx.go:9"},
+		},
+		{
+			name:   "long file name",
+			frames: []string{"main.f /src/" + strings.Repeat("a", 5000) + ".go:9"},
+			want:   []string{strings.Repeat("a", maxNameBytes) + ":9"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBuilder("nanoseconds")
+			b.linked(trace, span1, 100, tt.frames...)
+			ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+			require.Equal(t, 1, ix.Add(b.pd, t0).Kept)
+			checkAccounting(t, ix)
+			got := ix.Take(trace, span1).Samples[0]
+			assert.Equal(t, tt.want, got.Lines)
+			assert.Len(t, got.Frames, len(tt.frames))
+		})
+	}
+}
+
+// TestInlinedLines: a location's inlined functions each get their line,
+// innermost first, and a location without lines gets "".
+func TestInlinedLines(t *testing.T) {
+	b := newBuilder("nanoseconds")
+	b.stack("main.inner /app/a.go:1", "main.outer /app/b.go:2", "main.caller /app/c.go:3")
+	// One location holding the three functions: inner inlined into outer.
+	loc := b.d.LocationTable().AppendEmpty()
+	for i, name := range []string{"main.inner", "main.outer"} {
+		l := loc.Lines().AppendEmpty()
+		l.SetFunctionIndex(b.funcs[name])
+		l.SetLine(int64(10 + i))
+	}
+	inlined := int32(b.d.LocationTable().Len() - 1)
+	b.d.LocationTable().AppendEmpty() // no lines: [unknown]
+	st := b.d.StackTable().AppendEmpty()
+	st.LocationIndices().Append(inlined, inlined+1, 3)
+	l := b.d.LinkTable().AppendEmpty()
+	l.SetTraceID(trace)
+	l.SetSpanID(span1)
+	s := b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(int32(b.d.LinkTable().Len() - 1))
+	s.SetStackIndex(int32(b.d.StackTable().Len() - 1))
+	s.Values().Append(100)
+
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	require.Equal(t, 1, ix.Add(b.pd, t0).Kept)
+	got := ix.Take(trace, span1).Samples[0]
+	assert.Equal(t, []string{"main.inner", "main.outer", "[unknown]", "main.caller"}, got.Frames)
+	assert.Equal(t, []string{"a.go:10", "b.go:11", "", "c.go:3"}, got.Lines)
 }
