@@ -60,3 +60,20 @@ func BenchmarkAdd(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSummarize: the samples of one slow request, CPU and wall-clock,
+// over a few dozen stacks 30 frames deep with lines.
+func BenchmarkSummarize(b *testing.B) {
+	ix := New(Settings{MaxSamples: 1 << 20, TTL: time.Minute})
+	ix.Add(typicalMessage(2000, 1, 50, true), t0)
+	s := ix.Take(trace, pcommon.SpanID{0, 0, 1})
+	for i := range s.Samples {
+		if i%2 == 1 {
+			s.Samples[i].Kind = KindWall
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Summarize(s, time.Second)
+	}
+}
