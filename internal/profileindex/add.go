@@ -16,7 +16,7 @@ type DropReason int
 const (
 	// DropNoSpan: the sample is linked to no span.
 	DropNoSpan DropReason = iota
-	// DropInvalid: no usable stack, or no CPU time.
+	// DropInvalid: no usable stack, or no time.
 	DropInvalid
 	// DropPerSpanCap: its span holds maxSamplesPerSpan samples already.
 	DropPerSpanCap
