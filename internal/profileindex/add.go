@@ -1,9 +1,13 @@
 package profileindex
 
 import (
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/slowspan/slowspan/internal/safetext"
 )
 
 // DropReason says why a sample of a message was not kept.
@@ -12,7 +16,7 @@ type DropReason int
 const (
 	// DropNoSpan: the sample is linked to no span.
 	DropNoSpan DropReason = iota
-	// DropInvalid: no usable stack, or no CPU time.
+	// DropInvalid: no usable stack, or no time.
 	DropInvalid
 	// DropPerSpanCap: its span holds maxSamplesPerSpan samples already.
 	DropPerSpanCap
@@ -62,6 +66,10 @@ func (ix *Index) Add(pd pprofile.Profiles, now time.Time) AddStats {
 	var fullReason DropReason
 	rps := pd.ResourceProfiles()
 	for i := 0; i < rps.Len(); i++ {
+		a.module = ""
+		if !full {
+			a.module = mainModule(rps.At(i).Resource())
+		}
 		sps := rps.At(i).ScopeProfiles()
 		for j := 0; j < sps.Len(); j++ {
 			profiles := sps.At(j).Profiles()
@@ -73,8 +81,9 @@ func (ix *Index) Add(pd pprofile.Profiles, now time.Time) AddStats {
 					continue
 				}
 				unitNs, period := a.d.valueUnit(p)
+				kind := a.d.kind(p)
 				for m := 0; m < samples.Len(); m++ {
-					r, ok := a.add(samples.At(m), unitNs, period)
+					r, ok := a.add(samples.At(m), kind, unitNs, period)
 					if ok {
 						st.Kept++
 						continue
@@ -99,10 +108,32 @@ type adder struct {
 	d     *dict
 	now   time.Time
 	chunk *chunk // created with the first sample kept
+	// module is the main module of the resource being read, "" when it
+	// names none.
+	module string
+}
+
+// MainModuleAttribute is the resource attribute spanprofiler sets to the
+// app's Go main module path.
+const MainModuleAttribute = "slowspan.go.main_module"
+
+// maxModuleBytes bounds a main module path: real ones are far shorter.
+const maxModuleBytes = 256
+
+// mainModule reads the main module of a resource, sanitised, in a copy of
+// its own so as not to pin the message.
+func mainModule(r pcommon.Resource) string {
+	v, ok := r.Attributes().Get(MainModuleAttribute)
+	if !ok || v.Type() != pcommon.ValueTypeStr {
+		return ""
+	}
+	s, _ := safetext.Cut(v.Str(), 4*maxModuleBytes)
+	s, _ = safetext.Clean(s, maxModuleBytes)
+	return strings.Clone(s)
 }
 
 // add keeps one sample, or says why not.
-func (a *adder) add(s pprofile.Sample, unitNs bool, period time.Duration) (DropReason, bool) {
+func (a *adder) add(s pprofile.Sample, kind Kind, unitNs bool, period time.Duration) (DropReason, bool) {
 	ix := a.ix
 	traceID, spanID, source, ok := a.d.owner(s)
 	if !ok {
@@ -116,14 +147,22 @@ func (a *adder) add(s pprofile.Sample, unitNs bool, period time.Duration) (DropR
 	if cpu <= 0 {
 		return DropInvalid, false
 	}
-	frames, shared := a.d.stack(s.StackIndex())
+	frames, lines, shared := a.d.stack(s.StackIndex())
 	if len(frames) == 0 {
 		return DropInvalid, false
 	}
 	if a.chunk == nil {
 		shared += chunkBytes
 	}
-	own := sampleBytes
+	var tbuf [maxTimesPerSample]int64
+	times := readTimes(s.TimestampsUnixNano(), &tbuf)
+	// extra: what the sample and its entry hold beyond their fixed size.
+	extra := timesBytes(len(times))
+	adopt := a.module != "" && (e == nil || e.s.MainModule == "")
+	if adopt {
+		extra += moduleBytes(a.module)
+	}
+	own := sampleBytes + extra
 	needsRef := e == nil || e.gen != ix.gen
 	if e == nil {
 		own += entryBytes - chunkRefBytes
@@ -157,14 +196,21 @@ func (a *adder) add(s pprofile.Sample, unitNs bool, period time.Duration) (DropR
 	if e.s.TraceID.IsEmpty() {
 		e.s.TraceID = traceID
 	}
+	if adopt {
+		e.s.MainModule = a.module
+	}
 	// Ticks this sample stands for: its timestamps, else its CPU time over
 	// the period.
 	count := int64(s.TimestampsUnixNano().Len())
 	if count == 0 {
 		count = max(1, int64((cpu+period/2)/period))
 	}
-	e.s.Samples = append(e.s.Samples, Sample{Frames: frames, CPU: cpu, Count: count})
-	e.bytes += sampleBytes
+	smp := Sample{Frames: frames, Lines: lines, CPU: cpu, Count: count, Kind: kind}
+	if len(times) > 0 {
+		smp.Times = append([]int64(nil), times...)
+	}
+	e.s.Samples = append(e.s.Samples, smp)
+	e.bytes += sampleBytes + extra
 	ix.bytes += own + shared
 	ix.total++
 	return 0, true
@@ -193,4 +239,22 @@ func (a *adder) makeRoom(cost int64) (DropReason, bool) {
 		ix.removeLocked(front.Value.(*entry))
 	}
 	return 0, true
+}
+
+// maxTimesPerSample bounds the tick timestamps kept per sample: enough to
+// place a sample's ticks in the request's timeline, and a hostile sample
+// with a million timestamps costs no more than this.
+const maxTimesPerSample = 64
+
+// readTimes reads at most maxTimesPerSample timestamps into buf, skipping
+// those that are no unix time (0, or past the int64 range).
+func readTimes(ts pcommon.UInt64Slice, buf *[maxTimesPerSample]int64) []int64 {
+	n := 0
+	for i := 0; i < min(ts.Len(), maxTimesPerSample); i++ {
+		if v := int64(ts.At(i)); v > 0 {
+			buf[n] = v
+			n++
+		}
+	}
+	return buf[:n]
 }

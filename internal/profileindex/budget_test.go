@@ -18,6 +18,10 @@ type hostile struct {
 	samples, stacks, depth, nameLen int
 	// badLocations are out-of-range location indices leading each stack.
 	badLocations int
+	// times are the tick timestamps of each sample (a wall-clock profile).
+	times int
+	// lines gives each frame a file and a line number.
+	lines bool
 }
 
 func (h hostile) build() pprofile.Profiles {
@@ -28,6 +32,9 @@ func (h hostile) build() pprofile.Profiles {
 		name := strings.Repeat(string(rune('a'+i%26)), h.nameLen) + "." + strings.Repeat("x", i%7)
 		fn := d.FunctionTable().AppendEmpty()
 		fn.SetNameStrindex(b.str(name))
+		if h.lines {
+			fn.SetFilenameStrindex(b.str("/src/" + name + ".go"))
+		}
 		funcs[i] = int32(d.FunctionTable().Len() - 1)
 	}
 	firstStack := int32(d.StackTable().Len())
@@ -38,7 +45,11 @@ func (h hostile) build() pprofile.Profiles {
 		}
 		for i := range h.depth {
 			loc := d.LocationTable().AppendEmpty()
-			loc.Lines().AppendEmpty().SetFunctionIndex(funcs[(i+s)%len(funcs)])
+			line := loc.Lines().AppendEmpty()
+			line.SetFunctionIndex(funcs[(i+s)%len(funcs)])
+			if h.lines {
+				line.SetLine(int64(1000000 + i + s))
+			}
 			st.LocationIndices().Append(int32(d.LocationTable().Len() - 1))
 		}
 	}
@@ -50,6 +61,9 @@ func (h hostile) build() pprofile.Profiles {
 		s.SetLinkIndex(int32(d.LinkTable().Len() - 1))
 		s.SetStackIndex(firstStack + int32(i%max(h.stacks, 1)))
 		s.Values().Append(int64(10 * time.Millisecond))
+		for j := range h.times {
+			s.TimestampsUnixNano().Append(uint64(j + 1))
+		}
 	}
 	return b.pd
 }
@@ -63,6 +77,9 @@ func TestHostileMessageStaysInBudget(t *testing.T) {
 		"one deep stack":       {samples: 20000, stacks: 1, depth: 300, nameLen: 600},
 		"many deep stacks":     {samples: 20000, stacks: 2000, depth: 300, nameLen: 600},
 		"bad indices in front": {samples: 20000, stacks: 500, depth: 40, nameLen: 100, badLocations: 200},
+		"many timestamps":      {samples: 20000, stacks: 50, depth: 10, nameLen: 10, times: 200},
+		"deep stacks, lines":   {samples: 20000, stacks: 2000, depth: 300, nameLen: 600, lines: true},
+		"lines and timestamps": {samples: 20000, stacks: 200, depth: 30, nameLen: 20, lines: true, times: 64},
 	} {
 		t.Run(name, func(t *testing.T) {
 			pd := h.build()
@@ -154,6 +171,63 @@ func TestOutOfRangeIndicesCostLinearWork(t *testing.T) {
 
 			allocs := testing.AllocsPerRun(3, func() { ix.Add(pd, t0) })
 			assert.Less(t, allocs, float64(64), "allocations do not grow with the samples of a skipped stack")
+		})
+	}
+}
+
+// TestSharedLocationsCostLinearWork: the lines of a location are resolved
+// once per message, however many stacks go through it and however many
+// inlined lines it claims.
+func TestSharedLocationsCostLinearWork(t *testing.T) {
+	const inlined = 100000
+	message := func(samples, stacks int) pprofile.Profiles {
+		b := newBuilder("nanoseconds")
+		b.stack("main.f /src/app/f.go:1")
+		fn := b.funcs["main.f"]
+		loc := b.d.LocationTable().AppendEmpty()
+		for j := range inlined {
+			l := loc.Lines().AppendEmpty()
+			l.SetFunctionIndex(fn)
+			l.SetLine(int64(j + 1))
+		}
+		shared := int32(b.d.LocationTable().Len() - 1)
+		for range stacks {
+			st := b.d.StackTable().AppendEmpty()
+			for range 2 * maxFrames {
+				st.LocationIndices().Append(shared)
+			}
+		}
+		l := b.d.LinkTable().AppendEmpty()
+		l.SetTraceID(trace)
+		l.SetSpanID(span1)
+		for i := range samples {
+			s := b.p.Samples().AppendEmpty()
+			s.SetLinkIndex(1)
+			s.SetStackIndex(int32(2 + i%stacks))
+			s.Values().Append(5)
+		}
+		return b.pd
+	}
+	for _, tt := range []struct {
+		name            string
+		samples, stacks int
+	}{
+		{"one stack", 1000, 1},
+		{"many stacks", 4000, 1000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pd := message(tt.samples, tt.stacks)
+			ix := New(Settings{MaxSamples: 1 << 20, TTL: time.Minute})
+			st := ix.Add(pd, t0)
+			require.Equal(t, tt.samples, st.Kept)
+			checkAccounting(t, ix)
+			got := ix.Take(trace, span1).Samples[0]
+			assert.Len(t, got.Frames, maxFrames)
+			assert.Equal(t, "f.go:256", got.Lines[maxFrames-1])
+			// Each stack walks at most maxFrames frames and a location per
+			// frame; the shared location's lines are resolved once.
+			limit := tt.samples + tt.stacks*2*maxFrames + maxFrames
+			assert.LessOrEqual(t, ix.steps, limit)
 		})
 	}
 }
@@ -273,7 +347,7 @@ func TestDropReasons(t *testing.T) {
 // one frame slice, whichever spans they belong to.
 func TestFramesAreShared(t *testing.T) {
 	b := newBuilder("nanoseconds")
-	st := b.stack("main.f", "main.g", "main.h")
+	st := b.stack("main.f /app/f.go:1", "main.g", "main.h /app/h.go:3")
 	for i := range 3 {
 		l := b.d.LinkTable().AppendEmpty()
 		l.SetTraceID(trace)
@@ -285,10 +359,12 @@ func TestFramesAreShared(t *testing.T) {
 	}
 	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
 	require.Equal(t, 3, ix.Add(b.pd, t0).Kept)
-	a := ix.Take(trace, pcommon.SpanID{1}).Samples[0].Frames
-	c := ix.Take(trace, pcommon.SpanID{3}).Samples[0].Frames
-	assert.Equal(t, []string{"main.f", "main.g", "main.h"}, a)
-	assert.Same(t, &a[0], &c[0], "one frame slice for the stack")
+	a := ix.Take(trace, pcommon.SpanID{1}).Samples[0]
+	c := ix.Take(trace, pcommon.SpanID{3}).Samples[0]
+	assert.Equal(t, []string{"main.f", "main.g", "main.h"}, a.Frames)
+	assert.Equal(t, []string{"f.go:1", "", "h.go:3"}, a.Lines)
+	assert.Same(t, &a.Frames[0], &c.Frames[0], "one frame slice for the stack")
+	assert.Same(t, &a.Lines[0], &c.Lines[0], "one line slice for the stack")
 }
 
 func sum(xs []int) int {

@@ -24,15 +24,26 @@ const (
 	chunkBytes    = (int64(unsafe.Sizeof(chunk{})) + 15) &^ 15
 )
 
-// framesBytes is a stack's frame slice of capacity n (already rounded to
-// its size class by append), with its slot in the message's list of
-// resolved stacks.
+// framesBytes is a stack's frame slice, or its frames and lines in one, of
+// capacity n (already rounded to its size class by append), with its slot
+// in the message's list of resolved stacks.
 func framesBytes(n int) int64 {
 	return int64(n)*stringHeaderBytes + mallocHeaderBytes + sliceHeaderBytes
 }
 
 // nameBytes is an interned function name.
 func nameBytes(s string) int64 { return sizeClass(int64(len(s))) }
+
+// timesBytes is a sample's n tick timestamps.
+func timesBytes(n int) int64 {
+	if n == 0 {
+		return 0
+	}
+	return sizeClass(int64(n) * 8)
+}
+
+// moduleBytes is an entry's main module path.
+func moduleBytes(s string) int64 { return sizeClass(int64(len(s))) }
 
 // sizeClass bounds the size class an allocation of n bytes lands in: size
 // classes are 16 bytes apart up to 256, and at most a quarter apart above.

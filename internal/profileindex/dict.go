@@ -1,6 +1,8 @@
 package profileindex
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,13 +43,23 @@ type dict struct {
 	// fraction of the size of the tables they shadow.
 	stackMemo []int32
 	funcMemo  []int32
-	frames    [][]string
+	frames    []stackLines
 	names     []string
 	buf       []string
+	// Lines are resolved per location, all of a location's at once (up to
+	// maxFrames): locMemo's k > 0 says they start at lineStrs[k-1].
+	locMemo   []int32
+	lineStrs  []string
+	lineBuf   []string
+	formatBuf []byte
 
 	// steps counts table entries visited, for the tests of the work bound.
 	steps int
 }
+
+// stackLines are a resolved stack's frames and lines (nil when no line is
+// known).
+type stackLines struct{ frames, lines []string }
 
 func newDict(d pprofile.ProfilesDictionary) *dict {
 	return &dict{
@@ -77,6 +89,20 @@ func (d *dict) valueUnit(p pprofile.Profile) (unitNs bool, period time.Duration)
 		period = time.Duration(p.Period())
 	}
 	return unitNs, period
+}
+
+// kind reads what a profile's samples measure from its sample type: the
+// spanprofiler names its wall-clock profile "wall", the OpenTelemetry eBPF
+// profiler its off-CPU profile "off_cpu" (the other spellings are other
+// profilers'). Anything else is taken for CPU time, as before kinds.
+func (d *dict) kind(p pprofile.Profile) Kind {
+	switch d.str(p.SampleType().TypeStrindex()) {
+	case "wall":
+		return KindWall
+	case "off_cpu", "offcpu", "off-cpu":
+		return KindOffCPU
+	}
+	return KindCPU
 }
 
 func sampleCPU(s pprofile.Sample, unitNs bool, period time.Duration) time.Duration {
@@ -160,56 +186,152 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// stack resolves a stack into function names, leaf first, and reports the
-// bytes it newly allocated (0 when the stack was resolved before in this
-// message). Inlined functions of a location come innermost first, as in
-// pprof. The result is shared by every sample of the stack: read only.
-func (d *dict) stack(stackIndex int32) ([]string, int64) {
+// stack resolves a stack into function names, leaf first, and their
+// "file.go:42" lines (nil when none is known), and reports the bytes it
+// newly allocated (0 when the stack was resolved before in this message).
+// Inlined functions of a location come innermost first, as in pprof. The
+// results are shared by every sample of the stack: read only.
+func (d *dict) stack(stackIndex int32) (frames, lines []string, bytes int64) {
 	if stackIndex <= 0 || int(stackIndex) >= d.stacks.Len() {
-		return nil, 0
+		return nil, nil, 0
 	}
 	if d.stackMemo == nil {
 		d.stackMemo = make([]int32, d.stacks.Len())
 	}
 	switch m := d.stackMemo[stackIndex]; {
 	case m > 0:
-		return d.frames[m-1], 0
+		return d.frames[m-1].frames, d.frames[m-1].lines, 0
 	case m < 0:
-		return nil, 0
+		return nil, nil, 0
 	}
 	d.stackMemo[stackIndex] = -1
 	idx := d.stacks.At(int(stackIndex)).LocationIndices()
 	depth := min(idx.Len(), maxFrames)
-	// Frames gather in a buffer reused across the message's stacks; only a
-	// usable stack gets a slice of its own, of its exact size.
-	buf := d.buf[:0]
-	var bytes int64
+	// Frames and lines gather in buffers reused across the message's
+	// stacks; only a usable stack gets a slice of its own, of its exact
+	// size.
+	buf, lbuf := d.buf[:0], d.lineBuf[:0]
+	known := false // lbuf is filled from the first known line on
 	for i := 0; i < depth && len(buf) < maxFrames; i++ {
 		d.steps++
 		li := idx.At(i)
 		if li <= 0 || int(li) >= d.locs.Len() {
 			continue
 		}
-		lines := d.locs.At(int(li)).Lines()
-		if lines.Len() == 0 {
+		locLines := d.locs.At(int(li)).Lines()
+		if locLines.Len() == 0 {
 			buf = append(buf, unknownFrame)
+			if known {
+				lbuf = append(lbuf, "")
+			}
 			continue
 		}
-		for j := 0; j < lines.Len() && len(buf) < maxFrames; j++ {
+		resolved, b := d.location(li, locLines)
+		bytes += b
+		for j := 0; j < locLines.Len() && len(buf) < maxFrames; j++ {
 			d.steps++
-			name, b := d.function(lines.At(j).FunctionIndex())
+			name, b := d.function(locLines.At(j).FunctionIndex())
 			bytes += b
+			line := ""
+			if j < len(resolved) {
+				line = resolved[j]
+			}
+			if line != "" && !known {
+				known = true
+				for range buf {
+					lbuf = append(lbuf, "")
+				}
+			}
+			if known {
+				lbuf = append(lbuf, line)
+			}
 			buf = append(buf, name)
 		}
 	}
-	d.buf = buf
+	d.buf, d.lineBuf = buf, lbuf
 	if len(buf) == 0 {
+		return nil, nil, 0
+	}
+	n := len(buf)
+	if known {
+		// One allocation for both, frames first: they live and die
+		// together. Grow rounds the capacity up to the size class.
+		all := slices.Grow([]string(nil), 2*n)[:2*n]
+		copy(all, buf)
+		copy(all[n:], lbuf)
+		frames, lines = all[:n:n], all[n:]
+		bytes += framesBytes(cap(all)) + sliceHeaderBytes
+	} else {
+		frames = append([]string(nil), buf...) // cap rounded up to the size class
+		bytes += framesBytes(cap(frames))
+	}
+	d.frames = append(d.frames, stackLines{frames, lines})
+	d.stackMemo[stackIndex] = int32(len(d.frames))
+	return frames, lines, bytes
+}
+
+// location resolves the "file.go:42" of each line of a location (at most
+// maxFrames of them), nil when none is known, and reports the bytes it newly
+// allocated. A location is resolved once per message, whatever the number
+// of stacks through it.
+func (d *dict) location(li int32, locLines pprofile.LineSlice) ([]string, int64) {
+	if locLines.Len() == 1 && locLines.At(0).Line() <= 0 {
+		return nil, 0 // nothing to resolve, nor to remember
+	}
+	if d.locMemo == nil {
+		d.locMemo = make([]int32, d.locs.Len())
+	}
+	n := min(locLines.Len(), maxFrames)
+	switch m := d.locMemo[li]; {
+	case m > 0:
+		return d.lineStrs[m-1 : int(m-1)+n], 0
+	case m < 0:
 		return nil, 0
 	}
-	out := append([]string(nil), buf...) // cap rounded up to the size class
-	d.frames = append(d.frames, out)
-	d.stackMemo[stackIndex] = int32(len(d.frames))
-	return out, bytes + framesBytes(cap(out))
+	d.locMemo[li] = -1
+	start := len(d.lineStrs)
+	var bytes int64
+	known := false
+	for j := 0; j < n; j++ {
+		d.steps++
+		line := d.line(locLines.At(j))
+		if line != "" {
+			known = true
+			bytes += sizeClass(int64(len(line)))
+		}
+		d.lineStrs = append(d.lineStrs, line)
+	}
+	if !known {
+		d.lineStrs = d.lineStrs[:start]
+		return nil, 0
+	}
+	d.locMemo[li] = int32(start + 1)
+	return d.lineStrs[start : start+n], bytes
+}
+
+// line formats a line's function file base name and line number as
+// "file.go:42", sanitised, in a string of its own; "" when either is
+// unknown.
+func (d *dict) line(l pprofile.Line) string {
+	fi := l.FunctionIndex()
+	if l.Line() <= 0 || fi <= 0 || int(fi) >= d.funcs.Len() {
+		return ""
+	}
+	file := d.str(d.funcs.At(int(fi)).FilenameStrindex())
+	// The base name is at the end: looking at the end only bounds the work
+	// of a huge path, which many locations may share.
+	if len(file) > 4*maxNameBytes {
+		file = file[len(file)-4*maxNameBytes:]
+	}
+	file = file[strings.LastIndexAny(file, "/\\")+1:]
+	file, _ = safetext.Clean(file, maxNameBytes)
+	if file == "" {
+		return ""
+	}
+	d.formatBuf = append(d.formatBuf[:0], file...)
+	d.formatBuf = append(d.formatBuf, ':')
+	d.formatBuf = strconv.AppendInt(d.formatBuf, l.Line(), 10)
+	return string(d.formatBuf)
 }
 
 // function resolves a function index into its sanitised name, and reports

@@ -1,4 +1,4 @@
-// Package profileindex keeps recent CPU profile samples indexed by the span
+// Package profileindex keeps recent profile samples indexed by the span
 // they belong to, so that an alert for a slow span can carry the profile of
 // that very request.
 //
@@ -8,10 +8,24 @@
 // profiler reports Go pprof labels, or span_id), checked against a trace_id
 // attribute when one is present.
 //
+// Each sample keeps its kind, read from its profile's sample type: "wall"
+// (spanprofiler's wall-clock profile, sent beside the CPU one in the same
+// message) is KindWall, "off_cpu" (the OpenTelemetry eBPF profiler's
+// off-CPU profile; "offcpu" and "off-cpu" too) is KindOffCPU, anything else
+// is CPU time. Summarize takes its CPU figures from the CPU samples only,
+// and from the others the time the request waited and where. A sample also
+// keeps each frame's "file.go:42" when the profile has line numbers, and
+// the first maxTimesPerSample timestamps of its ticks, so that a tick can
+// be placed in the request's timeline. The slowspan.go.main_module resource
+// attribute, the app's Go main module path, tells the app's own code from
+// its dependencies (AppCode).
+//
 // Memory is bounded in bytes and in samples, both enforced while a message
 // is read: the oldest spans' samples make room first, and once the samples
 // of the message being read fill the budget, the rest of the message is
-// dropped unread. Samples also expire after a time to live.
+// dropped unread. Names, lines, timestamps and main modules count in the
+// bytes. The work is bounded per message: each stack, location and function
+// of a message is resolved once. Samples also expire after a time to live.
 package profileindex
 
 import (

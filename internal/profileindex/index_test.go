@@ -2,6 +2,8 @@ package profileindex
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,13 +43,39 @@ func newBuilder(unit string) *builder {
 	d.MappingTable().AppendEmpty()
 	b := &builder{pd: pd, d: d, strings: map[string]int32{"": 0}, funcs: map[string]int32{}}
 	b.p = pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
-	b.p.SampleType().SetTypeStrindex(b.str("cpu"))
-	b.p.SampleType().SetUnitStrindex(b.str(unit))
-	b.p.PeriodType().SetTypeStrindex(b.str("cpu"))
-	b.p.PeriodType().SetUnitStrindex(b.str("nanoseconds"))
-	b.p.SetPeriod(int64(10 * time.Millisecond))
+	b.setType("cpu", unit, int64(10*time.Millisecond))
 	return b
 }
+
+// resource starts a new resource in the message, with the main module
+// attribute when module is not empty, and a CPU profile in it.
+func (b *builder) resource(module string) {
+	rp := b.pd.ResourceProfiles().AppendEmpty()
+	if module != "" {
+		rp.Resource().Attributes().PutStr(MainModuleAttribute, module)
+	}
+	b.p = rp.ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
+	b.setType("cpu", "nanoseconds", int64(10*time.Millisecond))
+}
+
+// profile starts another profile in the current resource, of the given
+// sample type (unit nanoseconds) and period.
+func (b *builder) profile(typ string, period time.Duration) {
+	rp := b.pd.ResourceProfiles().At(b.pd.ResourceProfiles().Len() - 1)
+	b.p = rp.ScopeProfiles().At(0).Profiles().AppendEmpty()
+	b.setType(typ, "nanoseconds", int64(period))
+}
+
+func (b *builder) setType(typ, unit string, period int64) {
+	b.p.SampleType().SetTypeStrindex(b.str(typ))
+	b.p.SampleType().SetUnitStrindex(b.str(unit))
+	b.p.PeriodType().SetTypeStrindex(b.str(typ))
+	b.p.PeriodType().SetUnitStrindex(b.str("nanoseconds"))
+	b.p.SetPeriod(period)
+}
+
+// last is the sample added last.
+func (b *builder) last() pprofile.Sample { return b.p.Samples().At(b.p.Samples().Len() - 1) }
 
 func (b *builder) str(s string) int32 {
 	if i, ok := b.strings[s]; ok {
@@ -59,19 +87,29 @@ func (b *builder) str(s string) int32 {
 	return i
 }
 
-// stack adds a stack of functions, leaf first, and returns its index.
+// stack adds a stack of functions, leaf first, and returns its index. A
+// frame may carry its file and line: "main.f /src/app/f.go:42".
 func (b *builder) stack(leafFirst ...string) int32 {
 	st := b.d.StackTable().AppendEmpty()
-	for _, name := range leafFirst {
+	for _, frame := range leafFirst {
+		name, at, _ := strings.Cut(frame, " ")
+		file, line := at, int64(0)
+		if colon := strings.LastIndexByte(at, ':'); colon >= 0 {
+			file = at[:colon]
+			line, _ = strconv.ParseInt(at[colon+1:], 10, 64)
+		}
 		fi, ok := b.funcs[name]
 		if !ok {
 			f := b.d.FunctionTable().AppendEmpty()
 			f.SetNameStrindex(b.str(name))
+			f.SetFilenameStrindex(b.str(file))
 			fi = int32(b.d.FunctionTable().Len() - 1)
 			b.funcs[name] = fi
 		}
 		loc := b.d.LocationTable().AppendEmpty()
-		loc.Lines().AppendEmpty().SetFunctionIndex(fi)
+		l := loc.Lines().AppendEmpty()
+		l.SetFunctionIndex(fi)
+		l.SetLine(line)
 		st.LocationIndices().Append(int32(b.d.LocationTable().Len() - 1))
 	}
 	return int32(b.d.StackTable().Len() - 1)
@@ -252,4 +290,196 @@ func TestSamplesPerSpanAreCapped(t *testing.T) {
 	ix := New(Settings{MaxSamples: 1 << 20, TTL: time.Minute})
 	assert.Equal(t, maxSamplesPerSpan, ix.Add(b.pd, t0).Kept)
 	assert.Len(t, ix.Take(trace, span1).Samples, maxSamplesPerSpan)
+}
+
+func TestKinds(t *testing.T) {
+	for _, tt := range []struct {
+		typ  string
+		want Kind
+	}{
+		{"wall", KindWall},
+		{"off_cpu", KindOffCPU}, // the OpenTelemetry eBPF profiler
+		{"offcpu", KindOffCPU},
+		{"off-cpu", KindOffCPU},
+		{"cpu", KindCPU},
+		{"samples", KindCPU},
+		{"", KindCPU},
+		{"Wall", KindCPU},
+	} {
+		t.Run(tt.typ, func(t *testing.T) {
+			b := newBuilder("nanoseconds")
+			b.linked(trace, span1, int64(10*time.Millisecond), "main.cpu")
+			b.profile(tt.typ, 10*time.Millisecond)
+			b.linked(trace, span1, int64(20*time.Millisecond), "main.other")
+			ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+			require.Equal(t, 2, ix.Add(b.pd, t0).Kept)
+			got := ix.Take(trace, span1).Samples
+			assert.Equal(t, KindCPU, got[0].Kind, "the first profile is CPU")
+			assert.Equal(t, tt.want, got[1].Kind)
+			assert.Equal(t, 20*time.Millisecond, got[1].CPU)
+		})
+	}
+}
+
+func TestTimes(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		times     []uint64
+		wantTimes []int64
+		wantCount int64
+	}{
+		{name: "none", wantCount: 3},
+		{name: "each tick", times: []uint64{100, 300, 200}, wantTimes: []int64{100, 300, 200}, wantCount: 3},
+		{name: "no unix times skipped", times: []uint64{0, 1 << 63, 7}, wantTimes: []int64{7}, wantCount: 3},
+		{name: "none usable", times: []uint64{0}, wantCount: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBuilder("nanoseconds")
+			b.profile("wall", 10*time.Millisecond)
+			b.linked(trace, span1, int64(30*time.Millisecond), "runtime.gopark", "time.Sleep", "main.f")
+			b.last().TimestampsUnixNano().FromRaw(tt.times)
+			ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+			require.Equal(t, 1, ix.Add(b.pd, t0).Kept)
+			got := ix.Take(trace, span1).Samples[0]
+			assert.Equal(t, tt.wantTimes, got.Times)
+			assert.Equal(t, tt.wantCount, got.Count)
+			assert.Equal(t, KindWall, got.Kind)
+		})
+	}
+}
+
+// TestTimesAreCapped: a sample with a million timestamps keeps
+// maxTimesPerSample of them, and the index accounts for what it keeps.
+func TestTimesAreCapped(t *testing.T) {
+	bytesOf := func(n int) (int64, Sample) {
+		b := newBuilder("nanoseconds")
+		b.profile("wall", 10*time.Millisecond)
+		b.linked(trace, span1, int64(time.Second), "main.f")
+		ts := make([]uint64, n)
+		for i := range ts {
+			ts[i] = uint64(i + 1)
+		}
+		b.last().TimestampsUnixNano().FromRaw(ts)
+		ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+		require.Equal(t, 1, ix.Add(b.pd, t0).Kept)
+		checkAccounting(t, ix)
+		return ix.Bytes(), ix.Take(trace, span1).Samples[0]
+	}
+	without, _ := bytesOf(0)
+	with, got := bytesOf(1_000_000)
+	assert.Len(t, got.Times, maxTimesPerSample)
+	assert.Equal(t, int64(maxTimesPerSample), got.Times[maxTimesPerSample-1])
+	assert.EqualValues(t, 1_000_000, got.Count, "the ticks are still counted")
+	assert.Equal(t, timesBytes(maxTimesPerSample), with-without, "the timestamps are accounted")
+}
+
+func TestMainModule(t *testing.T) {
+	long := "github.com/acme/" + strings.Repeat("x", 1000)
+	b := newBuilder("nanoseconds")
+	b.linked(trace, span1, 100, "main.f") // a resource without the attribute
+	b.resource("github.com/acme/shop")
+	b.linked(trace, span1, 100, "main.f")
+	b.linked(trace, span2, 100, "main.f")
+	b.resource("github.com/acme/other")
+	b.linked(trace, span2, 100, "main.f")
+	b.resource("evil\x1b[31m\xff")
+	b.linked(trace, pcommon.SpanID{3}, 100, "main.f")
+	b.resource(long)
+	b.linked(trace, pcommon.SpanID{4}, 100, "main.f")
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	require.Equal(t, 6, ix.Add(b.pd, t0).Kept)
+	checkAccounting(t, ix)
+	assert.Equal(t, "github.com/acme/shop", ix.Take(trace, span1).MainModule, "set by a later resource")
+	assert.Equal(t, "github.com/acme/shop", ix.Take(trace, span2).MainModule, "the first non-empty wins")
+	assert.Equal(t, "evil[31m\uFFFD", ix.Take(trace, pcommon.SpanID{3}).MainModule, "sanitised")
+	assert.Len(t, ix.Take(trace, pcommon.SpanID{4}).MainModule, maxModuleBytes, "capped")
+
+	// A later message sets it on a span that had none.
+	b = newBuilder("nanoseconds")
+	b.linked(trace, span1, 100, "main.f")
+	ix.Add(b.pd, t0)
+	b = newBuilder("nanoseconds")
+	b.resource("github.com/acme/shop")
+	b.linked(trace, span1, 100, "main.f")
+	ix.Add(b.pd, t0)
+	checkAccounting(t, ix)
+	got := ix.Take(trace, span1)
+	assert.Len(t, got.Samples, 2)
+	assert.Equal(t, "github.com/acme/shop", got.MainModule)
+}
+
+func TestLines(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		frames []string
+		want   []string
+	}{
+		{
+			name:   "file and line",
+			frames: []string{"main.burn /src/app/burn.go:42", "main.handler /src/app/h.go:7"},
+			want:   []string{"burn.go:42", "h.go:7"},
+		},
+		{
+			name:   "some unknown",
+			frames: []string{"runtime.futex", "main.burn /src/app/burn.go:0", "main.handler C:\\app\\h.go:7"},
+			want:   []string{"", "", "h.go:7"},
+		},
+		{
+			name:   "none known",
+			frames: []string{"main.burn", "main.handler /src/app/:3"},
+			want:   nil,
+		},
+		{
+			name:   "hostile file name",
+			frames: []string{"main.f /src/" + strings.Repeat("\xff", 5000) + "\x1bx.go:9"},
+			want:   []string{"\uFFFDx.go:9"},
+		},
+		{
+			name:   "long file name",
+			frames: []string{"main.f /src/" + strings.Repeat("a", 5000) + ".go:9"},
+			want:   []string{strings.Repeat("a", maxNameBytes) + ":9"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBuilder("nanoseconds")
+			b.linked(trace, span1, 100, tt.frames...)
+			ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+			require.Equal(t, 1, ix.Add(b.pd, t0).Kept)
+			checkAccounting(t, ix)
+			got := ix.Take(trace, span1).Samples[0]
+			assert.Equal(t, tt.want, got.Lines)
+			assert.Len(t, got.Frames, len(tt.frames))
+		})
+	}
+}
+
+// TestInlinedLines: a location's inlined functions each get their line,
+// innermost first, and a location without lines gets "".
+func TestInlinedLines(t *testing.T) {
+	b := newBuilder("nanoseconds")
+	b.stack("main.inner /app/a.go:1", "main.outer /app/b.go:2", "main.caller /app/c.go:3")
+	// One location holding the three functions: inner inlined into outer.
+	loc := b.d.LocationTable().AppendEmpty()
+	for i, name := range []string{"main.inner", "main.outer"} {
+		l := loc.Lines().AppendEmpty()
+		l.SetFunctionIndex(b.funcs[name])
+		l.SetLine(int64(10 + i))
+	}
+	inlined := int32(b.d.LocationTable().Len() - 1)
+	b.d.LocationTable().AppendEmpty() // no lines: [unknown]
+	st := b.d.StackTable().AppendEmpty()
+	st.LocationIndices().Append(inlined, inlined+1, 3)
+	l := b.d.LinkTable().AppendEmpty()
+	l.SetTraceID(trace)
+	l.SetSpanID(span1)
+	s := b.p.Samples().AppendEmpty()
+	s.SetLinkIndex(int32(b.d.LinkTable().Len() - 1))
+	s.SetStackIndex(int32(b.d.StackTable().Len() - 1))
+	s.Values().Append(100)
+
+	ix := New(Settings{MaxSamples: 100, TTL: time.Minute})
+	require.Equal(t, 1, ix.Add(b.pd, t0).Kept)
+	got := ix.Take(trace, span1).Samples[0]
+	assert.Equal(t, []string{"main.inner", "main.outer", "[unknown]", "main.caller"}, got.Frames)
+	assert.Equal(t, []string{"a.go:10", "b.go:11", "", "c.go:3"}, got.Lines)
 }
