@@ -50,8 +50,8 @@ func Profiled(i int) alert.Alert {
 		TopFunctions: []alert.Function{{Name: "main.loadOrder", Self: 0.2, Total: 0.9}},
 		HottestFrame: "main.loadOrder",
 		Stacks: []alert.Stack{
-			{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 38},
-			{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 24},
+			{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 38 * int64(10*time.Millisecond)},
+			{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 24 * int64(10*time.Millisecond)},
 		},
 	}
 	return a
@@ -101,10 +101,10 @@ func Full() alert.Alert {
 			},
 			HottestFrame: "main.loadOrder",
 			Stacks: []alert.Stack{
-				{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder", "encoding/json.Unmarshal", "encoding/json.(*decodeState).object"}, Value: 26},
-				{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 12},
-				{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.render", "html/template.(*Template).Execute"}, Value: 15},
-				{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 9},
+				{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder", "encoding/json.Unmarshal", "encoding/json.(*decodeState).object"}, Value: 26 * int64(10*time.Millisecond)},
+				{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.loadOrder"}, Value: 12 * int64(10*time.Millisecond)},
+				{Frames: []string{"net/http.(*conn).serve", "main.handleOrder", "main.render", "html/template.(*Template).Execute"}, Value: 15 * int64(10*time.Millisecond)},
+				{Frames: []string{"net/http.(*conn).serve", "runtime.mallocgc"}, Value: 9 * int64(10*time.Millisecond)},
 			},
 		},
 	}

@@ -449,9 +449,6 @@ func TestDiagnosedAlert(t *testing.T) {
 	cfg := syncConfig(path)
 	cfg.Reports = filepath.Join(dir, "reports")
 	a := figurestest.Diagnosed(alert.DiagnosisCPU)
-	for i := range a.Profile.Stacks { // CPU nanoseconds, as the engine fills them
-		a.Profile.Stacks[i].Value *= int64(10 * time.Millisecond)
-	}
 	runExporter(t, cfg, alerttest.Traces(t, a))
 
 	got, err := os.ReadFile(path)

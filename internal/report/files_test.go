@@ -17,9 +17,6 @@ import (
 func TestWriteSet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "reports")
 	a := alerttest.Full()
-	for i := range a.Profile.Stacks { // CPU nanoseconds, as the engine fills them
-		a.Profile.Stacks[i].Value *= int64(10 * time.Millisecond)
-	}
 	set, err := Build(a)
 	require.NoError(t, err)
 	require.NoError(t, WriteSet(dir, set, true))

@@ -84,7 +84,8 @@ func parsePprof(data []byte) (p *profile.Profile, gzipped bool, err error) {
 	return p, gzipped, nil
 }
 
-// Synthesize builds a CPU profile from collapsed stacks (root first), with
+// Synthesize builds a CPU profile from collapsed stacks (root first, values
+// in CPU nanoseconds, as Summarize writes them), with
 // sample types samples/count and cpu/nanoseconds like Go's CPU profiles, so
 // that `go tool pprof` shows the same numbers as the flame graph.
 func Synthesize(stacks []alert.Stack, prof *alert.Profile, start time.Time) *profile.Profile {
@@ -117,7 +118,9 @@ func Synthesize(stacks []alert.Stack, prof *alert.Profile, start time.Time) *pro
 		return l
 	}
 	for _, s := range cleanStacks(stacks) {
-		sample := &profile.Sample{Value: []int64{s.Value, s.Value * period}}
+		// A stack's value is CPU nanoseconds; the sample count is what
+		// the period makes of it.
+		sample := &profile.Sample{Value: []int64{max(1, (s.Value+period/2)/period), s.Value}}
 		// pprof stacks are leaf first.
 		for i := len(s.Frames) - 1; i >= 0; i-- {
 			sample.Location = append(sample.Location, loc(s.Frames[i]))
