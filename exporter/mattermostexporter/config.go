@@ -70,8 +70,9 @@ type Config struct {
 	Channels []ChannelRule `mapstructure:"channels"`
 
 	// Storage is a storage extension (e.g. file_storage) that remembers, per
-	// endpoint, the post that started its thread, and the alerts already
-	// posted. Without it follow-ups are new posts. API mode.
+	// channel and endpoint, the post that started its thread (an incident's
+	// post, edited in place), and the alerts already posted. Without it
+	// follow-ups are new posts. API mode.
 	Storage *component.ID `mapstructure:"storage"`
 
 	BackOffConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`

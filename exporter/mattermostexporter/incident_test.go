@@ -10,6 +10,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
@@ -171,8 +172,9 @@ func TestIncidentPostAfterRestart(t *testing.T) {
 	assert.Equal(t, posts[0].ID, posts[2].RootID)
 }
 
-// TestIncidentPatchRetried: a 5xx on the edit fails the delivery (retried);
-// the retry edits and replies once.
+// TestIncidentPatchRetried: a 5xx or a 429 on the edit fails the delivery
+// as a retryable error (a 429 after its Retry-After); the retry edits and
+// replies once.
 func TestIncidentPatchRetried(t *testing.T) {
 	s := newFake(t)
 	opened := alerttest.Start.Add(-10 * time.Minute)
@@ -183,8 +185,14 @@ func TestIncidentPatchRetried(t *testing.T) {
 		s.FailNext(1, 503)
 		err := consume(esc)
 		require.Error(t, err)
+		assert.False(t, consumererror.IsPermanent(err))
 		assert.Contains(t, err.Error(), "PUT /api/v4/posts/{post_id}/patch: HTTP 503")
 		assert.NotContains(t, err.Error(), token)
+		s.FailNextWith(1, mattermostfake.Failure{Status: 429, RetryAfter: 7})
+		err = consume(esc)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "Throttle (7s)")
+		assert.Contains(t, err.Error(), "PUT /api/v4/posts/{post_id}/patch: HTTP 429")
 		require.NoError(t, consume(esc))
 	})
 	posts := requireSafePosts(t, s, 2)
