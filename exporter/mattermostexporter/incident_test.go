@@ -124,6 +124,7 @@ func TestIncidentEditTimeLimit(t *testing.T) {
 	assert.Contains(t, posts[2].Message, "✅ Resolved:")
 	assert.Equal(t, 1, patches(s), "no edit tried after the server refused one")
 	assert.Equal(t, 1, l.count("older than the server's edit time limit"))
+	assert.NotContains(t, l.all(), token, "the logs never show the token")
 }
 
 // TestIncidentPostDeleted: a deleted incident post cannot be edited (403):
@@ -147,6 +148,7 @@ func TestIncidentPostDeleted(t *testing.T) {
 	assert.Contains(t, second.Message, "Escalation: the incident got worse.")
 	assert.Equal(t, second.ID, posts[2].RootID)
 	assert.Equal(t, 1, l.count("cannot be edited"))
+	assert.NotContains(t, l.all(), token, "the logs never show the token")
 }
 
 // TestIncidentPostAfterRestart: the incident's post is remembered in
