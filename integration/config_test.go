@@ -72,6 +72,9 @@ func TestCollectorConfigValidates(t *testing.T) {
 	}
 	require.NotNil(t, ss.Dedup.Storage)
 	assert.Equal(t, component.MustNewID("file_storage"), *ss.Dedup.Storage)
+	if _, set := os.LookupEnv("SLOWSPAN_TRACE_LINK"); !set {
+		assert.Empty(t, ss.Links.Trace, "no trace link by default, and an empty template validates")
+	}
 
 	// The collector's own metrics stay on loopback.
 	tel, ok := cfg.Service.Telemetry.(*map[string]any)
@@ -92,6 +95,15 @@ func TestCollectorConfigValidates(t *testing.T) {
 	if _, set := os.LookupEnv("SLOWSPAN_DATA_DIR"); !set {
 		assert.Equal(t, "./data", fs.Directory)
 	}
+
+	// `make run` reads the trace link template from SLOWSPAN_TRACE_LINK.
+	const link = "http://localhost:16686/trace/{{.TraceID}}"
+	t.Setenv("SLOWSPAN_TRACE_LINK", link)
+	cfg, err = otelcoltest.LoadConfigAndValidate("../collector-config.yaml", factories)
+	require.NoError(t, err)
+	ss, ok = cfg.Processors[component.MustNewID("slowspan")].(*slowspanprocessor.Config)
+	require.True(t, ok)
+	assert.Equal(t, link, ss.Links.Trace)
 }
 
 // rawTelemetryFactory keeps service.telemetry as a plain map. The collector's
@@ -144,6 +156,8 @@ func TestBinaryValidatesMattermostConfig(t *testing.T) {
 		"SLOWSPAN_MATTERMOST_ENDPOINT=https://mattermost.example.com",
 		"SLOWSPAN_MATTERMOST_TOKEN=abcdefghijklmnopqrstuvwxyz",
 		"SLOWSPAN_MATTERMOST_CHANNEL_ID=abcdefghijklmnopqrstuvwxyz",
+		"SLOWSPAN_TRACE_LINK=http://localhost:16686/trace/{{.TraceID}}",
+		"SLOWSPAN_REPORT_URL=https://reports.example.com/{{.Name}}.html",
 	)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "validate:\n%s", out)

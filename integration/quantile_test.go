@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
 // The quantile scenarios judge apps/goapp's /users/{id}, whose latency the
@@ -46,6 +48,9 @@ type quantileConfig struct {
 	grpcPort     int
 	dir          string
 	resolveAfter time.Duration
+	// mattermost, when set, is the URL of a fake Mattermost the alerts
+	// also go to (API mode, threads in file_storage).
+	mattermost string
 }
 
 func (c *quantileConfig) render(httpPort int) string {
@@ -84,14 +89,14 @@ exporters:
     path: %q
     sending_queue:
       enabled: false
-  nop:
+%s  nop:
 service:
   extensions: [file_storage]
   pipelines:
     traces/alerts:
       receivers: [otlp]
       processors: [slowspan]
-      exporters: [alertfile]
+      exporters: [alertfile%s]
     profiles:
       receivers: [otlp]
       processors: [slowspan]
@@ -100,7 +105,32 @@ service:
     metrics:
       level: none
 `, c.grpcPort, httpPort, filepath.Join(c.dir, "state"), quantileThreshold, c.resolveAfter, quantileThreshold,
-		c.alertFile())
+		c.alertFile(), c.mattermostExporter(), c.mattermostInPipeline())
+}
+
+func (c *quantileConfig) mattermostExporter() string {
+	if c.mattermost == "" {
+		return ""
+	}
+	return fmt.Sprintf(`  mattermost:
+    endpoint: %s
+    token: %s
+    channel_id: %s
+    storage: file_storage
+    sending_queue:
+      enabled: false
+    retry_on_failure:
+      initial_interval: 100ms
+      max_interval: 500ms
+      max_elapsed_time: 0s
+`, c.mattermost, mmToken, mmChannel)
+}
+
+func (c *quantileConfig) mattermostInPipeline() string {
+	if c.mattermost == "" {
+		return ""
+	}
+	return ", mattermost"
 }
 
 func (c *quantileConfig) alertFile() string { return filepath.Join(c.dir, "alerts.jsonl") }
@@ -412,4 +442,58 @@ func TestQuantileIncidentResolvesAfterRestart(t *testing.T) {
 		t.Fatalf("alerts for %s across both runs: %v, want quantile then resolved, nothing else", quantileRoute, reasonsOf(got))
 	}
 	checkResolved(t, firing, got[1])
+}
+
+// TestQuantileIncidentMattermostPost: the same incident, also sent to a
+// (fake) Mattermost: it is one post, edited in place when the incident
+// resolves, with the resolution as a reply in its thread.
+func TestQuantileIncidentMattermostPost(t *testing.T) {
+	f := newFakeMattermost(t)
+	cfg := &quantileConfig{resolveAfter: 2 * time.Second, mattermost: f.URL()}
+	r := &quantileRun{t: t, cfg: cfg, c: startQuantileCollector(t, cfg)}
+	r.startApp()
+
+	r.drive(slowIDs, slowRequests, slowDelay, 10)
+	r.waitUsers(alert.ReasonQuantile)
+	r.drive(calmIDs, calmRequests, fastDelay, 20)
+	r.waitUsers(alert.ReasonResolved)
+	r.mark("after")
+
+	// The alert file is written first; wait for the post to be edited.
+	var root, reply *mattermostfake.Post
+	r.c.waitLog(alertTimeout, "the incident post edited to resolved, and a reply", func(string) bool {
+		root, reply = nil, nil
+		posts := f.Posts(mmChannel)
+		for i := range posts {
+			p := &posts[i]
+			if !strings.Contains(p.Message, quantileRoute) {
+				continue
+			}
+			switch {
+			case p.RootID == "" && root == nil:
+				root = p
+			case root != nil && p.RootID == root.ID:
+				reply = p
+			}
+		}
+		return root != nil && reply != nil && root.Edits >= 1
+	})
+	incidentPosts := 0
+	for _, p := range f.Posts(mmChannel) {
+		if p.RootID == "" && strings.Contains(p.Message, quantileRoute) {
+			incidentPosts++
+		}
+	}
+	if incidentPosts != 1 {
+		t.Errorf("%d root posts about %s, want the one incident post", incidentPosts, quantileRoute)
+	}
+	if !strings.HasPrefix(root.Message, "**Status: :white_check_mark: resolved**") || root.EditAt == 0 {
+		t.Errorf("incident post (edit_at %d) =\n%s\nwant it edited to resolved", root.EditAt, root.Message)
+	}
+	if !strings.Contains(root.Message, "(quantile mode)") {
+		t.Errorf("incident post lost the incident's figures:\n%s", root.Message)
+	}
+	if !strings.Contains(reply.Message, "✅ Resolved:") {
+		t.Errorf("reply in the incident's thread = %q, want the resolution", reply.Message)
+	}
 }

@@ -32,6 +32,13 @@ type createPostRequest struct {
 	PendingPostID string `json:"pending_post_id,omitempty"`
 }
 
+// patchPostRequest is the body of PUT /api/v4/posts/{post_id}/patch; an
+// omitted field is left unchanged. Only the message is ever patched.
+// https://developers.mattermost.com/api-documentation/#/operations/PatchPost
+type patchPostRequest struct {
+	Message *string `json:"message,omitempty"`
+}
+
 // post is the 201 body of CreatePost (the fields we rely on).
 // https://developers.mattermost.com/api-documentation/#/operations/CreatePost
 type post struct {
@@ -311,6 +318,19 @@ func (c *client) createPost(ctx context.Context, req createPostRequest) (post, e
 	}
 	var p post
 	err = c.do(ctx, http.MethodPost, c.base+"/api/v4/posts", "POST /api/v4/posts", "application/json", body, &p)
+	return p, err
+}
+
+// patchPost edits a post in place (PROTOCOL.md section 12): 200 with the
+// whole post; 403 for a deleted or unknown post; 400
+// errEditTimeLimit when the post is older than PostEditTimeLimit.
+func (c *client) patchPost(ctx context.Context, postID string, req patchPostRequest) (post, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return post{}, err
+	}
+	var p post
+	err = c.do(ctx, http.MethodPut, c.base+"/api/v4/posts/"+url.PathEscape(postID)+"/patch", "PUT /api/v4/posts/{post_id}/patch", "application/json", body, &p)
 	return p, err
 }
 

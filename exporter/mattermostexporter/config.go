@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/slowspan/slowspan/internal/glob"
 	"github.com/slowspan/slowspan/internal/markdown"
 )
 
@@ -52,9 +53,26 @@ type Config struct {
 	// Attach selects the files uploaded with an alert (API mode).
 	Attach AttachConfig `mapstructure:"attach"`
 
+	// Attributes lists the attributes a post shows, in this order; the
+	// resource's count too (service.version, deployment.environment.name
+	// are resource attributes). Empty shows none. Request attributes can
+	// carry personal data: an allowlist keeps the channel to what helps.
+	Attributes []string `mapstructure:"attributes"`
+	// ReportURL is a Go text/template for a link to the alert's report as
+	// written by the file exporter's reports directory, served by some web
+	// server; .Name is the report's base name (report.Name), .Key the
+	// endpoint's hash. Empty: no link.
+	ReportURL string `mapstructure:"report_url"`
+
+	// Channels route alerts to other channels than ChannelID: the first
+	// rule whose services and routes both match the alert's endpoint wins;
+	// ChannelID takes the rest. API mode.
+	Channels []ChannelRule `mapstructure:"channels"`
+
 	// Storage is a storage extension (e.g. file_storage) that remembers, per
-	// endpoint, the post that started its thread, and the alerts already
-	// posted. Without it follow-ups are new posts. API mode.
+	// channel and endpoint, the post that started its thread (an incident's
+	// post, edited in place), and the alerts already posted. Without it
+	// follow-ups are new posts. API mode.
 	Storage *component.ID `mapstructure:"storage"`
 
 	BackOffConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
@@ -62,6 +80,25 @@ type Config struct {
 
 	_ struct{}
 }
+
+// ChannelRule sends the alerts of some endpoints to a channel. An empty
+// list matches everything; globs as in the processor's include/exclude
+// (internal/glob: '*' crosses '/').
+type ChannelRule struct {
+	// Services are globs over service.name.
+	Services []string `mapstructure:"services"`
+	// Routes are globs over the endpoint's route (http.route, or the path
+	// when there is none).
+	Routes []string `mapstructure:"routes"`
+	// ChannelID is the 26-character id of the channel.
+	ChannelID string `mapstructure:"channel_id"`
+
+	_ struct{}
+}
+
+// DefaultAttributes is the default of attributes: where the request went,
+// how it ended, and which build and environment served it.
+var DefaultAttributes = []string{"http.route", "url.path", "http.response.status_code", "service.version", "deployment.environment.name"}
 
 // AttachConfig selects attachments.
 type AttachConfig struct {
@@ -85,6 +122,7 @@ func createDefaultConfig() *Config {
 		ClientConfig:    client,
 		MaxMessageRunes: markdown.MaxRunes,
 		Attach:          AttachConfig{FlameGraph: true, Profile: true},
+		Attributes:      append([]string(nil), DefaultAttributes...),
 		BackOffConfig:   retryForever(),
 		QueueConfig:     configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 	}
@@ -116,6 +154,9 @@ func (c *Config) Validate() error {
 		if c.Storage != nil {
 			errs = append(errs, errors.New("storage: threads need API mode (endpoint, token, channel_id); remove it in webhook mode"))
 		}
+		if len(c.Channels) > 0 {
+			errs = append(errs, errors.New("channels: routing needs API mode (endpoint, token, channel_id); with a webhook use channel, or one exporter per webhook"))
+		}
 	case api:
 		var missing []string
 		if c.Endpoint == "" {
@@ -140,6 +181,7 @@ func (c *Config) Validate() error {
 		if c.ChannelID != "" && !isValidID(c.ChannelID) {
 			errs = append(errs, fmt.Errorf("channel_id: %q is not a channel id (26 letters and digits; in Mattermost: channel menu > View Info)", c.ChannelID))
 		}
+		errs = append(errs, c.validateChannels()...)
 		if c.Username != "" || c.IconURL != "" || c.Channel != "" {
 			errs = append(errs, errors.New("username, icon_url and channel apply to webhook mode only: remove them (the bot's own name and icon are used)"))
 		}
@@ -154,10 +196,44 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("message_template: %w", err))
 		}
 	}
+	if c.ReportURL != "" {
+		if _, err := parseReportURL(c.ReportURL); err != nil {
+			errs = append(errs, fmt.Errorf("report_url: %w", err))
+		}
+	}
+	for i, a := range c.Attributes {
+		if strings.TrimSpace(a) == "" {
+			errs = append(errs, fmt.Errorf("attributes[%d]: empty attribute name", i))
+		}
+	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout: must be > 0, got %s", c.Timeout))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateChannels() []error {
+	var errs []error
+	for i, r := range c.Channels {
+		field := fmt.Sprintf("channels[%d]", i)
+		switch {
+		case r.ChannelID == "":
+			errs = append(errs, fmt.Errorf("%s.channel_id: required (the 26-character channel id; in Mattermost: channel menu > View Info)", field))
+		case !isValidID(r.ChannelID):
+			errs = append(errs, fmt.Errorf("%s.channel_id: %q must be 26 letters and digits (in Mattermost: channel menu > View Info)", field, r.ChannelID))
+		}
+		for j, g := range r.Services {
+			if _, err := glob.Compile(g); err != nil {
+				errs = append(errs, fmt.Errorf("%s.services[%d]: %w", field, j, err))
+			}
+		}
+		for j, g := range r.Routes {
+			if _, err := glob.Compile(g); err != nil {
+				errs = append(errs, fmt.Errorf("%s.routes[%d]: %w", field, j, err))
+			}
+		}
+	}
+	return errs
 }
 
 func checkURL(s string) error {

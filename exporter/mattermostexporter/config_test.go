@@ -44,6 +44,8 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "", check: func(t *testing.T, c *Config) {
 			assert.Equal(t, configopaque.String("bot-token-123456"), c.Token)
+			assert.Equal(t, DefaultAttributes, c.Attributes)
+			assert.Empty(t, c.Channels)
 			assert.True(t, c.apiMode())
 		}},
 		{name: "full", check: func(t *testing.T, c *Config) {
@@ -55,6 +57,11 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, "/etc/ssl/mattermost-ca.pem", c.TLS.CAFile)
 			assert.Equal(t, "file_storage", c.QueueConfig.Get().StorageID.String())
 			assert.Equal(t, time.Minute, c.BackOffConfig.MaxElapsedTime)
+			assert.Equal(t, []string{"http.route", "http.response.status_code", "service.version"}, c.Attributes)
+			assert.Equal(t, "https://reports.example.com/{{.Name}}.html", c.ReportURL)
+			require.Len(t, c.Channels, 2)
+			assert.Equal(t, []string{"payments", "billing-*"}, c.Channels[0].Services)
+			assert.Equal(t, "adm1n0000pncbef59f4k1qe83o", c.Channels[1].ChannelID)
 		}},
 		{name: "webhook", check: func(t *testing.T, c *Config) {
 			assert.False(t, c.apiMode())
@@ -71,6 +78,14 @@ func TestLoadConfig(t *testing.T) {
 			"message_template: template: message_template:1: unclosed action",
 		}},
 		{name: "bad_webhook", wantErr: []string{"webhook_url: must start with https://", "storage: threads need API mode"}},
+		{name: "bad_channels", wantErr: []string{
+			"channels[1].channel_id: required",
+			"channels[1].routes[0]: ",
+			"channels[2].channel_id: \"town-square\" must be 26 letters and digits",
+			"report_url: template: report_url:1:2: executing \"report_url\" at <.Nope>",
+			"attributes[1]: empty attribute name",
+		}},
+		{name: "webhook_channels", wantErr: []string{"channels: routing needs API mode"}},
 		{name: "credentials_in_endpoint", wantErr: []string{"endpoint: must not contain credentials"}},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,7 @@ const (
 	errHookUser        = "web.incoming_webhook.user.app_error"
 	errHookDisabled    = "web.incoming_webhook.disabled.app_error"
 	errFilesDisabled   = "api.file.attachments.disabled.app_error"
+	errEditTimeLimit   = "api.post.update_post.permissions_time_limit.app_error"
 )
 
 // kind is what exporterhelper should do with a failed delivery.
@@ -104,6 +105,10 @@ func explain(e *statusError, webhook bool) {
 		e.hint = "the channel is archived: unarchive it or set another channel_id"
 	case e.id == errMessageLength:
 		e.hint = "the message is longer than the server's MaxPostSize: lower max_message_runes"
+	case e.id == errEditTimeLimit:
+		e.hint = "the post is older than the server's PostEditTimeLimit: the alert is posted in its thread instead"
+	case e.status == http.StatusForbidden && strings.Contains(op, "/patch"):
+		e.hint = "the post cannot be edited (deleted, or the bot lacks edit_post): the alert is posted as a new post instead"
 	case e.status == http.StatusForbidden && strings.Contains(op, "/files"):
 		e.hint = "uploads refused (file attachments disabled, or no upload_file permission)"
 	case e.status == http.StatusForbidden:

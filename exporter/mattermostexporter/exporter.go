@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -41,11 +42,13 @@ type mattermostExporter struct {
 
 	// mu serialises deliveries: the queue runs several consumers, and the
 	// thread of a key must be known before its follow-up is posted.
-	mu      sync.Mutex
-	c       *client
-	tpl     *markdown.Template
-	threads *threadStore // nil without storage
-	sent    *idset.Set
+	mu        sync.Mutex
+	c         *client
+	tpl       *markdown.Template
+	reportTpl *template.Template // nil without report_url
+	router    *router
+	threads   *threadStore // nil without storage
+	sent      *idset.Set
 
 	uploadsOffUntil time.Time
 	uploadsLogged   bool
@@ -81,8 +84,16 @@ func (e *mattermostExporter) start(ctx context.Context, host component.Host) err
 			return fmt.Errorf("mattermost: message_template: %w", err)
 		}
 	}
+	if e.cfg.ReportURL != "" {
+		if e.reportTpl, err = parseReportURL(e.cfg.ReportURL); err != nil {
+			return fmt.Errorf("mattermost: report_url: %w", err)
+		}
+	}
+	if e.router, err = newRouter(e.cfg); err != nil {
+		return err
+	}
 	if e.cfg.Storage != nil {
-		if e.threads, err = openThreadStore(ctx, host, *e.cfg.Storage, e.set.ID); err != nil {
+		if e.threads, err = openThreadStore(ctx, host, *e.cfg.Storage, e.set.ID, e.cfg.ChannelID); err != nil {
 			return err
 		}
 	}
@@ -113,33 +124,41 @@ func (e *mattermostExporter) checkAPI(ctx context.Context) error {
 		e.annotate(err)
 		return fmt.Errorf("mattermost: checking token: %w", err)
 	}
-	ch, err := e.c.channel(ctx, e.cfg.ChannelID)
-	if err != nil {
-		var se *statusError
-		if errors.As(err, &se) {
-			switch se.status {
-			case 404:
-				se.hint = "channel_id does not exist on this server: copy it from the channel menu > View Info"
-			case 403:
-				se.hint = "the bot cannot read channel_id: add the bot to the channel's team and to the channel (private channels need membership)"
-			default:
-				e.annotate(err)
+	var names []string
+	for i, id := range e.router.channels() {
+		field := "channel_id"
+		if i > 0 {
+			field = "channels[].channel_id"
+		}
+		ch, err := e.c.channel(ctx, id)
+		if err != nil {
+			var se *statusError
+			if errors.As(err, &se) {
+				switch se.status {
+				case 404:
+					se.hint = field + " does not exist on this server: copy it from the channel menu > View Info"
+				case 403:
+					se.hint = "the bot cannot read " + field + ": add the bot to the channel's team and to the channel (private channels need membership)"
+				default:
+					e.annotate(err)
+				}
 			}
+			if k, _ := classify(err); k != permanent {
+				return unreachable(err)
+			}
+			return fmt.Errorf("mattermost: checking %s %s: %w", field, id, err)
 		}
-		if k, _ := classify(err); k != permanent {
-			return unreachable(err)
+		if ch.DeleteAt != 0 {
+			return fmt.Errorf("mattermost: %s %s (%s) is archived: unarchive it or set another %s", field, id, oneLine(ch.Name), field)
 		}
-		return fmt.Errorf("mattermost: checking channel_id: %w", err)
-	}
-	if ch.DeleteAt != 0 {
-		return fmt.Errorf("mattermost: channel_id %s (%s) is archived: unarchive it or set another channel_id", e.cfg.ChannelID, oneLine(ch.Name))
+		names = append(names, oneLine(ch.Name))
 	}
 	if !me.IsBot {
 		e.logger.Info("The token is not a bot's: a bot account is recommended (its tokens do not depend on EnableUserAccessTokens)",
 			zap.String("user", oneLine(me.Username)))
 	}
 	e.logger.Info("Posting alerts to Mattermost", zap.String("endpoint", e.c.base),
-		zap.String("user", oneLine(me.Username)), zap.String("channel", oneLine(ch.Name)),
+		zap.String("user", oneLine(me.Username)), zap.Strings("channels", names),
 		zap.Bool("threads", e.threads != nil))
 	return nil
 }
@@ -203,9 +222,10 @@ func (e *mattermostExporter) pushTraces(ctx context.Context, td ptrace.Traces) e
 }
 
 // Step 1: build. The message (default layout or message_template) as
-// sections, and the files to attach.
+// sections, and the files to attach (Mattermost lists them under the post,
+// so the message does not).
 
-func (e *mattermostExporter) buildSections(a alert.Alert, attached []string) []markdown.Section {
+func (e *mattermostExporter) buildSections(a alert.Alert) []markdown.Section {
 	webhook := !e.cfg.apiMode()
 	if e.tpl != nil {
 		secs, err := e.tpl.Execute(a)
@@ -214,7 +234,11 @@ func (e *mattermostExporter) buildSections(a alert.Alert, attached []string) []m
 		}
 		e.logger.Warn("message_template failed; the default layout is used for this alert", zap.String("alert_id", a.ID), zap.Error(err))
 	}
-	return markdown.AlertSections(a, markdown.Options{Webhook: webhook, Attachments: attached})
+	attrs := e.cfg.Attributes
+	if attrs == nil {
+		attrs = []string{} // "attributes: []" shows none, not all
+	}
+	return markdown.AlertSections(a, markdown.Options{Webhook: webhook, Attributes: attrs, ReportURL: reportLink(e.reportTpl, a)})
 }
 
 func (e *mattermostExporter) buildFiles(a alert.Alert) []upload {
@@ -246,8 +270,8 @@ func (e *mattermostExporter) buildFiles(a alert.Alert) []upload {
 }
 
 // Step 2: sanitise. Valid UTF-8, Slack markup neutralised for webhooks, and
-// fitted to the server's limit by whole sections.
-func (e *mattermostExporter) sanitize(secs []markdown.Section) string {
+// fitted to max runes by whole sections.
+func (e *mattermostExporter) sanitize(secs []markdown.Section, max int) string {
 	webhook := !e.cfg.apiMode()
 	for i := range secs {
 		t := strings.ToValidUTF8(secs[i].Text, "\uFFFD")
@@ -257,15 +281,19 @@ func (e *mattermostExporter) sanitize(secs []markdown.Section) string {
 		}
 		secs[i].Text = t
 	}
-	return markdown.Fit(secs, e.cfg.MaxMessageRunes)
+	return markdown.Fit(secs, max)
+}
+
+// message is an alert's own post.
+func (e *mattermostExporter) message(a alert.Alert) string {
+	return e.sanitize(e.buildSections(a), e.cfg.MaxMessageRunes)
 }
 
 // Step 3: send.
 
 func (e *mattermostExporter) deliverWebhook(ctx context.Context, a alert.Alert) error {
-	msg := e.sanitize(e.buildSections(a, nil))
 	return e.c.postWebhook(ctx, webhookRequest{
-		Text:     msg,
+		Text:     e.message(a),
 		Username: e.cfg.Username,
 		IconURL:  e.cfg.IconURL,
 		Channel:  e.cfg.Channel,
@@ -273,10 +301,11 @@ func (e *mattermostExporter) deliverWebhook(ctx context.Context, a alert.Alert) 
 }
 
 func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) error {
+	ch := e.router.channel(a.Key)
 	var rec threadRecord
 	if e.threads != nil {
 		var err error
-		if rec, err = e.threads.get(ctx, a.Key); err != nil {
+		if rec, err = e.threads.get(ctx, ch, a.Key); err != nil {
 			e.logger.Warn("Reading the thread of the endpoint from storage failed; posting as a new thread", zap.Error(err))
 			rec = threadRecord{}
 		}
@@ -284,45 +313,57 @@ func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) erro
 			e.logger.Debug("Alert already posted (remembered in storage)", zap.String("alert_id", a.ID))
 			return nil
 		}
+		if a.Incident != nil {
+			return e.deliverIncident(ctx, a, ch, rec)
+		}
 	}
-	root := rec.threadRoot(a, e.cfg.ChannelID)
-
-	fileIDs, attached, err := e.uploadFiles(ctx, a)
+	root := rec.threadRoot(a, ch)
+	fileIDs, err := e.uploadFiles(ctx, ch, a)
 	if err != nil {
 		return err
 	}
+	p, root, err := e.post(ctx, a, ch, root, e.message(a), fileIDs)
+	if err != nil {
+		return err
+	}
+	if e.threads != nil {
+		if root == "" {
+			rec = threadRecord{ChannelID: ch, RootID: p.ID, Posted: rec.Posted}
+		}
+		e.save(ctx, a, ch, rec, p.ID)
+	}
+	return nil
+}
+
+// post creates a post in ch, a reply when root is set. A reply whose root
+// is gone (deleted) is posted as a new thread: the root it went under is
+// returned ("" for a new thread).
+func (e *mattermostExporter) post(ctx context.Context, a alert.Alert, ch, root, msg string, fileIDs []string) (post, string, error) {
 	req := createPostRequest{
-		ChannelID:     e.cfg.ChannelID,
-		Message:       e.sanitize(e.buildSections(a, attached)),
+		ChannelID:     ch,
+		Message:       msg,
 		RootID:        root,
 		FileIDs:       fileIDs,
-		PendingPostID: pendingPostID(e.cfg.ChannelID, root, a.ID),
+		PendingPostID: pendingPostID(ch, root, a.ID),
 	}
 	p, err := e.c.createPost(ctx, req)
 	if root != "" && rootGone(err) {
 		e.logger.Info("The thread's first post is gone (deleted); posting the alert as a new thread",
 			zap.String("alert_id", a.ID), zap.String("root_id", root))
 		req.RootID = ""
-		req.PendingPostID = pendingPostID(e.cfg.ChannelID, "", a.ID)
+		req.PendingPostID = pendingPostID(ch, "", a.ID)
 		p, err = e.c.createPost(ctx, req)
 	}
-	if err != nil {
-		return err
+	return p, req.RootID, err
+}
+
+// save remembers a as posted (postID) in rec and writes rec.
+func (e *mattermostExporter) save(ctx context.Context, a alert.Alert, ch string, rec threadRecord, postID string) {
+	rec.remember(a.ID, postID)
+	if err := e.threads.put(ctx, ch, a.Key, rec); err != nil {
+		e.logger.Warn("Remembering the thread in storage failed; the next alert of this endpoint may start a new thread",
+			zap.String("alert_id", a.ID), zap.Error(err))
 	}
-	if e.threads != nil {
-		if req.RootID == "" {
-			rec.ChannelID, rec.RootID, rec.IncidentID = e.cfg.ChannelID, p.ID, ""
-			if a.Incident != nil {
-				rec.IncidentID = a.Incident.ID
-			}
-		}
-		rec.remember(a.ID, p.ID)
-		if err := e.threads.put(ctx, a.Key, rec); err != nil {
-			e.logger.Warn("Remembering the thread in storage failed; the next alert of this endpoint may start a new thread",
-				zap.String("alert_id", a.ID), zap.Error(err))
-		}
-	}
-	return nil
 }
 
 // uploadFiles attaches the flame graph and the profile. When the server
@@ -330,21 +371,21 @@ func (e *mattermostExporter) deliverAPI(ctx context.Context, a alert.Alert) erro
 // and uploads stay off for an hour; a 413 (these files too large) only
 // posts this alert without them. Other failures fail the delivery
 // (retried).
-func (e *mattermostExporter) uploadFiles(ctx context.Context, a alert.Alert) (ids, names []string, err error) {
+func (e *mattermostExporter) uploadFiles(ctx context.Context, ch string, a alert.Alert) ([]string, error) {
 	if e.now().Before(e.uploadsOffUntil) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	files := e.buildFiles(a)
 	if len(files) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	ids, err = e.c.uploadFiles(ctx, e.cfg.ChannelID, files)
+	ids, err := e.c.uploadFiles(ctx, ch, files)
 	if err != nil {
 		var se *statusError
 		if errors.As(err, &se) && se.status == 413 {
 			e.logger.Warn("Mattermost refused this alert's files as too large (FileSettings.MaxFileSize); the alert is posted without them",
 				zap.String("alert_id", a.ID), zap.Error(err))
-			return nil, nil, nil
+			return nil, nil
 		}
 		if errors.As(err, &se) && (se.status == 403 || se.status == 501) {
 			e.uploadsOffUntil = e.now().Add(uploadsRetryAfter)
@@ -355,14 +396,11 @@ func (e *mattermostExporter) uploadFiles(ctx context.Context, a alert.Alert) (id
 					"Allow file attachments (FileSettings.EnableFileAttachments) and upload_file for the bot, or set attach.flame_graph and attach.profile to false",
 					zap.Error(err))
 			}
-			return nil, nil, nil
+			return nil, nil
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	for _, f := range files {
-		names = append(names, f.name)
-	}
-	return ids, names, nil
+	return ids, nil
 }
 
 func rootGone(err error) bool {

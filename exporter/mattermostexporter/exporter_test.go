@@ -50,7 +50,7 @@ func TestAPIPostsAlertWithAttachments(t *testing.T) {
 		}
 	}
 	assert.True(t, bytes.HasPrefix(gz.Data, []byte{0x1f, 0x8b}), "gzipped pprof")
-	assert.Contains(t, p.Message, "Attached:")
+	assert.NotContains(t, p.Message, "Attached:", "Mattermost lists the files under the post")
 	assert.Equal(t, 1, l.count("Posting alerts to Mattermost"))
 }
 
@@ -196,6 +196,10 @@ func TestStartChecks(t *testing.T) {
 		{"missing channel", func(c *Config) { c.ChannelID = channelID() }, "channel_id does not exist on this server"},
 		{"unreadable channel", func(c *Config) { c.ChannelID = noRead }, "the bot cannot read channel_id: add the bot"},
 		{"archived channel", func(c *Config) { c.ChannelID = archived }, "is archived: unarchive it or set another channel_id"},
+		{"missing routed channel", func(c *Config) { c.Channels = []ChannelRule{{Services: []string{"x"}, ChannelID: channelID()}} },
+			"channels[].channel_id does not exist on this server"},
+		{"archived routed channel", func(c *Config) { c.Channels = []ChannelRule{{Services: []string{"x"}, ChannelID: archived}} },
+			"channels[].channel_id " + archived + " (old) is archived"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

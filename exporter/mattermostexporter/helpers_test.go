@@ -171,6 +171,8 @@ func unstarted(t *testing.T, cfg *Config) *mattermostExporter {
 	require.NoError(t, err)
 	t.Cleanup(hc.CloseIdleConnections)
 	e.c = &client{http: hc, base: cfg.Endpoint, token: string(cfg.Token), hookURL: string(cfg.WebhookURL)}
+	e.router, err = newRouter(cfg)
+	require.NoError(t, err)
 	return e
 }
 

@@ -19,10 +19,19 @@ const maxPostedPerKey = 16
 // about (empty for a thread of alerts without one; records written before
 // incidents existed read that way), and the last alerts posted (so an alert
 // redelivered after a restart is not posted twice).
+//
+// For an incident, RootID is the incident's post, edited in place as the
+// incident moves on: State is the state it shows, Body the message below
+// its status line (kept so the resolution can restate it), and NoEdit says
+// the server refused to edit it (older than PostEditTimeLimit), so later
+// alerts only reply.
 type threadRecord struct {
 	ChannelID  string        `json:"channel_id"`
 	RootID     string        `json:"root_id"`
 	IncidentID string        `json:"incident_id,omitempty"`
+	State      string        `json:"state,omitempty"`
+	Body       string        `json:"body,omitempty"`
+	NoEdit     bool          `json:"no_edit,omitempty"`
 	Posted     []postedAlert `json:"posted,omitempty"`
 }
 
@@ -76,10 +85,15 @@ func (r *threadRecord) remember(alertID, postID string) {
 }
 
 // threadStore keeps thread records in a storage extension's client, keyed by
-// "thread/" and the key's hash.
-type threadStore struct{ client storage.Client }
+// "thread/" and the key's hash for channel_id (as before channels existed),
+// "thread/<channel id>/" and the key's hash for another channel: threads
+// and incidents are per channel.
+type threadStore struct {
+	client         storage.Client
+	defaultChannel string
+}
 
-func openThreadStore(ctx context.Context, host component.Host, id component.ID, owner component.ID) (*threadStore, error) {
+func openThreadStore(ctx context.Context, host component.Host, id component.ID, owner component.ID, defaultChannel string) (*threadStore, error) {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
 		return nil, fmt.Errorf("mattermost: storage: extension %q not found: add it to service.extensions", id)
@@ -92,14 +106,19 @@ func openThreadStore(ctx context.Context, host component.Host, id component.ID, 
 	if err != nil {
 		return nil, fmt.Errorf("mattermost: storage: %w", err)
 	}
-	return &threadStore{client: c}, nil
+	return &threadStore{client: c, defaultChannel: defaultChannel}, nil
 }
 
-func storageKey(k alert.Key) string { return "thread/" + k.Hash() }
+func (s *threadStore) storageKey(channelID string, k alert.Key) string {
+	if channelID == s.defaultChannel {
+		return "thread/" + k.Hash()
+	}
+	return "thread/" + channelID + "/" + k.Hash()
+}
 
-func (s *threadStore) get(ctx context.Context, k alert.Key) (threadRecord, error) {
+func (s *threadStore) get(ctx context.Context, channelID string, k alert.Key) (threadRecord, error) {
 	var r threadRecord
-	data, err := s.client.Get(ctx, storageKey(k))
+	data, err := s.client.Get(ctx, s.storageKey(channelID, k))
 	if err != nil || data == nil {
 		return r, err
 	}
@@ -109,12 +128,12 @@ func (s *threadStore) get(ctx context.Context, k alert.Key) (threadRecord, error
 	return r, nil
 }
 
-func (s *threadStore) put(ctx context.Context, k alert.Key, r threadRecord) error {
+func (s *threadStore) put(ctx context.Context, channelID string, k alert.Key, r threadRecord) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return s.client.Set(ctx, storageKey(k), data)
+	return s.client.Set(ctx, s.storageKey(channelID, k), data)
 }
 
 func (s *threadStore) close(ctx context.Context) error { return s.client.Close(ctx) }

@@ -3,7 +3,6 @@ package markdown
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +30,13 @@ type Options struct {
 	Webhook bool
 	// MaxRunes is the message limit; < 1 means MaxRunes.
 	MaxRunes int
-	// Attachments lists the files attached to the post (file names), shown
-	// as a hint; empty for none.
-	Attachments []string
+	// Attributes, when not nil, lists the attributes shown, in this order:
+	// each is looked up in the span's attributes, then the resource's
+	// (service.version, deployment.environment.name live there). Nil shows
+	// every span attribute.
+	Attributes []string
+	// ReportURL is the link to the alert's report ("" for none).
+	ReportURL string
 }
 
 type renderer struct{ webhook bool }
@@ -90,7 +93,7 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		against += fmt.Sprintf(" (%s×)", ratio(a.Duration, a.Threshold))
 	}
 	ids := "trace " + r.code(a.TraceID, 64) + " span " + r.code(a.SpanID, 32)
-	if links := linkList(r, a.Links); links != "" {
+	if links := withReport(r, linkList(r, a.Links), o.ReportURL); links != "" {
 		ids = links + " · " + ids
 	}
 
@@ -145,27 +148,14 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		add(60, profileLines(r, p)...)
 	}
 
-	if len(o.Attachments) > 0 {
-		names := make([]string, len(o.Attachments))
-		for i, n := range o.Attachments {
-			names[i] = r.code(n, maxShort)
-		}
-		add(50, "Attached: "+strings.Join(names, ", "))
-	}
-
-	if len(a.Attributes) > 0 {
-		keys := make([]string, 0, len(a.Attributes))
-		for k := range a.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+	if keys, values := shownAttributes(a, o.Attributes); len(keys) > 0 {
 		lines := []string{"**Attributes**"}
 		for i, k := range keys {
 			if i == maxAttributes {
 				lines = append(lines, fmt.Sprintf("- … and %d more", len(keys)-i))
 				break
 			}
-			lines = append(lines, "- "+r.code(k, maxShort)+" "+r.code(a.Attributes[k], maxValue))
+			lines = append(lines, "- "+r.code(k, maxShort)+" "+r.code(values[k], maxValue))
 		}
 		add(40, lines...)
 	}

@@ -30,6 +30,7 @@ type Post struct {
 	ReplyCount    int64          `json:"reply_count"`
 	LastReplyAt   int64          `json:"last_reply_at"`
 	Participants  []any          `json:"participants"`
+	HasReactions  bool           `json:"has_reactions,omitempty"`
 
 	// Mentions is what a real server's parser finds in the message and
 	// the attachments (section 10), whatever the permissions.
@@ -39,6 +40,8 @@ type Post struct {
 	Notified bool `json:"-"`
 	// FromWebhook marks posts created by /hooks/{key}.
 	FromWebhook bool `json:"-"`
+	// Edits counts the patches that changed the message (section 12).
+	Edits int `json:"-"`
 }
 
 func (p *Post) clone() Post {
@@ -221,7 +224,7 @@ func (s *Server) handleCreatePost(w http.ResponseWriter, r *http.Request) {
 	if req.RootID != "" {
 		root, ok := s.postsByID[req.RootID]
 		switch {
-		case !ok || root.RootID != "":
+		case !ok || root.RootID != "" || root.DeleteAt != 0:
 			writeAppError(w, http.StatusBadRequest, ErrRootID, "")
 			return
 		case root.ChannelID != req.ChannelID:

@@ -32,6 +32,9 @@ var loadSpec = sync.OnceValues(func() (*openapi3.T, error) {
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("mattermostfake: embedded OpenAPI subset is invalid: %w", err)
 	}
+	if err := patchPropsIsObject(doc); err != nil {
+		return nil, err
+	}
 	return doc, nil
 })
 
@@ -44,6 +47,7 @@ var specPaths = []string{
 	"/api/v4/users/{user_id}",
 	"/api/v4/channels/{channel_id}",
 	"/api/v4/posts",
+	"/api/v4/posts/{post_id}/patch",
 	"/api/v4/files",
 	"/api/v4/system/ping",
 }
@@ -138,4 +142,24 @@ func validateResponse(in *requestInput, status int, header http.Header, body []b
 		return nil
 	}
 	return err
+}
+
+// patchPropsIsObject retypes props in the PatchPost body from string to
+// object. The published spec says string, but the server decodes a PostPatch
+// whose props is a JSON object (model.PostPatch.Props, a *StringInterface),
+// and a string there is refused: the fake follows the server. The YAML stays
+// verbatim; this is the one deliberate deviation.
+func patchPropsIsObject(doc *openapi3.T) error {
+	item := doc.Paths.Value("/api/v4/posts/{post_id}/patch")
+	if item == nil || item.Put == nil || item.Put.RequestBody == nil || item.Put.RequestBody.Value == nil {
+		return errors.New("mattermostfake: embedded OpenAPI subset has no PUT /api/v4/posts/{post_id}/patch body")
+	}
+	mt := item.Put.RequestBody.Value.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil || mt.Schema.Value.Properties["props"] == nil {
+		return errors.New("mattermostfake: embedded OpenAPI subset: PatchPost body has no props")
+	}
+	props := mt.Schema.Value.Properties["props"]
+	props.Value = openapi3.NewObjectSchema().WithAnyAdditionalProperties()
+	props.Value.Description = "A general JSON property bag to attach to the post (an object on the server)"
+	return nil
 }

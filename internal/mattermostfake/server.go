@@ -130,6 +130,13 @@ func WithWebhooksDisabled() Option { return func(s *Server) { s.hooksDisabled = 
 // EnablePostIconOverride (both off by default on a real server).
 func WithPostOverrides() Option { return func(s *Server) { s.overrides = true } }
 
+// WithPostEditTimeLimit sets ServiceSettings.PostEditTimeLimit (default
+// -1: none): a patch that changes the message of a post older than d
+// answers 400 api.post.update_post.permissions_time_limit.app_error.
+func WithPostEditTimeLimit(d time.Duration) Option {
+	return func(s *Server) { s.editTimeLimit = d }
+}
+
 // WithClock injects the clock used for create_at and pending_post_id expiry.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -166,6 +173,7 @@ type Server struct {
 	uploadsDisabled bool
 	hooksDisabled   bool
 	overrides       bool
+	editTimeLimit   time.Duration // 0: no limit
 	strict          bool
 	unhealthy       bool
 	now             func() time.Time
@@ -387,6 +395,29 @@ func (s *Server) Posts(channelID string) []Post {
 	return out
 }
 
+// Post returns a copy of the post with id, deleted or not.
+func (s *Server) Post(id string) (Post, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.postsByID[id]
+	if !ok {
+		return Post{}, false
+	}
+	return p.clone(), true
+}
+
+// DeletePost marks the post deleted (delete_at set), as a user deleting it
+// in the web app: it stays in Posts, a reply to it or a patch of it fails.
+func (s *Server) DeletePost(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.postsByID[id]
+	if ok {
+		p.DeleteAt = s.now().UnixMilli()
+	}
+	return ok
+}
+
 // Files returns the uploaded files.
 func (s *Server) Files() []StoredFile {
 	s.mu.Lock()
@@ -568,6 +599,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, tooLarge bool) {
 		s.handleCreatePost(w, r)
 	case p == "/api/v4/files" && r.Method == http.MethodPost:
 		s.handleUpload(w, r)
+	case strings.HasPrefix(p, "/api/v4/posts/") && strings.HasSuffix(p, "/patch") && r.Method == http.MethodPut && strings.Count(p, "/") == 5:
+		s.handlePatchPost(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/api/v4/posts/"), "/patch"))
 	case strings.HasPrefix(p, "/hooks/") && r.Method == http.MethodPost && hookKeyRe.MatchString(strings.TrimPrefix(p, "/hooks/")):
 		s.handleWebhook(w, r, strings.TrimPrefix(p, "/hooks/"), tooLarge)
 	default:
