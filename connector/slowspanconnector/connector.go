@@ -25,7 +25,7 @@ func newComponent(set connector.Settings, cfg *Config) (*pipeline.Component, err
 		return nil, err
 	}
 	c := pipeline.NewComponent(eng, component.KindConnector, set.ID, ts.Logger, ins)
-	c.AlertsTo = "the traces pipelines that list this connector among their receivers, to their exporters"
+	c.AlertsTo = "the exporters of the traces pipelines that list this connector among their receivers"
 	return c, nil
 }
 

@@ -44,7 +44,7 @@ func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats, origin Orig
 // debug is off, so a flow of suppressed spans costs no allocation.
 func (e *Engine) logSuppressed(s *keptSpan, dec dedup.Decision) {
 	if ce := e.logger.Check(zap.DebugLevel, "slow request suppressed: its endpoint alerted inside the dedup window"); ce != nil {
-		ce.Write(zap.String("endpoint", s.key.String()), zap.Duration("duration", s.dur),
-			zap.Duration("threshold", s.threshold), zap.Int64("suppressed", dec.Suppressed.Count))
+		ce.Write(zap.String("endpoint", s.key.String()), zap.Stringer("duration", s.dur),
+			zap.Stringer("threshold", s.threshold), zap.Int64("suppressed", dec.Suppressed.Count))
 	}
 }

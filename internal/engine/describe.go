@@ -14,10 +14,10 @@ func (e *Engine) StartupFields() []zap.Field {
 		mode = ModeSpan
 	}
 	return []zap.Field{
-		zap.Duration("threshold", e.cfg.Threshold),
+		zap.Stringer("threshold", e.cfg.Threshold),
 		zap.Int("route_rules", len(e.cfg.Routes)),
 		zap.String("trigger", mode),
-		zap.Duration("dedup_window", e.cfg.Dedup.Window),
+		zap.Stringer("dedup_window", e.cfg.Dedup.Window),
 		zap.String("dedup_storage", e.storageName()),
 	}
 }

@@ -41,8 +41,8 @@ func (c *Component) logAlerts(td ptrace.Traces) {
 		fields := make([]zap.Field, 0, 8)
 		fields = append(fields,
 			zap.String("endpoint", a.Key.String()),
-			zap.Duration("duration", a.Duration),
-			zap.Duration("threshold", a.Threshold),
+			zap.Stringer("duration", a.Duration),
+			zap.Stringer("threshold", a.Threshold),
 			zap.String("reason", string(a.Reason)))
 		if a.Rule != "" {
 			fields = append(fields, zap.String("rule", a.Rule))
