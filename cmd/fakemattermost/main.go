@@ -38,8 +38,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, nil)
+	stop()
+	if err != nil {
 		log.Fatalf("fakemattermost: %v", err)
 	}
 }
@@ -102,10 +103,11 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(string)) 
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 
+	say := func(format string, a ...any) { _, _ = fmt.Fprintf(out, format, a...) }
 	base := "http://" + l.Addr().String()
-	fmt.Fprintf(out, "fake Mattermost at %s\n  token:      %s\n  channel_id: %s\n  posts:      GET %s/posts\n", base, *token, id, base)
+	say("fake Mattermost at %s\n  token:      %s\n  channel_id: %s\n  posts:      GET %s/posts\n", base, *token, id, base)
 	if *hook != "" {
-		fmt.Fprintf(out, "  webhook:    %s/hooks/%s\n", base, *hook)
+		say("  webhook:    %s/hooks/%s\n", base, *hook)
 	}
 	if ready != nil {
 		ready(base)
@@ -121,12 +123,12 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(string)) 
 	_ = srv.Shutdown(shutCtx)
 	w.logNew()
 	for _, p := range s.Posts(id) {
-		fmt.Fprintf(out, "post %s (root %q, %d files, mentions fired: %v):\n%s\n\n", p.ID, p.RootID, len(p.FileIDs), p.Mentions.Fired(), p.Message)
+		say("post %s (root %q, %d files, mentions fired: %v):\n%s\n\n", p.ID, p.RootID, len(p.FileIDs), p.Mentions.Fired(), p.Message)
 	}
 	if v := s.Violations(); len(v) > 0 {
-		fmt.Fprintf(out, "contract violations:\n")
+		say("contract violations:\n")
 		for _, x := range v {
-			fmt.Fprintln(out, " ", x)
+			say("  %s\n", x)
 		}
 	}
 	return nil
