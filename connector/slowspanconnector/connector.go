@@ -24,7 +24,9 @@ func newComponent(set connector.Settings, cfg *Config) (*pipeline.Component, err
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.NewComponent(eng, component.KindConnector, set.ID, ts.Logger, ins), nil
+	c := pipeline.NewComponent(eng, component.KindConnector, set.ID, ts.Logger, ins)
+	c.AlertsTo = "the exporters of the traces pipelines that list this connector among their receivers"
+	return c, nil
 }
 
 // tracesConnector sits among the exporters of the user's own traces

@@ -39,7 +39,7 @@ func createTracesToTraces(_ context.Context, set connector.Settings, cfg compone
 	if err != nil {
 		return nil, err
 	}
-	return &tracesConnector{Node: pipeline.Node{Shared: s, Sink: next}}, nil
+	return &tracesConnector{Node: pipeline.Node{Shared: s, Sink: next, Logger: set.Logger}}, nil
 }
 
 func createProfilesToTraces(_ context.Context, set connector.Settings, cfg component.Config, _ consumer.Traces) (xconnector.Profiles, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,9 @@ type alertFileExporter struct {
 	w      *lineWriter
 	seen   *idset.Set
 	seeded bool
+	// reportsRef is the reports directory as a JSON line names it:
+	// relative to the alert file's directory when inside it, else absolute.
+	reportsRef string
 }
 
 func newAlertFileExporter(cfg *Config, logger *zap.Logger) *alertFileExporter {
@@ -36,7 +42,51 @@ func newAlertFileExporter(cfg *Config, logger *zap.Logger) *alertFileExporter {
 		now:    time.Now,
 		w:      newLineWriter(cfg, logger),
 		seen:   idset.New(maxRememberedIDs),
+
+		reportsRef: reportsRef(cfg.Path, cfg.Reports),
 	}
+}
+
+// reportsRef is the reports directory relative to the alert file's
+// directory (e.g. "reports"), or absolute when it is not inside it; "" when
+// reports are off.
+func reportsRef(file, reports string) string {
+	if reports == "" {
+		return ""
+	}
+	absReports, err := filepath.Abs(reports)
+	if err != nil {
+		return filepath.ToSlash(reports)
+	}
+	absDir, err := filepath.Abs(filepath.Dir(file))
+	if err != nil {
+		return filepath.ToSlash(absReports)
+	}
+	rel, err := filepath.Rel(absDir, absReports)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return filepath.ToSlash(absReports)
+	}
+	return filepath.ToSlash(rel)
+}
+
+// withReport adds the "report" field to an alert's JSON object: the path of
+// its HTML report, as reportsRef names the directory.
+func withReport(line []byte, ref string) []byte {
+	if len(line) < 2 || line[len(line)-1] != '}' {
+		return line
+	}
+	field, err := json.Marshal(ref)
+	if err != nil {
+		return line
+	}
+	out := make([]byte, 0, len(line)+len(field)+12)
+	out = append(out, line[:len(line)-1]...)
+	if len(line) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"report":`...)
+	out = append(out, field...)
+	return append(out, '}')
 }
 
 // start opens the file and reads the IDs at its end. An I/O error does not
@@ -56,7 +106,26 @@ func (e *alertFileExporter) start(context.Context, component.Host) error {
 		}
 		e.pruneReports()
 	}
+	e.logStart()
 	return nil
+}
+
+// logStart says where the alerts go: one line per alertfile exporter.
+func (e *alertFileExporter) logStart() {
+	fields := []zap.Field{zap.String("path", absOrAsIs(e.cfg.Path))}
+	if e.cfg.Reports != "" {
+		fields = append(fields, zap.String("reports", absOrAsIs(e.cfg.Reports)))
+	} else {
+		fields = append(fields, zap.String("reports", "off"))
+	}
+	e.logger.Info("alertfile: alerts are written as JSON lines", fields...)
+}
+
+func absOrAsIs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func (e *alertFileExporter) ensureOpen() error {
@@ -104,8 +173,15 @@ func (e *alertFileExporter) pushTraces(ctx context.Context, td ptrace.Traces) er
 			return err // the retry skips what was written
 		}
 		dup := e.seen.Has(a.ID)
-		if e.cfg.Reports != "" && e.writeReport(a, dup) {
-			reports++
+		var ref string // the report's path as the line names it
+		if e.cfg.Reports != "" {
+			wrote, ok := e.writeReport(a, dup)
+			if wrote {
+				reports++
+			}
+			if ok {
+				ref = path.Join(e.reportsRef, report.Name(a)+report.ExtHTML)
+			}
 		}
 		if dup {
 			duplicates++
@@ -118,12 +194,16 @@ func (e *alertFileExporter) pushTraces(ctx context.Context, td ptrace.Traces) er
 				zap.String("alert_id", a.ID), zap.Error(err))
 			continue
 		}
+		if ref != "" {
+			line = withReport(line, ref)
+		}
 		if err := e.w.writeLine(append(line, '\n')); err != nil {
 			e.logWriteError(err)
 			return err
 		}
 		e.seen.Add(a.ID)
 		written++
+		e.logWritten(a, ref)
 	}
 	if e.cfg.FSync {
 		if err := e.w.sync(); err != nil {
@@ -146,17 +226,35 @@ func (e *alertFileExporter) logWriteError(err error) {
 		zap.String("path", e.cfg.Path), zap.Error(err))
 }
 
+// logWritten writes one info line per alert written, so a person watching
+// the log knows where to look: the report (or the alert file, without
+// one). Bounded like the alerts: the processor caps them per minute, and
+// the collector samples repeated log lines.
+func (e *alertFileExporter) logWritten(a alert.Alert, ref string) {
+	if ce := e.logger.Check(zap.InfoLevel, "alertfile: alert written"); ce != nil {
+		fields := []zap.Field{zap.String("endpoint", a.Key.String()), zap.String("reason", string(a.Reason)),
+			zap.String("alert_id", a.ID)}
+		if ref != "" {
+			fields = append(fields, zap.String("report", filepath.Join(absOrAsIs(e.cfg.Reports), report.Name(a)+report.ExtHTML)))
+		} else {
+			fields = append(fields, zap.String("path", e.cfg.Path))
+		}
+		ce.Write(fields...)
+	}
+}
+
 // writeReport writes a's report set, unless a was written before and its
-// report exists. It reports whether a set was written.
-func (e *alertFileExporter) writeReport(a alert.Alert, dup bool) bool {
+// report exists. It reports whether a set was written, and whether the
+// report is there (written now or before).
+func (e *alertFileExporter) writeReport(a alert.Alert, dup bool) (wrote, ok bool) {
 	name := report.Name(a)
 	if dup && report.Exists(e.cfg.Reports, name) {
-		return false
+		return false, true
 	}
 	set, err := report.Build(a)
 	if err != nil {
 		e.logger.Error("Rendering an alert report failed", zap.String("report", name), zap.Error(err))
-		return false
+		return false, false
 	}
 	for _, w := range set.Warnings {
 		e.logger.Warn("Alert report is incomplete", zap.String("report", name), zap.Error(w))
@@ -164,9 +262,9 @@ func (e *alertFileExporter) writeReport(a alert.Alert, dup bool) bool {
 	if err := report.WriteSet(e.cfg.Reports, set, e.cfg.FSync); err != nil {
 		e.logger.Error("Writing an alert report failed; check free disk space and the permissions of the report directory",
 			zap.String("reports", e.cfg.Reports), zap.String("report", name), zap.Error(err))
-		return false
+		return false, false
 	}
-	return true
+	return true, true
 }
 
 func (e *alertFileExporter) pruneReports() {

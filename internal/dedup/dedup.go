@@ -56,7 +56,9 @@ type Decision struct {
 	Alert  bool
 	Reason alert.Reason
 	// Suppressed is what was suppressed since the previous alert of the key;
-	// set when Alert is true.
+	// set when Alert is true. On a suppression, only Suppressed.Count is
+	// set: the key's suppressed spans so far, this one included (for the
+	// debug log).
 	Suppressed alert.Suppressed
 	// BackendError is set when a shared backend failed and the local state
 	// decided instead.
@@ -200,7 +202,7 @@ func (d *Deduper) decideLocked(key alert.Key, dur time.Duration, nowNs int64) De
 		e.suppressed++
 		e.suppressedMax = max(e.suppressedMax, dur)
 		d.dirty |= 1 << b
-		return Decision{}
+		return Decision{Suppressed: alert.Suppressed{Count: e.suppressed}}
 	}
 	dec := Decision{
 		Alert:  true,

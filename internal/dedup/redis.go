@@ -194,7 +194,8 @@ func remoteDecision(rk string, token int64, res []int64) Decision {
 	var reason alert.Reason
 	switch res[0] {
 	case 0:
-		return Decision{}
+		// res[1] is the count after this span.
+		return Decision{Suppressed: alert.Suppressed{Count: res[1]}}
 	case 1:
 		reason = alert.ReasonFirst
 	case 2:

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"github.com/slowspan/slowspan/internal/dedup"
 )
 
@@ -24,6 +26,7 @@ func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats, origin Orig
 		}
 		if !dec.Alert {
 			st.Suppressed++
+			e.logSuppressed(&sc.kept[i], dec)
 			e.spanIncident(&sc.kept[i], origin, now, nil)
 			continue
 		}
@@ -33,4 +36,15 @@ func (e *Engine) decide(ctx context.Context, sc *scratch, st *Stats, origin Orig
 		fresh = append(fresh, c)
 	}
 	return fresh
+}
+
+// logSuppressed writes a debug line for a suppressed slow span: only the
+// endpoint and figures, never the span's attributes. Debug level only (the
+// collector logs info and up by default), and Check spares the fields when
+// debug is off, so a flow of suppressed spans costs no allocation.
+func (e *Engine) logSuppressed(s *keptSpan, dec dedup.Decision) {
+	if ce := e.logger.Check(zap.DebugLevel, "slow request suppressed: its endpoint alerted inside the dedup window"); ce != nil {
+		ce.Write(zap.String("endpoint", s.key.String()), zap.Stringer("duration", s.dur),
+			zap.Stringer("threshold", s.threshold), zap.Int64("suppressed", dec.Suppressed.Count))
+	}
 }

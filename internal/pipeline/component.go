@@ -58,6 +58,12 @@ type Component struct {
 	// connector: an error would make the user's own pipeline resend its
 	// whole batch to its other exporters).
 	ReturnRefusals bool
+	// AlertsTo says in the start-up line where the alerts go (the
+	// processor: the rest of its pipeline; the connector: the pipelines that
+	// receive from it). The collector does not tell a component which
+	// exporters follow it.
+	AlertsTo     string
+	announceOnce sync.Once
 
 	// sinks are the consumers of the traces nodes, by engine.Origin.
 	sinksMu sync.Mutex
@@ -228,6 +234,7 @@ func (c *Component) deliver(ctx context.Context, batches []engine.Batch) {
 			continue
 		}
 		b.Commit(ctx)
+		c.logAlerts(b.Traces)
 		if b.Folded > 0 {
 			c.ins.Alerts.Add(ctx, 1, c.byReason[alert.ReasonStorm])
 			c.logger.Warn("alert storm: alerts past alerts.max_per_minute were folded into one summary alert",
@@ -293,6 +300,7 @@ func (c *Component) ConsumeTraces(ctx context.Context, td ptrace.Traces, next co
 		return nil
 	}
 	b.Commit(ctx)
+	c.logAlerts(b.Traces)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.uber.org/zap"
 
 	"github.com/slowspan/slowspan/internal/sharedcomponent"
 )
@@ -16,6 +17,10 @@ type Node struct {
 	// Sink is where this node's alerts go: the next consumer of a traces
 	// node; nil for a profiles node, which emits no alerts.
 	Sink consumer.Traces
+	// Logger is the node's own logger (with its pipeline's attributes), for
+	// the start-up line, which then names the pipeline its alerts go to.
+	// Optional.
+	Logger *zap.Logger
 }
 
 // Start starts the shared instance with the first pipeline. A traces node
@@ -26,7 +31,13 @@ func (n Node) Start(ctx context.Context, host component.Host) error {
 	if n.Sink != nil {
 		n.Shared.Unwrap().origin(n.Sink)
 	}
-	return n.Shared.Start(ctx, host)
+	if err := n.Shared.Start(ctx, host); err != nil {
+		return err
+	}
+	if n.Sink != nil {
+		n.Shared.Unwrap().announce(n.Logger)
+	}
+	return nil
 }
 
 // Shutdown delivers the alerts still waiting for this node's sink, then

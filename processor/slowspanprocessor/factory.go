@@ -40,7 +40,7 @@ func createTraces(_ context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	return &tracesProcessor{Node: pipeline.Node{Shared: s, Sink: next}}, nil
+	return &tracesProcessor{Node: pipeline.Node{Shared: s, Sink: next, Logger: set.Logger}}, nil
 }
 
 // createProfiles: the profiles pipeline listing the same processor shares

@@ -31,6 +31,7 @@ func newComponent(set processor.Settings, cfg *Config) (*pipeline.Component, err
 	// A refusal goes back to the receiver, so the sender retries and the
 	// rolled-back alert fires again.
 	c.ReturnRefusals = true
+	c.AlertsTo = "the exporters of this traces pipeline (otelcol.pipeline.id)"
 	return c, nil
 }
 
