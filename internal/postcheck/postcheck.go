@@ -130,33 +130,50 @@ func Run(dir string, posts []Post) ([]Finding, error) {
 	return out, nil
 }
 
-// Check renders posts with Mattermost's parser and fails t with every
-// finding. With SLOWSPAN_POSTS_DIR set, the corpus is also kept there.
-func Check(t testing.TB, posts []Post) {
-	t.Helper()
+// Verify renders posts with Mattermost's parser and returns an error
+// listing every finding, or saying why the check could not run; nil when the
+// posts are clean. With SLOWSPAN_POSTS_DIR set, the corpus is kept in a
+// directory named after name under it; otherwise in a temporary directory
+// removed afterwards.
+func Verify(name string, posts []Post) error {
 	if len(posts) == 0 {
-		t.Fatal("postcheck: no posts to check")
+		return errors.New("postcheck: no posts to check")
 	}
-	dir := t.TempDir()
+	var dir string
 	if keep := os.Getenv(PostsDirEnv); keep != "" {
-		dir = filepath.Join(keep, fileName(t.Name()))
+		dir = filepath.Join(keep, fileName(name))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatalf("postcheck: %v", err)
+			return fmt.Errorf("postcheck: %w", err)
 		}
+	} else {
+		tmp, err := os.MkdirTemp("", "postcheck-")
+		if err != nil {
+			return fmt.Errorf("postcheck: %w", err)
+		}
+		defer func() { _ = os.RemoveAll(tmp) }()
+		dir = tmp
 	}
 	findings, err := Run(dir, posts)
 	if err != nil {
-		t.Fatalf("postcheck: %v", err)
+		return fmt.Errorf("postcheck: %w", err)
 	}
 	if len(findings) == 0 {
-		return
+		return nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Mattermost's parser (@mattermost/commonmark) found %d problem(s) in %d posts:\n", len(findings), len(posts))
+	fmt.Fprintf(&b, "Mattermost's parser (@mattermost/commonmark) found %d problem(s) in %d posts:", len(findings), len(posts))
 	for _, f := range findings {
-		b.WriteString("  " + f.String() + "\n")
+		b.WriteString("\n  " + f.String())
 	}
-	t.Error(b.String())
+	return errors.New(b.String())
+}
+
+// Check is Verify for a test: it fails t with the findings.
+func Check(t testing.TB, posts []Post) {
+	t.Helper()
+	if err := Verify(t.Name(), posts); err != nil {
+		t.Error(err)
+	}
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
