@@ -68,17 +68,9 @@ var recorded struct {
 func record(test string, posts []mattermostfake.Post) {
 	recorded.Lock()
 	defer recorded.Unlock()
-	for i, p := range posts {
-		recorded.posts = append(recorded.posts, postcheck.Post{
-			Name:    fmt.Sprintf("%s post %d", test, i),
-			Message: p.Message,
-			Webhook: p.FromWebhook,
-			// The default layout's links and TestMessageTemplate's; their
-			// destinations come from the alert (any http(s) URL, encoded by
-			// markdown.Link).
-			Links: []postcheck.Link{{Label: "Open trace"}, {Label: "Open profile"}, {Label: "trace"}},
-		})
-	}
+	// The default layout's links and TestMessageTemplate's.
+	links := append([]postcheck.Link{{Label: "trace"}}, postcheck.DefaultLinks...)
+	recorded.posts = append(recorded.posts, postcheck.FromFake(test, posts, links...)...)
 }
 
 // checkRecordedPosts renders every recorded post with Mattermost's parser;

@@ -26,6 +26,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
 // Link is a link a post may contain: Label is our own link text, URL the
@@ -51,6 +53,23 @@ type Post struct {
 	// webhook); a span cut with "…" counts, and a value may be missing when
 	// the message says sections were left out to fit.
 	Code []string `json:"code,omitempty"`
+}
+
+// DefaultLinks are the links of the default layout (markdown.AlertSections);
+// their destinations come from the alert: any http(s) URL.
+var DefaultLinks = []Link{{Label: "Open trace"}, {Label: "Open profile"}}
+
+// FromFake turns the posts a fake Mattermost created into posts to check,
+// named "<name> post <i>", each allowed links (DefaultLinks when none).
+func FromFake(name string, posts []mattermostfake.Post, links ...Link) []Post {
+	if len(links) == 0 {
+		links = DefaultLinks
+	}
+	out := make([]Post, 0, len(posts))
+	for i, p := range posts {
+		out = append(out, Post{Name: fmt.Sprintf("%s post %d", name, i), Message: p.Message, Webhook: p.FromWebhook, Links: links})
+	}
+	return out
 }
 
 // Finding is one problem check.js reports.
