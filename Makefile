@@ -4,8 +4,8 @@
 #   make test    everything CI checks (.ci/run calls it)
 #
 # Needs only Go (see go.mod) on the PATH; `make deps` adds the system packages
-# the checks need (a C compiler for -race) and `make tools` the pinned builder
-# and golangci-lint.
+# the checks need (a C compiler for -race, Node for the Markdown check) and the
+# npm packages, and `make tools` the pinned builder and golangci-lint.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
