@@ -1,7 +1,9 @@
 // Package postcheck renders Mattermost posts produced by the tests with
-// Mattermost's own Markdown parser, @mattermost/commonmark (the Mattermost
-// fork of commonmark.js: at-mentions, channel links, emoji and emoticons,
-// hashtags, inline LaTeX, tables and bare-URL autolinks), and reports what
+// Mattermost's own Markdown parser, @mattermost/commonmark: the Mattermost
+// fork of commonmark.js, which the mobile apps render posts with (the web app
+// uses Mattermost's fork of marked and its own text formatting), with
+// Mattermost's syntax (at-mentions, channel links, emoji and emoticons,
+// hashtags, inline LaTeX, tables, bare-URL autolinks). It reports what
 // untrusted text turned into: a link or image that is not one of ours, raw
 // HTML, a mention (a parsed @name, or "@" followed by a letter in a
 // paragraph's text outside code), a channel link, hashtag, LaTeX, emoji or
