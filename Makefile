@@ -4,8 +4,8 @@
 #   make test    everything CI checks (.ci/run calls it)
 #
 # Needs only Go (see go.mod) on the PATH; `make deps` adds the system packages
-# the checks need (a C compiler for -race) and `make tools` the pinned builder
-# and golangci-lint.
+# the checks need (a C compiler for -race, Node for the Markdown check) and the
+# npm packages, and `make tools` the pinned builder and golangci-lint.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -58,7 +58,7 @@ deps:
 	  $$sudo apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@# Node.js and npm for the Node test app, when the machine has none
+	@# Node.js and npm for the Node test app and the Markdown check, when the machine has none
 	@# (Debian's nodejs 18 is new enough for its lockfile)
 	@if ! command -v npm >/dev/null 2>&1; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
@@ -69,6 +69,12 @@ deps:
 	@# npm packages of the Node test app, from its committed lockfile
 	@if [ ! -d integration/apps/nodeapp/node_modules ] || [ integration/apps/nodeapp/package-lock.json -nt integration/apps/nodeapp/node_modules ]; then \
 	  npm ci --prefix integration/apps/nodeapp --no-audit --no-fund; \
+	fi
+	@# Mattermost's Markdown parser (@mattermost/commonmark), which the Go tests
+	@# render every post with (internal/postcheck), from its committed lockfile;
+	@# nothing in it needs an install script
+	@if [ ! -d internal/postcheck/js/node_modules ] || [ internal/postcheck/js/package-lock.json -nt internal/postcheck/js/node_modules ]; then \
+	  npm ci --prefix internal/postcheck/js --no-audit --no-fund --ignore-scripts; \
 	fi
 
 # tools: the pinned collector builder (ocb) and golangci-lint in .tools/, each

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
+	"github.com/slowspan/slowspan/internal/postcheck"
 )
 
 const (
@@ -32,6 +33,10 @@ func newFakeMattermost(t *testing.T) *mattermostfake.Server {
 		}
 		if v := f.Violations(); len(v) > 0 {
 			t.Errorf("contract violations seen by the fake Mattermost: %v", v)
+		}
+		// Every post the collector made, rendered by Mattermost's parser.
+		if posts := f.Posts(""); len(posts) > 0 {
+			postcheck.Check(t, postcheck.FromFake(t.Name(), posts))
 		}
 		f.Close()
 	})

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -26,6 +28,7 @@ import (
 	"github.com/slowspan/slowspan/exporter/mattermostexporter/internal/metadata"
 	"github.com/slowspan/slowspan/internal/markdown"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
+	"github.com/slowspan/slowspan/internal/postcheck"
 )
 
 const (
@@ -50,7 +53,40 @@ func newFake(t *testing.T, opts ...mattermostfake.Option) *mattermostfake.Server
 	}
 	s := mattermostfake.New(append(base, opts...)...)
 	t.Cleanup(s.Close)
+	// Runs before Close (cleanups run last first).
+	t.Cleanup(func() { record(t.Name(), s.Posts("")) })
 	return s
+}
+
+// recorded holds every post the fakes of this package's tests created, for
+// TestMain to render with Mattermost's own parser (internal/postcheck).
+var recorded struct {
+	sync.Mutex
+	posts []postcheck.Post
+}
+
+func record(test string, posts []mattermostfake.Post) {
+	recorded.Lock()
+	defer recorded.Unlock()
+	// The default layout's links and TestMessageTemplate's.
+	links := append([]postcheck.Link{{Label: "trace"}}, postcheck.DefaultLinks...)
+	recorded.posts = append(recorded.posts, postcheck.FromFake(test, posts, links...)...)
+}
+
+// checkRecordedPosts renders every recorded post with Mattermost's parser;
+// it fails (node or its package missing included) whenever there is one.
+func checkRecordedPosts() int {
+	recorded.Lock()
+	posts := recorded.posts
+	recorded.Unlock()
+	if len(posts) == 0 {
+		return 0
+	}
+	if err := postcheck.Verify("mattermostexporter", posts); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: the posts of the mattermost exporter's tests, rendered by Mattermost's parser:\n%v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // apiConfig delivers synchronously and fails fast: ConsumeTraces returns

@@ -14,7 +14,9 @@
 //     entities are inert in code spans.
 //   - Text: for plain text, a zero-width space (U+200B) after every "@" (the
 //     server's word splitter then never sees "@channel") and after every "&"
-//     (no entity can form), and a backslash before Markdown punctuation.
+//     (no entity can form), and a backslash before Markdown punctuation
+//     (with Mattermost's own: "~" channel links, ":" emoji, "#" hashtags,
+//     "$" inline LaTeX).
 //   - Link: a link whose text is ours and whose destination is an http(s) URL
 //     with every character that could matter percent-encoded.
 //   - Webhook: incoming webhooks also translate Slack markup ("<!channel>",
@@ -136,7 +138,8 @@ func longestRun(s string, c byte) int {
 // no cut): a zero-width space follows every "@" (also full-width and small
 // commercial at) and every "&", and ASCII Markdown punctuation is
 // backslash-escaped, so the value can neither mention anyone nor form a link,
-// emphasis, a heading or a list.
+// emphasis, a heading (also a setext "===" underline), a list or inline LaTeX
+// ("$x$", which Mattermost renders when EnableInlineLatex is on).
 func Text(s string, max int) string {
 	s = Truncate(Clean(s), max)
 	var b strings.Builder
@@ -146,7 +149,7 @@ func Text(s string, max int) string {
 		case '@', '＠', '﹫', '&':
 			b.WriteRune(r)
 			b.WriteString(ZWSP)
-		case '\\', '`', '*', '_', '[', ']', '(', ')', '#', '+', '-', '.', '!', '|', '<', '>', '~', ':':
+		case '\\', '`', '*', '_', '[', ']', '(', ')', '#', '+', '-', '.', '!', '|', '<', '>', '~', ':', '$', '=':
 			b.WriteByte('\\')
 			b.WriteRune(r)
 		default:
