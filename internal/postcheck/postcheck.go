@@ -59,7 +59,7 @@ type Post struct {
 
 // DefaultLinks are the links of the default layout (markdown.AlertSections);
 // their destinations come from the alert: any http(s) URL.
-var DefaultLinks = []Link{{Label: "Open trace"}, {Label: "Open profile"}}
+var DefaultLinks = []Link{{Label: "Open trace"}, {Label: "Open profile"}, {Label: "Open report"}}
 
 // FromFake turns the posts a fake Mattermost created into posts to check,
 // named "<name> post <i>", each allowed links (DefaultLinks when none).

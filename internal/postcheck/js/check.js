@@ -24,9 +24,10 @@
 const fs = require("fs");
 const { Parser } = require("@mattermost/commonmark");
 
-// The emoji our own layout writes (":snail:", ":rotating_light:"); an emoji or
+// The emoji our own layout writes (":snail:", ":rotating_light:", and an
+// incident post's status: ":red_circle:", ":large_orange_diamond:", ":white_check_mark:"); an emoji or
 // emoticon node with another name came from untrusted text.
-const OUR_EMOJI = new Set(["snail", "rotating_light"]);
+const OUR_EMOJI = new Set(["snail", "rotating_light", "red_circle", "large_orange_diamond", "white_check_mark"]);
 
 // A live mention: "@", full-width "＠" or small "﹫" directly followed by a
 // letter. internal/markdown puts a zero-width space after every "@" of
