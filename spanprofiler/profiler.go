@@ -1,6 +1,8 @@
 // Package spanprofiler gives a Go app span-linked CPU profiles without an eBPF profiler: it profiles
 // the CPU in windows, keeps the samples labelled with a span id (by otel-profiling-go, see
 // WrapTracerProvider), and exports them as OTLP profiles whose samples link to {trace_id, span_id}.
+// Beside each window's CPU profile it exports a wall-clock profile of where span-labelled
+// goroutines waited, sampled from the goroutine profile (see Options.WallHz).
 package spanprofiler
 
 import (
