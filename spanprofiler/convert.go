@@ -21,6 +21,9 @@ const (
 	AttrSpanID = "span_id"
 	// AttrSpanName is the sample attribute holding the span_name label (the local root span's name).
 	AttrSpanName = "span_name"
+	// AttrMainModule is the resource attribute holding the app's main module path (from
+	// runtime/debug.ReadBuildInfo), so the collector can tell the app's own code from dependencies.
+	AttrMainModule = "slowspan.go.main_module"
 	// AttrBuildID is the mapping attribute for the executable's GNU build id (what runtime/pprof reports).
 	AttrBuildID = "process.executable.build_id.gnu"
 
@@ -37,39 +40,61 @@ type ConvertOptions struct {
 	// KeepUnlabelled keeps samples without a span_id label (unlinked). Default: drop them, since only
 	// span-linked samples are useful to slowspan and they are usually the bulk of a profile.
 	KeepUnlabelled bool
+	// MainModule becomes the resource attribute AttrMainModule when not empty.
+	MainModule string
 }
 
 // Convert turns a Go CPU profile into one OTLP profile. Each sample labelled span_id gets a link
 // {trace_id, span_id} (trace id from the trace_id label, else opts.Spans) and the attributes
 // span_id and span_name. It returns the profiles and the number of samples written.
 func Convert(prof *profile.Profile, opts ConvertOptions) (pprofile.Profiles, int, error) {
-	out := pprofile.NewProfiles()
+	out, c, sp := newOutput(opts)
 	if prof == nil {
 		return out, 0, errors.New("spanprofiler: nil profile")
 	}
-	vi, period, err := cpuValueIndex(prof)
-	if err != nil {
-		return out, 0, err
-	}
+	n, err := c.cpuProfile(sp.Profiles(), prof, opts)
+	return out, n, err
+}
 
+// newOutput starts a message: the resource (with the main module), the scope and the dictionary.
+func newOutput(opts ConvertOptions) (pprofile.Profiles, *converter, pprofile.ScopeProfiles) {
+	out := pprofile.NewProfiles()
 	c := newConverter(out.Dictionary())
 	rp := out.ResourceProfiles().AppendEmpty()
 	if opts.Resource != nil {
 		putResource(rp.Resource().Attributes(), opts.Resource)
 	}
+	if opts.MainModule != "" {
+		rp.Resource().Attributes().PutStr(AttrMainModule, opts.MainModule)
+	}
 	sp := rp.ScopeProfiles().AppendEmpty()
 	sp.Scope().SetName(ScopeName)
-	p := sp.Profiles().AppendEmpty()
+	return out, c, sp
+}
+
+// newProfile appends a profile with a random id, its time range and its sample and period type.
+func (c *converter) newProfile(dst pprofile.ProfilesSlice, typ string, timeNanos, durNanos, period int64) pprofile.Profile {
+	p := dst.AppendEmpty()
 	var id pprofile.ProfileID
 	_, _ = rand.Read(id[:])
 	p.SetProfileID(id)
-	p.SetTime(pcommon.Timestamp(prof.TimeNanos))
-	p.SetDurationNano(uint64(max(prof.DurationNanos, 0)))
-	p.SampleType().SetTypeStrindex(c.str("cpu"))
+	p.SetTime(pcommon.Timestamp(timeNanos))
+	p.SetDurationNano(uint64(max(durNanos, 0)))
+	p.SampleType().SetTypeStrindex(c.str(typ))
 	p.SampleType().SetUnitStrindex(c.str("nanoseconds"))
-	p.PeriodType().SetTypeStrindex(c.str("cpu"))
+	p.PeriodType().SetTypeStrindex(c.str(typ))
 	p.PeriodType().SetUnitStrindex(c.str("nanoseconds"))
 	p.SetPeriod(period)
+	return p
+}
+
+// cpuProfile appends the CPU profile of prof and returns its number of samples.
+func (c *converter) cpuProfile(dst pprofile.ProfilesSlice, prof *profile.Profile, opts ConvertOptions) (int, error) {
+	vi, period, err := cpuValueIndex(prof)
+	if err != nil {
+		return 0, err
+	}
+	p := c.newProfile(dst, "cpu", prof.TimeNanos, prof.DurationNanos, period)
 
 	// Go already aggregates samples per (stack, labels); after dropping labels we do not export,
 	// two pprof samples can collapse onto one OTLP key, so aggregate again.
@@ -83,28 +108,9 @@ func Convert(prof *profile.Profile, opts ConvertOptions) (pprofile.Profiles, int
 		if vi >= len(s.Value) || s.Value[vi] == 0 {
 			continue
 		}
-		spanHex := firstLabel(s, LabelSpanID)
-		spanID, spanErr := trace.SpanIDFromHex(spanHex)
-		if spanErr != nil && !opts.KeepUnlabelled {
+		link, attrs, labelled := c.spanRefs(firstLabel(s, LabelSpanID), firstLabel(s, LabelTraceID), firstLabel(s, LabelSpanName), opts.Spans)
+		if !labelled && !opts.KeepUnlabelled {
 			continue
-		}
-		var link int32
-		var attrs []int32
-		if spanErr == nil {
-			traceID, tErr := trace.TraceIDFromHex(firstLabel(s, LabelTraceID))
-			if tErr != nil && opts.Spans != nil {
-				var ok bool
-				if traceID, ok = opts.Spans.TraceID(spanID); ok {
-					tErr = nil
-				}
-			}
-			if tErr == nil {
-				link = c.link(traceID, spanID)
-			}
-			attrs = append(attrs, c.attr(AttrSpanID, spanHex))
-			if name := firstLabel(s, LabelSpanName); name != "" {
-				attrs = append(attrs, c.attr(AttrSpanName, name))
-			}
 		}
 		stack := c.stack(s.Location)
 		k := sampleKey{stack: stack, link: link, attrs: joinIdx(attrs)}
@@ -120,7 +126,31 @@ func Convert(prof *profile.Profile, opts ConvertOptions) (pprofile.Profiles, int
 		o.AttributeIndices().FromRaw(attrs)
 		o.Values().Append(s.Value[vi])
 	}
-	return out, samples.Len(), nil
+	return samples.Len(), nil
+}
+
+// spanRefs gives a sample's link (0 when the trace id is unknown) and its span_id and span_name
+// attributes; labelled is false when spanHex is not a span id.
+func (c *converter) spanRefs(spanHex, traceHex, name string, spans SpanIndex) (link int32, attrs []int32, labelled bool) {
+	spanID, err := trace.SpanIDFromHex(spanHex)
+	if err != nil {
+		return 0, nil, false
+	}
+	traceID, tErr := trace.TraceIDFromHex(traceHex)
+	if tErr != nil && spans != nil {
+		var ok bool
+		if traceID, ok = spans.TraceID(spanID); ok {
+			tErr = nil
+		}
+	}
+	if tErr == nil {
+		link = c.link(traceID, spanID)
+	}
+	attrs = append(attrs, c.attr(AttrSpanID, spanHex))
+	if name != "" {
+		attrs = append(attrs, c.attr(AttrSpanName, name))
+	}
+	return link, attrs, true
 }
 
 // cpuValueIndex picks the cpu/nanoseconds value of a Go CPU profile (the other is samples/count).
@@ -155,11 +185,20 @@ type converter struct {
 	d         pprofile.ProfilesDictionary
 	strings   map[string]int32
 	functions map[functionKey]int32
-	mappings  map[*profile.Mapping]int32
+	mappings  map[mappingKey]int32
 	locations map[*profile.Location]int32
-	stacks    map[string]int32
-	links     map[[24]byte]int32
-	attrs     map[[2]string]int32
+	// locAddrs dedups locations by (mapping, address) across profiles: the CPU profile and each
+	// goroutine-profile snapshot carry their own *Location for the same PC.
+	locAddrs map[[2]uint64]int32
+	stacks   map[string]int32
+	links    map[[24]byte]int32
+	attrs    map[[2]string]int32
+}
+
+// mappingKey identifies a mapping by content: each parsed profile has its own *Mapping.
+type mappingKey struct {
+	start, limit, offset uint64
+	file, buildID        string
 }
 
 type functionKey struct {
@@ -172,8 +211,9 @@ func newConverter(d pprofile.ProfilesDictionary) *converter {
 		d:         d,
 		strings:   map[string]int32{"": 0},
 		functions: map[functionKey]int32{{}: 0},
-		mappings:  map[*profile.Mapping]int32{nil: 0},
+		mappings:  map[mappingKey]int32{},
 		locations: map[*profile.Location]int32{},
+		locAddrs:  map[[2]uint64]int32{},
 		stacks:    map[string]int32{"": 0},
 		links:     map[[24]byte]int32{},
 		attrs:     map[[2]string]int32{},
@@ -217,7 +257,11 @@ func (c *converter) function(f *profile.Function) int32 {
 }
 
 func (c *converter) mapping(m *profile.Mapping) int32 {
-	if i, ok := c.mappings[m]; ok {
+	if m == nil {
+		return 0
+	}
+	k := mappingKey{start: m.Start, limit: m.Limit, offset: m.Offset, file: m.File, buildID: m.BuildID}
+	if i, ok := c.mappings[k]; ok {
 		return i
 	}
 	i := int32(c.d.MappingTable().Len())
@@ -229,7 +273,7 @@ func (c *converter) mapping(m *profile.Mapping) int32 {
 	if m.BuildID != "" {
 		mp.AttributeIndices().Append(c.attr(AttrBuildID, m.BuildID))
 	}
-	c.mappings[m] = i
+	c.mappings[k] = i
 	return i
 }
 
@@ -238,6 +282,11 @@ func (c *converter) location(l *profile.Location) int32 {
 		return i
 	}
 	mi := c.mapping(l.Mapping)
+	ak := [2]uint64{uint64(mi), l.Address}
+	if i, ok := c.locAddrs[ak]; ok && l.Address != 0 {
+		c.locations[l] = i
+		return i
+	}
 	i := int32(c.d.LocationTable().Len())
 	loc := c.d.LocationTable().AppendEmpty()
 	loc.SetMappingIndex(mi)
@@ -251,6 +300,9 @@ func (c *converter) location(l *profile.Location) int32 {
 		ol.SetColumn(ln.Column)
 	}
 	c.locations[l] = i
+	if l.Address != 0 {
+		c.locAddrs[ak] = i
+	}
 	return i
 }
 

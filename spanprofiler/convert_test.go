@@ -268,3 +268,38 @@ func TestRingIndexBounded(t *testing.T) {
 	assert.Equal(t, traceB, tb)
 	assert.Equal(t, 2, idx.Len())
 }
+
+func TestConvertMainModule(t *testing.T) {
+	pd, _, err := Convert(testProfile(), ConvertOptions{MainModule: "example.com/shop"})
+	require.NoError(t, err)
+	v, ok := pd.ResourceProfiles().At(0).Resource().Attributes().Get(AttrMainModule)
+	require.True(t, ok)
+	assert.Equal(t, "example.com/shop", v.Str())
+
+	pd, _, err = Convert(testProfile(), ConvertOptions{})
+	require.NoError(t, err)
+	_, ok = pd.ResourceProfiles().At(0).Resource().Attributes().Get(AttrMainModule)
+	assert.False(t, ok, "omitted when unknown")
+}
+
+func TestConvertDedupsMappingsAndLocationsByContent(t *testing.T) {
+	// Two parses of the same binary's profile carry distinct pointers for the same mapping and PC.
+	prof := testProfile()
+	m2 := *prof.Mapping[0]
+	l2 := *prof.Sample[0].Location[0]
+	l2.Mapping = &m2
+	prof.Sample[0].Location = append([]*profile.Location{&l2}, prof.Sample[0].Location[1:]...)
+	pd, _, err := Convert(prof, ConvertOptions{})
+	require.NoError(t, err)
+	d := pd.Dictionary()
+	assert.Equal(t, 2, d.MappingTable().Len(), "zero entry + one mapping")
+	addrs := map[uint64]int{}
+	for i, l := range d.LocationTable().All() {
+		if i > 0 {
+			addrs[l.Address()]++
+		}
+	}
+	for a, n := range addrs {
+		assert.Equal(t, 1, n, "address %#x twice", a)
+	}
+}

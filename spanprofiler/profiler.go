@@ -1,6 +1,8 @@
 // Package spanprofiler gives a Go app span-linked CPU profiles without an eBPF profiler: it profiles
 // the CPU in windows, keeps the samples labelled with a span id (by otel-profiling-go, see
 // WrapTracerProvider), and exports them as OTLP profiles whose samples link to {trace_id, span_id}.
+// Beside each window's CPU profile it exports a wall-clock profile of where span-labelled
+// goroutines waited, sampled from the goroutine profile (see Options.WallHz).
 package spanprofiler
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -26,6 +29,7 @@ const (
 	DefaultWindow   = 10 * time.Second
 	DefaultHz       = 100
 	DefaultTimeout  = 10 * time.Second
+	DefaultWallHz   = 20
 )
 
 // ErrStopped is returned by Flush after Stop.
@@ -45,6 +49,9 @@ type Options struct {
 	// Hz is the sampling rate. Default 100. Other rates work but Go's runtime then prints one
 	// "cannot set cpu profile rate" line to stderr per window (runtime/pprof hard-codes 100 Hz).
 	Hz int
+	// WallHz is the wall-clock sampling rate: how often the goroutine profile is snapshot to see
+	// where span-labelled goroutines wait (off-CPU). Default 20; negative disables it.
+	WallHz int
 	// Resource describes the app (service.name ...). Default resource.Default().
 	Resource *resource.Resource
 	// KeepUnlabelled also exports samples not labelled with a span (unlinked). Default false.
@@ -54,6 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Exporter replaces the OTLP gRPC exporter (tests, or another transport). It must not keep p.
 	Exporter func(ctx context.Context, p pprofile.Profiles) error
+
+	// manualWall starts no wall ticker: tests call the sampler's tick themselves.
+	manualWall bool
 }
 
 // Stats counts what a Profiler did.
@@ -64,6 +74,9 @@ type Stats struct {
 	Dropped         int64 // windows dropped because the previous one was still being exported
 	Failed          int64 // windows whose parse, conversion or export failed
 	SamplesExported int64 // samples sent
+	WallTicks       int64 // goroutine-profile snapshots taken
+	WallFailed      int64 // snapshots that failed or panicked
+	WallExported    int64 // wall samples sent
 }
 
 // Profiler runs CPU profiling in windows and exports span-linked samples. Safe for concurrent use.
@@ -72,6 +85,8 @@ type Profiler struct {
 	log    *slog.Logger
 	export func(context.Context, pprofile.Profiles) error
 	closer func() error
+	wall   *wallSampler // nil when wall sampling is off
+	module string       // the app's main module, for every message's resource
 
 	mu      sync.Mutex // guards the CPU profile state below; serialises window rotation
 	buf     *bytes.Buffer
@@ -87,13 +102,14 @@ type Profiler struct {
 	inflight sync.WaitGroup // Flush exports running in caller goroutines
 
 	stats struct {
-		windows, exported, empty, dropped, failed, samples atomic.Int64
+		windows, exported, empty, dropped, failed, samples, wallSamples atomic.Int64
 	}
 	lastLog atomic.Int64 // unix nanos of the last logged failure, for rate limiting
 }
 
 type window struct {
-	data       []byte
+	data       []byte // the CPU profile; nil when the CPU profiler was not ours this window
+	wall       wallWindow
 	start, end time.Time
 }
 
@@ -115,6 +131,9 @@ func Start(ctx context.Context, opts Options) (*Profiler, error) {
 	if opts.Hz <= 0 {
 		opts.Hz = DefaultHz
 	}
+	if opts.WallHz == 0 {
+		opts.WallHz = DefaultWallHz
+	}
 	if opts.Resource == nil {
 		opts.Resource = resource.Default()
 	}
@@ -127,6 +146,7 @@ func Start(ctx context.Context, opts Options) (*Profiler, error) {
 		loopDone: make(chan struct{}),
 		stopExp:  make(chan struct{}),
 		expDone:  make(chan struct{}),
+		module:   mainModule(),
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -147,9 +167,31 @@ func Start(ctx context.Context, opts Options) (*Profiler, error) {
 		}
 		return nil, err
 	}
+	p.startWall()
 	go p.loop()
 	go p.exportLoop()
 	return p, nil
+}
+
+// startWall starts the wall-clock sampler unless WallHz is negative.
+func (p *Profiler) startWall() {
+	if p.opts.WallHz < 0 {
+		return
+	}
+	p.wall = newWallSampler(p.opts.WallHz, p.logErr)
+	if p.opts.manualWall {
+		close(p.wall.done)
+		return
+	}
+	go p.wall.run()
+}
+
+// mainModule is the app's main module path, "" when the binary has no build info.
+func mainModule() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Path
+	}
+	return ""
 }
 
 // startCPU starts a new window; p.mu must be held.
@@ -170,12 +212,18 @@ func (p *Profiler) startCPU() error {
 // rotate ends the current window and, when restart is set, starts the next one right away so the
 // gap without profiling is only the time StopCPUProfile takes. p.mu must be held.
 func (p *Profiler) rotate(restart bool) (window, bool) {
-	var w window
-	ok := false
+	w := window{start: p.start, end: time.Now()}
 	if p.active {
 		pprof.StopCPUProfile()
-		w, ok = window{data: p.buf.Bytes(), start: p.start, end: time.Now()}, true
+		w.data = p.buf.Bytes()
 		p.buf, p.active = nil, false
+	}
+	if p.wall != nil {
+		w.wall = p.wall.take()
+		p.start = w.end // the next wall window, when the CPU profiler stays paused
+	}
+	ok := w.data != nil || len(w.wall.samples) > 0
+	if ok {
 		p.stats.windows.Add(1)
 	}
 	if restart {
@@ -189,6 +237,7 @@ func (p *Profiler) rotate(restart bool) (window, bool) {
 
 func (p *Profiler) loop() {
 	defer close(p.loopDone)
+	pprof.SetGoroutineLabels(context.Background()) // not part of the request that called Start
 	t := time.NewTicker(p.opts.Window)
 	defer t.Stop()
 	for {
@@ -220,6 +269,7 @@ func (p *Profiler) loop() {
 
 func (p *Profiler) exportLoop() {
 	defer close(p.expDone)
+	pprof.SetGoroutineLabels(context.Background()) // not part of the request that called Start
 	for {
 		select {
 		case w := <-p.queue:
@@ -248,29 +298,33 @@ func (p *Profiler) exportWindow(ctx context.Context, w window) (err error) {
 			p.logErr("export failed", err)
 		}
 	}()
-	prof, err := profile.ParseData(w.data)
-	if err != nil {
-		return fmt.Errorf("spanprofiler: parse profile: %w", err)
+	var prof *profile.Profile
+	if w.data != nil {
+		if prof, err = profile.ParseData(w.data); err != nil {
+			return fmt.Errorf("spanprofiler: parse profile: %w", err)
+		}
 	}
-	pd, n, err := Convert(prof, ConvertOptions{
+	pd, nCPU, nWall, err := convertWindow(prof, w.wall, w.start, w.end, ConvertOptions{
 		Spans:          DefaultSpanIndex,
 		Resource:       p.opts.Resource,
 		KeepUnlabelled: p.opts.KeepUnlabelled,
+		MainModule:     p.module,
 	})
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	if nCPU+nWall == 0 {
 		p.stats.empty.Add(1)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
 	if err := p.export(ctx, pd); err != nil {
-		return fmt.Errorf("spanprofiler: export %d samples: %w", n, err)
+		return fmt.Errorf("spanprofiler: export %d CPU and %d wall samples: %w", nCPU, nWall, err)
 	}
 	p.stats.exported.Add(1)
-	p.stats.samples.Add(int64(n))
+	p.stats.samples.Add(int64(nCPU))
+	p.stats.wallSamples.Add(int64(nWall))
 	return nil
 }
 
@@ -302,6 +356,12 @@ func (p *Profiler) Stop(ctx context.Context) error {
 		return nil
 	}
 	p.stopped = true
+	p.mu.Unlock()
+	// No tick may land after the last window is taken.
+	if p.wall != nil {
+		p.wall.stop()
+	}
+	p.mu.Lock()
 	w, ok := p.rotate(false)
 	p.mu.Unlock()
 
@@ -330,7 +390,24 @@ func (p *Profiler) Stats() Stats {
 		Dropped:         p.stats.dropped.Load(),
 		Failed:          p.stats.failed.Load(),
 		SamplesExported: p.stats.samples.Load(),
+		WallTicks:       p.wallTicks(),
+		WallFailed:      p.wallFailed(),
+		WallExported:    p.stats.wallSamples.Load(),
 	}
+}
+
+func (p *Profiler) wallTicks() int64 {
+	if p.wall == nil {
+		return 0
+	}
+	return p.wall.ticks.Load()
+}
+
+func (p *Profiler) wallFailed() int64 {
+	if p.wall == nil {
+		return 0
+	}
+	return p.wall.failed.Load()
 }
 
 // logErr logs at most once a minute, so an unreachable collector costs one line a minute, not
