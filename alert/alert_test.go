@@ -2,6 +2,7 @@ package alert
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +255,38 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("marshal: %v", err)
 		}
 	})
+}
+
+// TestTimelineJSON: the child spans' timeline survives the JSON form, and a
+// damaged one reads back bounded, with group indices that are safe to use.
+func TestTimelineJSON(t *testing.T) {
+	b := &Breakdown{
+		Children: []ChildGroup{{Kind: "client", Name: "SELECT", Count: 2}},
+		Spans: []ChildSpan{
+			{Group: 0, Offset: 5 * time.Millisecond, Duration: 40 * time.Millisecond},
+			{Group: -1, Offset: 50 * time.Millisecond, Duration: time.Millisecond},
+		},
+		SpansOmitted: 3,
+	}
+	data, err := json.Marshal(Alert{ID: "x", Breakdown: b})
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"spans":[{"group":0,"offset_ms":5,"duration_ms":40},{"group":-1,"offset_ms":50,"duration_ms":1}],"spans_omitted":3`)
+	var got Alert
+	require.NoError(t, json.Unmarshal(data, &got))
+	assert.Equal(t, b, got.Breakdown)
+
+	var spans []string
+	for i := range MaxTimelineSpans + 5 {
+		spans = append(spans, fmt.Sprintf(`{"group":%d,"offset_ms":-1,"duration_ms":-2}`, i%3))
+	}
+	line := `{"schema":2,"id":"x","breakdown":{"self_time_ms":0,"children":[{"kind":"client","name":"a","count":1}],"spans":[` +
+		strings.Join(spans, ",") + `],"spans_omitted":-7}}`
+	require.NoError(t, json.Unmarshal([]byte(line), &got))
+	require.Len(t, got.Breakdown.Spans, MaxTimelineSpans)
+	assert.Equal(t, 5, got.Breakdown.SpansOmitted)
+	for _, sp := range got.Breakdown.Spans {
+		assert.Contains(t, []int{0, -1}, sp.Group, "only a listed group, else -1")
+		assert.Zero(t, sp.Offset)
+		assert.Zero(t, sp.Duration)
+	}
 }

@@ -60,8 +60,16 @@ func (l *lenient[T]) UnmarshalJSON(data []byte) error {
 }
 
 type jsonBreakdown struct {
-	SelfTimeMs float64          `json:"self_time_ms"`
-	Children   []jsonChildGroup `json:"children"`
+	SelfTimeMs   float64          `json:"self_time_ms"`
+	Children     []jsonChildGroup `json:"children"`
+	Spans        []jsonChildSpan  `json:"spans,omitempty"`
+	SpansOmitted int              `json:"spans_omitted,omitempty"`
+}
+
+type jsonChildSpan struct {
+	Group      int     `json:"group"`
+	OffsetMs   float64 `json:"offset_ms"`
+	DurationMs float64 `json:"duration_ms"`
 }
 
 type jsonChildGroup struct {
@@ -128,6 +136,10 @@ func (b *Breakdown) toJSON() *jsonBreakdown {
 			BusyMs: toMs(c.Busy), Pattern: c.Pattern,
 		})
 	}
+	for _, sp := range b.Spans {
+		j.Spans = append(j.Spans, jsonChildSpan{Group: sp.Group, OffsetMs: toMs(sp.Offset), DurationMs: toMs(sp.Duration)})
+	}
+	j.SpansOmitted = b.SpansOmitted
 	return j
 }
 
@@ -143,6 +155,16 @@ func (j *jsonBreakdown) fromJSON() *Breakdown {
 			Busy: fromMs(c.BusyMs), Pattern: c.Pattern,
 		})
 	}
+	// Read back bounded, with a group index that points at a listed group
+	// or is -1, so a renderer can index Children without checking.
+	for _, sp := range j.Spans[:min(len(j.Spans), MaxTimelineSpans)] {
+		g := sp.Group
+		if g < 0 || g >= len(b.Children) {
+			g = -1
+		}
+		b.Spans = append(b.Spans, ChildSpan{Group: g, Offset: max(fromMs(sp.OffsetMs), 0), Duration: max(fromMs(sp.DurationMs), 0)})
+	}
+	b.SpansOmitted = max(j.SpansOmitted, 0) + max(len(j.Spans)-MaxTimelineSpans, 0)
 	return b
 }
 

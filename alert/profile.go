@@ -8,6 +8,25 @@ type Breakdown struct {
 	// SelfTime is the span's duration not covered by any child span.
 	SelfTime time.Duration
 	Children []ChildGroup
+	// Spans place the child spans on the request's timeline (a
+	// waterfall), by start, at most MaxTimelineSpans; SpansOmitted counts
+	// those left out.
+	Spans        []ChildSpan
+	SpansOmitted int
+}
+
+// MaxTimelineSpans bounds Breakdown.Spans: enough to see 30 queries run one
+// after another, small enough for a JSON line.
+const MaxTimelineSpans = 200
+
+// ChildSpan is one child span on the timeline.
+type ChildSpan struct {
+	// Group is the index of its group in Breakdown.Children, -1 when its
+	// group is not among those listed.
+	Group int
+	// Offset is its start from the request's start.
+	Offset   time.Duration
+	Duration time.Duration
 }
 
 // ChildGroup is one child span, or several alike (same kind, name and

@@ -149,7 +149,36 @@ func (c *children) diagnose(profile *alert.Profile, samples *profileindex.Sample
 			cmp.Compare(x.Name, y.Name), cmp.Compare(x.Description, y.Description))
 	})
 	b.Children = b.Children[:min(len(b.Children), maxChildGroups)]
+	b.Spans, b.SpansOmitted = c.timeline(b.Children)
 	return b, res.Diagnosis
+}
+
+// timeline places the child spans on the request's timeline by start, the
+// first alert.MaxTimelineSpans of them, each with its group's index in
+// listed (-1 when its group is not listed).
+func (c *children) timeline(listed []alert.ChildGroup) ([]alert.ChildSpan, int) {
+	pos := make(map[*childGroup]int, len(listed))
+	for _, g := range c.order {
+		pos[g] = -1
+		for i := range listed {
+			if listed[i].Kind == g.Kind && listed[i].Name == g.Name && listed[i].Description == g.Description {
+				pos[g] = i
+				break
+			}
+		}
+	}
+	spans := slices.Clone(c.spans)
+	slices.SortStableFunc(spans, func(a, b childSpan) int { return cmp.Compare(a.start, b.start) })
+	n := min(len(spans), alert.MaxTimelineSpans)
+	out := make([]alert.ChildSpan, n)
+	for i, sp := range spans[:n] {
+		out[i] = alert.ChildSpan{
+			Group:    pos[sp.group],
+			Offset:   time.Duration(sp.start - c.start),
+			Duration: time.Duration(sp.end - sp.start),
+		}
+	}
+	return out, len(spans) - n + c.overflow
 }
 
 func kindName(k ptrace.SpanKind) string {

@@ -138,6 +138,9 @@ func TestSpanBeforeProfileAndChildrenAcrossBatches(t *testing.T) {
 	assert.Equal(t, "N+1: 42 x the same postgresql query took 1.26 s of 2.00 s: SELECT * FROM orders WHERE id = ? AND owner = ?", d.Text)
 	assert.Equal(t, alert.PatternNPlusOne, db.Pattern)
 	assert.Equal(t, db.Total, db.Busy, "the queries ran one after another")
+	require.Len(t, b.Spans, 43, "the timeline holds every child")
+	assert.Equal(t, alert.ChildSpan{Group: 0, Offset: 40 * time.Millisecond, Duration: 30 * time.Millisecond}, b.Spans[1])
+	assert.Equal(t, alert.ChildSpan{Group: 1, Offset: 1700 * time.Millisecond, Duration: 250 * time.Millisecond}, b.Spans[42], "by start")
 	assert.Equal(t, alert.TimeAccount{OnCPU: 10 * time.Millisecond, Children: 42*30*time.Millisecond + 250*time.Millisecond,
 		OffCPU: 2*time.Second - 42*30*time.Millisecond - 250*time.Millisecond - 10*time.Millisecond}, d.Time)
 }
