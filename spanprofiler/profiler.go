@@ -29,7 +29,7 @@ const (
 	DefaultWindow   = 10 * time.Second
 	DefaultHz       = 100
 	DefaultTimeout  = 10 * time.Second
-	DefaultWallHz   = 20
+	DefaultWallHz   = 5
 )
 
 // ErrStopped is returned by Flush after Stop.
