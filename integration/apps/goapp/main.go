@@ -1,9 +1,20 @@
 // Command goapp is a small web app instrumented the way users instrument
 // theirs (otelhttp, the OTel SDK, spanprofiler), for slowspan's end-to-end
-// tests. It has a fast route, a CPU-bound slow route, a route slow because of
-// repeated database-like child spans, a parametrised route and a health
-// route. POST /flush exports the pending spans and the current profile window
-// at once, so tests need not wait for the SDK's timers.
+// tests. It has a fast route, a parametrised route, a health route and one
+// slow route per answer to "why was it slow?":
+//
+//   - /slow/cpu: on CPU in main.burnCPU;
+//   - /slow/db: N+1, 42 times the same query, each a client child span;
+//   - /slow/sequential: four different queries one after another, each a
+//     client child span, none needing another's result;
+//   - /slow/sleep: waiting in time.Sleep, called by main.getOrder, with no
+//     child span;
+//   - /slow/lock: waiting in sync.(*Mutex).Lock, called by
+//     main.reserveStock, on a mutex a background goroutine (not the
+//     request's) holds, with no child span.
+//
+// POST /flush exports the current profile window and the pending spans at
+// once, so tests need not wait for the SDK's and the profiler's timers.
 //
 // Environment: GOAPP_ADDR (listen address), OTEL_EXPORTER_OTLP_ENDPOINT
 // (collector gRPC host:port), OTEL_SERVICE_NAME.
@@ -16,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +59,8 @@ func main() {
 		log.Fatal(err)
 	}
 
+	go stockHolder()
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "fast") })
 	mux.HandleFunc("GET /slow/cpu", func(w http.ResponseWriter, _ *http.Request) {
@@ -64,6 +78,32 @@ func main() {
 			span.End()
 		}
 		_, _ = fmt.Fprintln(w, "db")
+	})
+	mux.HandleFunc("GET /slow/sequential", func(w http.ResponseWriter, r *http.Request) {
+		tracer := otel.Tracer("goapp/db")
+		// Four different queries, none using another's result: they
+		// could run in parallel but run one after another.
+		for _, table := range []string{"users", "orders", "addresses", "payment_methods"} {
+			_, span := tracer.Start(r.Context(), "SELECT shop."+table, trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(
+					attribute.String("db.system", "postgresql"),
+					attribute.String("db.statement", fmt.Sprintf("SELECT * FROM %s WHERE id = 42", table)),
+				))
+			time.Sleep(300 * time.Millisecond) // the query's latency
+			span.End()
+		}
+		_, _ = fmt.Fprintln(w, "sequential")
+	})
+	mux.HandleFunc("GET /slow/sleep", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "order", getOrder(42))
+	})
+	mux.HandleFunc("GET /slow/lock", func(w http.ResponseWriter, _ *http.Request) {
+		// The stock holder takes the lock first (it answers once it holds
+		// it), then this request waits for it in reserveStock.
+		locked := make(chan struct{})
+		holdStock <- locked
+		<-locked
+		_, _ = fmt.Fprintln(w, "stock", reserveStock())
 	})
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		// ?delay=1.5s lets tests make one request slower than the others.
@@ -134,6 +174,50 @@ func burnCPU(d time.Duration) uint64 {
 		}
 	}
 	return x
+}
+
+// getOrder waits for a slow backend without a span (a sleep standing in for
+// it): the app function the waiting alert must name, as the caller of
+// time.Sleep.
+//
+//go:noinline
+func getOrder(id int) int {
+	time.Sleep(1500 * time.Millisecond)
+	return id
+}
+
+var (
+	// stockMu guards stock. /slow/lock has stockHolder hold it for a while
+	// before the request takes it.
+	stockMu sync.Mutex
+	stock   = 1 << 20
+	// holdStock asks stockHolder to take stockMu; it closes the channel it
+	// receives once it holds the lock.
+	holdStock = make(chan chan struct{})
+)
+
+// stockHolder is a background goroutine, started by main and so carrying no
+// request's profiler labels: the time it holds stockMu (sleeping) is nobody's
+// request, only the waiting of the request blocked on the lock is. Each
+// request on holdStock makes it take stockMu, signal, and hold it 1.2 s.
+func stockHolder() {
+	for locked := range holdStock {
+		stockMu.Lock()
+		close(locked)
+		time.Sleep(1200 * time.Millisecond)
+		stockMu.Unlock()
+	}
+}
+
+// reserveStock takes stockMu, held meanwhile by stockHolder: the app function
+// the waiting alert must name, as the caller of sync.(*Mutex).Lock.
+//
+//go:noinline
+func reserveStock() int {
+	stockMu.Lock()
+	defer stockMu.Unlock()
+	stock--
+	return stock
 }
 
 func envOr(key, def string) string {
