@@ -17,7 +17,7 @@ func onCPU(r *Request, acc alert.TimeAccount) (finding, bool) {
 	if p := r.Profile; p != nil {
 		if g, ok := topAppGroup(p); ok {
 			f.frame, f.line = g.Function, g.Line
-			where = ", " + figures.Percent(g.Share) + " under " + at(g.Function, g.Line)
+			where = ", " + figures.Share(g.Share) + " under " + at(g.Function, g.Line)
 		} else if p.HottestFrame != "" {
 			f.frame, f.line = p.HottestFrame, p.HottestLine
 			where = ", hottest in " + at(p.HottestFrame, p.HottestLine)

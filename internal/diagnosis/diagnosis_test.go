@@ -49,7 +49,7 @@ func TestDiagnose(t *testing.T) {
 					{Function: "main.computeChecksums", Line: "checksum.go:42", Share: 0.76},
 				}}},
 			kind: alert.DiagnosisCPU, frame: "main.computeChecksums", line: "checksum.go:42",
-			text: []string{"CPU-bound: 980 ms of 1.20 s on CPU", "76.0% under main.computeChecksums (checksum.go:42)"},
+			text: []string{"CPU-bound: 980 ms of 1.20 s on CPU", "76 % under main.computeChecksums (checksum.go:42)"},
 			acc:  alert.TimeAccount{OnCPU: 980 * ms, OffCPU: 220 * ms},
 		},
 		{
