@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/enginetest"
 )
 
 // wallFrame is a frame of a hand-built wall-clock profile.
@@ -23,23 +24,9 @@ type wallFrame struct {
 // linked to the slow span. Each stack gets one sample whose ticks are at
 // the given offsets from t0.
 func wallProfile(period time.Duration, stacks map[*[]wallFrame][]time.Duration) pprofile.Profiles {
-	pd := pprofile.NewProfiles()
+	pd, p := enginetest.Linked("wall", slowTrace, slowSpan)
 	d := pd.Dictionary()
-	d.StringTable().Append("", "wall", "nanoseconds")
-	d.FunctionTable().AppendEmpty()
-	d.LocationTable().AppendEmpty()
-	d.StackTable().AppendEmpty()
-	d.LinkTable().AppendEmpty()
-	d.AttributeTable().AppendEmpty()
-	d.MappingTable().AppendEmpty()
-	l := d.LinkTable().AppendEmpty()
-	l.SetTraceID(slowTrace)
-	l.SetSpanID(slowSpan)
-	rp := pd.ResourceProfiles().AppendEmpty()
-	rp.Resource().Attributes().PutStr("slowspan.go.main_module", "example.com/shop")
-	p := rp.ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
-	p.SampleType().SetTypeStrindex(1)
-	p.SampleType().SetUnitStrindex(2)
+	pd.ResourceProfiles().At(0).Resource().Attributes().PutStr("slowspan.go.main_module", "example.com/shop")
 	p.PeriodType().SetTypeStrindex(1)
 	p.PeriodType().SetUnitStrindex(2)
 	p.SetPeriod(int64(period))

@@ -13,21 +13,8 @@ import (
 // LinkedProfile is an OTLP profile with samples linked to (tid, sid): each
 // stack leaf first, each sample 10 ms of CPU.
 func LinkedProfile(tid pcommon.TraceID, sid pcommon.SpanID, stacks ...[]string) pprofile.Profiles {
-	pd := pprofile.NewProfiles()
+	pd, p := Linked("cpu", tid, sid)
 	d := pd.Dictionary()
-	d.StringTable().Append("", "cpu", "nanoseconds")
-	d.FunctionTable().AppendEmpty()
-	d.LocationTable().AppendEmpty()
-	d.StackTable().AppendEmpty()
-	d.LinkTable().AppendEmpty()
-	d.AttributeTable().AppendEmpty()
-	d.MappingTable().AppendEmpty()
-	l := d.LinkTable().AppendEmpty()
-	l.SetTraceID(tid)
-	l.SetSpanID(sid)
-	p := pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
-	p.SampleType().SetTypeStrindex(1)
-	p.SampleType().SetUnitStrindex(2)
 	for _, frames := range stacks {
 		st := d.StackTable().AppendEmpty()
 		for _, f := range frames {
@@ -44,6 +31,28 @@ func LinkedProfile(tid pcommon.TraceID, sid pcommon.SpanID, stacks ...[]string) 
 		s.Values().Append(int64(10 * time.Millisecond))
 	}
 	return pd
+}
+
+// Linked is an OTLP profiles message with one profile of sampleType
+// (values in nanoseconds) and link 1 to (tid, sid): every table starts with
+// its zero entry, strings 1 and 2 are sampleType and "nanoseconds".
+func Linked(sampleType string, tid pcommon.TraceID, sid pcommon.SpanID) (pprofile.Profiles, pprofile.Profile) {
+	pd := pprofile.NewProfiles()
+	d := pd.Dictionary()
+	d.StringTable().Append("", sampleType, "nanoseconds")
+	d.FunctionTable().AppendEmpty()
+	d.LocationTable().AppendEmpty()
+	d.StackTable().AppendEmpty()
+	d.LinkTable().AppendEmpty()
+	d.AttributeTable().AppendEmpty()
+	d.MappingTable().AppendEmpty()
+	l := d.LinkTable().AppendEmpty()
+	l.SetTraceID(tid)
+	l.SetSpanID(sid)
+	p := pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
+	p.SampleType().SetTypeStrindex(1)
+	p.SampleType().SetUnitStrindex(2)
+	return pd, p
 }
 
 // ServerSpan is a batch of one server span of service on route lasting dur,
