@@ -94,7 +94,8 @@
       end = Math.max(end, b);
     }
     const share = Math.round(100 * sum / span);
-    match.textContent = hits.length ? hits.length + " frames match, " + (share < 1 && sum > 0 ? "<1" : share) + " % of the CPU time" : "no frame matches";
+    const n = hits.length === 1 ? "1 frame matches, " : hits.length + " frames match, ";
+    match.textContent = hits.length ? n + (share < 1 && sum > 0 ? "<1" : share) + " % of the CPU time" : "no frame matches";
   };
   svg.addEventListener("click", (e) => {
     const g = e.target.closest && e.target.closest("g.frame");
