@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
@@ -506,4 +507,51 @@ func clickFrame(t *testing.T, ctx context.Context, i int) {
 })()`, i)))
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx, chromedp.MouseClickXY(b.X, b.Y)))
+}
+
+// TestReportWithoutScript: with script disabled the page reads the same,
+// the static flame graph whole, its useless controls hidden.
+func TestReportWithoutScript(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("this test needs Chromium at %s: %v", chromiumPath, err)
+	}
+	dir := t.TempDir()
+	set, err := Build(figurestest.WithSpans(figurestest.Diagnosed(alert.DiagnosisCPU)))
+	require.NoError(t, err)
+	require.NoError(t, WriteSet(dir, set, false))
+	pageURL := (&url.URL{Scheme: "file", Path: filepath.Join(dir, set.Name+ExtHTML)}).String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromiumPath), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	_, err = chromedp.Call(browserCtx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(browserCtx,
+		chromedp.EmulateViewport(viewportW, viewportH),
+		chromedp.Navigate(pageURL),
+		chromedp.WaitVisible(chromedp.CSS(".flame svg")),
+	))
+	type state struct {
+		Interactive, ControlsShown bool
+		Frames, Labels             int
+	}
+	s, err := chromedp.Run(browserCtx, chromedp.Evaluate[state](`({
+  Interactive: !!document.querySelector('figure.flame.interactive'),
+  ControlsShown: document.getElementById('fg-controls').getBoundingClientRect().height > 0 ||
+    document.getElementById('fg-info').getBoundingClientRect().height > 0,
+  Frames: [...document.querySelectorAll('.flame svg g.frame rect')].filter((r) => r.getBoundingClientRect().width > 0).length,
+  Labels: [...document.querySelectorAll('.flame svg g.frame text')].filter((t) => t.textContent !== '').length,
+})`))
+	require.NoError(t, err)
+	assert.False(t, s.Interactive, "the script did not run")
+	assert.False(t, s.ControlsShown, "no search box, reset button or click hint that would do nothing")
+	assert.Greater(t, s.Frames, 8, "the static flame graph is drawn")
+	assert.Greater(t, s.Labels, 5, "with its labels")
+
+	cancelBrowser()
+	cancelAlloc()
 }

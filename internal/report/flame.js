@@ -111,5 +111,6 @@
   reset.addEventListener("click", () => { search.value = ""; highlight(); layout(root); });
   fig.classList.add("interactive");
   document.getElementById("fg-controls").hidden = false;
+  info.hidden = false;
   layout(root);
 })();
