@@ -448,7 +448,8 @@ func TestDiagnosedAlert(t *testing.T) {
 	path := filepath.Join(dir, "alerts.jsonl")
 	cfg := syncConfig(path)
 	cfg.Reports = filepath.Join(dir, "reports")
-	a := figurestest.Diagnosed(alert.DiagnosisCPU)
+	// With a timeline: the line carries breakdown.spans.
+	a := figurestest.WithSpans(figurestest.Diagnosed(alert.DiagnosisCPU))
 	runExporter(t, cfg, alerttest.Traces(t, a))
 
 	got, err := os.ReadFile(path)
@@ -468,6 +469,10 @@ func TestDiagnosedAlert(t *testing.T) {
 	duration := bytes.Index(page, []byte(`<p class="big">`))
 	assert.True(t, title >= 0 && title < verdict && verdict < duration, "title %d, verdict %d, duration %d", title, verdict, duration)
 	assert.Contains(t, string(page), `<tr><td class="mono">main.computeChecksums (checksum.go:42)</td><td class="num">76 %</td></tr>`)
+	// The timeline from the line's spans: 44 spans, one row per group,
+	// the 42 SELECTs and the GET as client bars each at its offset.
+	assert.Equal(t, 43, bytes.Count(page, []byte(`<div class="wf-bar client" style="left:`)))
+	assert.Contains(t, string(page), `script-src &#39;sha256-`, "the flame graph's script, allowed by its hash")
 
 	folded, err := os.ReadFile(filepath.Join(cfg.Reports, report.Name(a)+".folded"))
 	require.NoError(t, err)

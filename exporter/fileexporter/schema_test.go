@@ -118,14 +118,14 @@ func TestIncidentEventsWritten(t *testing.T) {
 		notInPage []string
 	}{
 		{reason: alert.ReasonQuantile, state: alert.IncidentFiring, files: true,
-			want: []string{"Slow endpoint: checkout GET /orders/{id}", `<figure class="hist">`, "Worst request in the window", "42 x"}},
+			want: []string{"Slow endpoint: checkout GET /orders/{id}", `<figure class="hist">`, "<dt>Worst request</dt>", "42 x"}},
 		{reason: alert.ReasonEscalation, state: alert.IncidentFiring, files: true,
-			want: []string{"<tr><th>Reason</th><td>escalation</td></tr>", `<figure class="hist">`}},
+			want: []string{"Much slower than the last alert for this endpoint <span class=\"muted mono\">(escalation)</span>", `<figure class="hist">`}},
 		{reason: alert.ReasonWindowExpired, state: alert.IncidentFiring, files: true,
-			want: []string{"<tr><th>Reason</th><td>window_expired</td></tr>"}},
+			want: []string{"since the last alert&#39;s dedup window ended <span class=\"muted mono\">(window_expired)</span>"}},
 		{reason: alert.ReasonResolved, state: alert.IncidentResolved,
 			want:      []string{"<title>✅ Resolved: GET /orders/{id} on checkout after 23m — peak p99 2.60 s, 84 slow requests</title>"},
-			notInPage: []string{"Worst request", "Where the time went", "CPU profile"}},
+			notInPage: []string{"Worst request", "Timeline", "CPU profile", "<script"}},
 	}
 	for i, tt := range tests {
 		t.Run(string(tt.reason), func(t *testing.T) {

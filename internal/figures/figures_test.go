@@ -170,3 +170,13 @@ func TestCPUMillis(t *testing.T) {
 		assert.Equal(t, want, CPUMillis(ns), "%d", ns)
 	}
 }
+
+func TestPlainWords(t *testing.T) {
+	for _, r := range alert.Reasons {
+		assert.NotEqual(t, "Unknown reason", ReasonText(r), "reason %q has no plain words", r)
+	}
+	assert.Equal(t, "First slow request for this endpoint", ReasonText(alert.ReasonFirst))
+	assert.Equal(t, "Unknown reason", ReasonText("<script>"))
+	assert.Equal(t, "linked by span id (OTLP)", ProfileSource("otlp_link"))
+	assert.Equal(t, "other", ProfileSource("<b>"))
+}

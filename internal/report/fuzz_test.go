@@ -17,12 +17,18 @@ var (
 	jsHrefRE = regexp.MustCompile(`(?i)href\s*=\s*["']?\s*(javascript|data|vbscript):`)
 )
 
+// withoutOwnScript is page without its one script (the flame graph's,
+// a constant): what is left must hold no script at all.
+func withoutOwnScript(page string) string {
+	return strings.Replace(page, "<script>"+flameScript+"</script>", "", 1)
+}
+
 // checkMarkup tokenizes page the way a browser does and fails on a script
 // element, an event handler attribute, or a link that is neither http(s) nor
 // one of the report's own files.
 func checkMarkup(t *testing.T, page, name string) {
 	t.Helper()
-	z := html.NewTokenizer(strings.NewReader(page))
+	z := html.NewTokenizer(strings.NewReader(withoutOwnScript(page)))
 	for {
 		switch z.Next() {
 		case html.ErrorToken:
@@ -61,6 +67,8 @@ func FuzzReport(f *testing.F) {
 	f.Add("/orders/{id}", "http://jaeger/trace/1\" onmouseover=\"x", "{{.}}", "</svg><script>", "internal", "--><script>")
 	f.Add("", " javascript:alert(1)", "\x00", "", "", "")
 	f.Add("/x", "data:text/html;base64,PHNjcmlwdD4=", "&lt;script&gt;", "\u2028", "server", "https://ok.example/x?<script>")
+	f.Add("/a</script><script>alert(1)</script>", "]]><script>x</script>", "'\"`</script>", strings.Repeat("crypto/sha256.block", 60),
+		"client", strings.Repeat("</script>", 7))
 	f.Fuzz(func(t *testing.T, route, link, attr, frame, kind, misc string) {
 		a := alerttest.Full()
 		a.ID = misc
@@ -91,6 +99,17 @@ func FuzzReport(f *testing.F) {
 		a.Profile.Waiting = []alert.Blocker{{Call: frame, Caller: attr, Line: route, Time: time.Duration(len(misc))}}
 		a.Profile.OffCPUTime, a.Profile.WallSamples = time.Duration(len(attr)), int64(len(kind))
 		a.Breakdown.Children[0].Pattern = kind
+		// A timeline: as many spans as misc is long (one row each up to
+		// 40, one row per group beyond), in fuzzed groups, offsets and
+		// durations, some out of the request or of the groups.
+		a.Breakdown.SpansOmitted = len(attr) - 3
+		for i := range len(misc) % 90 {
+			a.Breakdown.Spans = append(a.Breakdown.Spans, alert.ChildSpan{
+				Group:    i%(len(a.Breakdown.Children)+2) - 1,
+				Offset:   time.Duration(i*len(route)-len(link)) * time.Millisecond,
+				Duration: time.Duration(len(frame)-i) * 40 * time.Millisecond,
+			})
+		}
 		if len(link)%2 == 1 {
 			a.Profile.CPUTime, a.Profile.Samples, a.Profile.Stacks, a.Profile.ByAppCode = 0, 0, nil, nil
 		}
@@ -109,7 +128,10 @@ func FuzzReport(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Build: %v", err)
 		}
-		page := string(set.HTML)
+		if !strings.Contains(string(set.HTML), "<script>"+flameScript+"</script>") && set.SVG != nil {
+			t.Fatalf("the flame graph's script is missing or altered")
+		}
+		page := withoutOwnScript(string(set.HTML))
 		if scriptRE.MatchString(page) {
 			t.Fatalf("report holds a script tag:\n%s", page)
 		}

@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"math"
@@ -18,11 +20,28 @@ import (
 //go:embed report.html.tmpl
 var pageTemplate string
 
+// flameScript makes the inline flame graph interactive (zoom, search,
+// reset). It is the page's only script, allowed by its hash in the
+// Content-Security-Policy; the page reads well without it.
+//
+//go:embed flame.js
+var flameScript string
+
+// csp is the page's Content-Security-Policy: nothing from the network,
+// inline styles, and the one inline script by its hash.
+var csp = func() string {
+	sum := sha256.Sum256([]byte(flameScript))
+	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+}()
+
 // words are the labels the page shares with the Markdown post.
 var words = template.FuncMap{
 	"yourCode":     func() string { return figures.YourCode },
 	"waitedIn":     func() string { return figures.WaitedIn },
 	"hottestFrame": func() string { return figures.HottestFrame },
+	"csp":          func() string { return csp },
+	"maxSpans":     func() int { return alert.MaxTimelineSpans },
 }
 
 var page = template.Must(template.New("report").Funcs(words).Parse(pageTemplate))
@@ -40,10 +59,18 @@ type view struct {
 	Links                         []link
 	Attributes, Resource          []kv
 	Breakdown                     *breakdownView
-	Profile                       *profileView
-	FlameSVG                      template.HTML
-	Files                         []fileLink
-	Storm                         *stormView
+	Timeline                      *timelineView
+	ReasonText, Started           string
+	Suppressed                    string
+	// CPUFirst puts the flame graph before the waterfall: the evidence of
+	// a CPU-bound verdict first.
+	CPUFirst bool
+	// Script is the flame graph's script, set with the flame graph.
+	Script   template.JS
+	Profile  *profileView
+	FlameSVG template.HTML
+	Files    []fileLink
+	Storm    *stormView
 	// Title is the page's title; Resolved, for an alert that closes an
 	// incident, is its one line (the page is then short: no request).
 	Title, Resolved string
@@ -106,27 +133,11 @@ type kv struct{ Key, Value string }
 
 type fileLink struct{ Label, Href string }
 
-type breakdownView struct {
-	SelfTime string
-	SelfPct  string
-	Rows     []waterfallRow
-}
-
-type waterfallRow struct {
-	Kind        string // a CSS class from a fixed set
-	Name        string
-	Description string
-	Count       int
-	Total, Max  string
-	Offset      string
-	Pattern     string // "N+1", "sequential", "slow query" or ""
-	// Left and Width position the bar, in percent of the request's
-	// duration, formatted with three decimals.
-	Left, Width string
-}
+type breakdownView struct{ SelfTime, SelfPct string }
 
 type profileView struct {
 	Source, CPUTime, WallTime string
+	SourceText                string // in plain words
 	Samples                   int64
 	Hottest                   string // with its line
 	// OffCPU is the wall-clock samples' off-CPU time, "" without them.
@@ -182,8 +193,15 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 	}
 	v.Links = append(v.Links, makeLink("Trace", a.Links.Trace), makeLink("Profile", a.Links.Profile))
 	if a.Breakdown != nil {
-		v.Breakdown = makeBreakdown(a.Breakdown, a.Duration)
+		v.Breakdown = &breakdownView{SelfTime: figures.Duration(a.Breakdown.SelfTime)}
+		if a.Duration > 0 {
+			v.Breakdown.SelfPct = fmt.Sprintf("%.0f", 100*clamp(float64(a.Breakdown.SelfTime)/float64(a.Duration), 0, 1))
+		}
+		v.Timeline = makeTimeline(a.Breakdown, a.Duration)
 	}
+	v.ReasonText = figures.ReasonText(a.Reason)
+	v.Suppressed = suppressedLine(v)
+	v.CPUFirst = a.Diagnosis != nil && a.Diagnosis.Kind == alert.DiagnosisCPU
 	if a.Profile != nil {
 		v.Profile = makeProfile(a.Profile)
 	}
@@ -223,6 +241,9 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 		// The flame graph escapes its text and carries no script (checked
 		// again in Build), so it can be inlined as markup.
 		v.FlameSVG = template.HTML(stripProlog(s.SVG)) //nolint:gosec // see above
+		// A constant: no alert text ever reaches the script, which reads
+		// the frames from the SVG's text nodes.
+		v.Script = template.JS(flameScript) //nolint:gosec // see above
 		v.Files = append(v.Files, fileLink{"Flame graph (SVG)", s.Name + ExtSVG}, fileLink{"Collapsed stacks (folded)", s.Name + ExtFolded})
 	}
 	if s.Pprof != nil {
@@ -233,6 +254,27 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// suppressedLine says what the dedup held back before this alert.
+func suppressedLine(v view) string {
+	if v.SuppressedCount == 0 {
+		if v.SuppressedFrom == "" {
+			return "none (first alert for this endpoint)"
+		}
+		return "none since " + v.SuppressedFrom
+	}
+	s := figures.Requests(v.SuppressedCount, "slow")
+	if v.SuppressedMax != "" {
+		s += ", the slowest " + v.SuppressedMax
+	}
+	if v.SuppressedFrom != "" {
+		s += " since " + v.SuppressedFrom
+		if v.SuppressedAgo != "" {
+			s += " (" + v.SuppressedAgo + " earlier)"
+		}
+	}
+	return s
 }
 
 func makeIncident(a alert.Alert) *incidentView {
@@ -304,30 +346,6 @@ func makeLink(label, raw string) link {
 	return l
 }
 
-var knownKinds = map[string]bool{"client": true, "server": true, "internal": true, "producer": true, "consumer": true}
-
-func makeBreakdown(b *alert.Breakdown, total time.Duration) *breakdownView {
-	v := &breakdownView{SelfTime: fmtDuration(b.SelfTime)}
-	if total > 0 {
-		v.SelfPct = fmt.Sprintf("%.0f", 100*float64(b.SelfTime)/float64(total))
-	}
-	for _, c := range b.Children {
-		kind := strings.ToLower(c.Kind)
-		if !knownKinds[kind] {
-			kind = "other"
-		}
-		row := waterfallRow{
-			Kind: kind, Name: validUTF8(c.Name), Description: validUTF8(c.Description), Count: c.Count,
-			Total: fmtDuration(c.Total), Max: fmtDuration(c.Max), Offset: fmtDuration(c.Offset),
-			Pattern: figures.Pattern(c.Pattern),
-		}
-		left, width := barGeometry(c.Offset, c.Total, total)
-		row.Left, row.Width = fmt.Sprintf("%.3f", left), fmt.Sprintf("%.3f", width)
-		v.Rows = append(v.Rows, row)
-	}
-	return v
-}
-
 // minBarPct keeps a very short child visible as a sliver.
 const minBarPct = 0.5
 
@@ -353,7 +371,7 @@ func clamp(x, lo, hi float64) float64 {
 
 func makeProfile(p *alert.Profile) *profileView {
 	v := &profileView{
-		Source: validUTF8(p.Source), CPUTime: fmtDuration(p.CPUTime), WallTime: fmtDuration(p.WallTime),
+		Source: validUTF8(p.Source), SourceText: figures.ProfileSource(p.Source), CPUTime: fmtDuration(p.CPUTime), WallTime: fmtDuration(p.WallTime),
 		Samples: p.Samples,
 	}
 	if p.HottestFrame != "" {

@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"flag"
 	"io"
 	"os"
@@ -71,8 +73,10 @@ func TestGoldenReport(t *testing.T) {
 		}, golden: "report-storm.golden.html"},
 		{name: "incident", alert: func() alert.Alert { return incidentAlert(alert.ReasonQuantile) }, golden: "report-incident.golden.html"},
 		{name: "incident resolved", alert: func() alert.Alert { return incidentAlert(alert.ReasonResolved) }, golden: "report-resolved.golden.html"},
-		{name: "cpu-bound", alert: func() alert.Alert { return figurestest.Diagnosed(alert.DiagnosisCPU) }, golden: "report-cpu.golden.html"},
-		{name: "n+1", alert: figurestest.NPlusOne, golden: "report-nplusone.golden.html"},
+		// With a timeline (Breakdown.Spans): 44 spans, one row per group.
+		{name: "cpu-bound", alert: func() alert.Alert { return figurestest.WithSpans(figurestest.Diagnosed(alert.DiagnosisCPU)) }, golden: "report-cpu.golden.html"},
+		// 30 spans, one row each.
+		{name: "n+1", alert: func() alert.Alert { return figurestest.WithSpans(figurestest.NPlusOne()) }, golden: "report-nplusone.golden.html"},
 		{name: "waiting", alert: figurestest.Waiting, golden: "report-waiting.golden.html"},
 	}
 	for _, tt := range tests {
@@ -89,11 +93,11 @@ func TestReportContent(t *testing.T) {
 	a := alerttest.Full()
 	set, err := Build(a)
 	require.NoError(t, err)
-	html := string(set.HTML)
+	html := withoutOwnScript(string(set.HTML))
 	for _, want := range []string{
 		"Slow request: checkout GET /orders/{id}",
 		"2.4s</span> against a threshold of 500ms (4.8&times;)",
-		"window_expired",
+		"First slow request since the last alert&#39;s dedup window ended", "(window_expired)",
 		"41 slow requests, the slowest 3.1s since 2026-11-17 10:00:00.000 UTC (10 days earlier)",
 		`<a href="http://localhost:16686/trace/0102030405060708090a0b0c0d0e0f10"`,
 		"0102030405060708090a0b0c0d0e0f10", "0102030405060708",
@@ -301,34 +305,38 @@ func TestIncidentReport(t *testing.T) {
 		{name: "quantile fires", a: incidentAlert(alert.ReasonQuantile), svg: true, want: []string{
 			"<title>Slow endpoint: checkout GET /orders/{id}</title>",
 			`<span class="over">p99 2.10 s over 5m ≥ threshold 500 ms</span> (quantile mode)`,
-			"<h2>Incident</h2>", "<tr><th>Peak</th><td>p99 2.60 s</td></tr>",
-			"<h2>Requests over the last 5m</h2>", "84 (7.1%) at or above the threshold of 500 ms",
+			"<dt>Requests over the last 5m</dt>", "<dt>Slow (&ge; 500 ms)</dt><dd>84 (7.1%)</dd>",
+			"<dt>Quantile</dt><dd>p99 2.10 s</dd>", "<dt>Worst request</dt><dd>2.4s</dd>", "<dt>Incident</dt><dd>firing",
+			"<h2>Timeline</h2>", `<span class="count">42 x</span>`,
+			"<h2>Latency distribution over the last 5m</h2>",
 			`<figure class="hist">`, `<g class="marker threshold">`, `<g class="marker quantile">`,
 			"the last bar counts the requests of 2.00 s or more",
-			"<h2>Worst request in the window</h2>", "<h2>Where the time went</h2>", `<span class="count">42 x</span>`,
 			`<figure class="flame">`,
-		}, avoid: []string{"Suppressed since last alert", "Resolved"}},
+			"<summary>Incident</summary>", "<tr><th>Peak</th><td>p99 2.60 s</td></tr>",
+			"<summary>Worst request: ids, times and links</summary>",
+		}, avoid: []string{"Held back since the last alert", "Resolved"}},
 		{name: "ratio fires", a: incidentAlert(alert.ReasonRatio), svg: true, want: []string{
 			`<span class="over">7.1% slow over 5m ≥ ratio 5.0% (threshold 500 ms)</span> (ratio mode)`,
-			"<tr><th>Slow ratio</th><td>7.1% slow, against a ratio of 5.0%</td></tr>",
-			`<g class="marker threshold">`, "Worst request in the window",
+			"<dt>Slow ratio</dt><dd>7.1% slow, against a ratio of 5.0%</dd>",
+			`<g class="marker threshold">`, "Worst request: ids",
 		}, avoid: []string{`<g class="marker quantile">`}},
 		{name: "escalation", a: incidentAlert(alert.ReasonEscalation), svg: true, want: []string{
-			"<tr><th>Reason</th><td>escalation</td></tr>",
+			"<tr><th>Why this alert</th><td>Much slower than the last alert for this endpoint <span class=\"muted mono\">(escalation)</span></td></tr>",
 		}},
 		{name: "resolved", a: incidentAlert(alert.ReasonResolved), want: []string{
 			"<title>✅ Resolved: GET /orders/{id} on checkout after 23m — peak p99 2.60 s, 312 slow requests</title>",
 			`<h1 class="resolved">✅ Resolved: GET /orders/{id} on checkout after 23m — peak p99 2.60 s, 312 slow requests</h1>`,
 			"<tr><th>Lasted</th><td>23m</td></tr>", "<tr><th>Alert ID</th>",
-		}, avoid: []string{"Worst request", "Where the time went", "CPU profile", "Span attributes"}},
+		}, avoid: []string{"Worst request", "Timeline", "CPU profile", "Span attributes", "<script"}},
 		{name: "span mode firing", a: func() alert.Alert {
 			a := alerttest.Full()
 			a.Incident = &alert.Incident{ID: "i", State: alert.IncidentFiring, Mode: alert.ModeSpan, OpenedAt: alerttest.Start,
 				Peak: alert.Figure{Duration: a.Duration}, SlowCount: 2}
 			return a
 		}(), svg: true, want: []string{
-			"<title>Slow request: checkout GET /orders/{id}</title>", "<h2>Incident</h2>", "<tr><th>Peak</th><td>2.40 s</td></tr>",
-			"<h2>Alert</h2>", "Suppressed since last alert",
+			"<title>Slow request: checkout GET /orders/{id}</title>", "<dt>Held back since the last alert</dt>",
+			"<summary>Incident</summary>", "<tr><th>Peak</th><td>2.40 s</td></tr>",
+			"<summary>Alert, trace and span ids</summary>", "<th>Held back since the last alert</th>",
 		}, avoid: []string{`<figure class="hist">`}},
 	}
 	for _, tt := range tests {
@@ -357,13 +365,33 @@ func TestIncidentReportHostile(t *testing.T) {
 	a.Incident, a.Window = &alert.Incident{ID: "<script>", Mode: "</svg><script>"}, &alert.WindowFigures{Histogram: []alert.HistogramBucket{{}}}
 	set, err := Build(a)
 	require.NoError(t, err)
-	assert.NotContains(t, string(set.HTML), "<script")
+	assert.NotContains(t, withoutOwnScript(string(set.HTML)), "<script")
 	checkMarkup(t, string(set.HTML), set.Name)
 
 	r := incidentAlert(alert.ReasonResolved)
 	r.Key.Route = "/<script>alert(1)</script>"
 	set, err = Build(r)
 	require.NoError(t, err)
-	assert.NotContains(t, string(set.HTML), "<script")
+	assert.NotContains(t, withoutOwnScript(string(set.HTML)), "<script")
 	assert.Contains(t, string(set.HTML), "<title>✅ Resolved: GET /&lt;script&gt;alert(1)&lt;/script&gt; on checkout")
+}
+
+// TestScriptHash: the page's one script is the flame graph's, whole, and
+// the Content-Security-Policy allows it by the sha256 of its exact text
+// (Chromium runs it: see TestReportInBrowser).
+func TestScriptHash(t *testing.T) {
+	set, err := Build(figurestest.Hostile("</script><script>alert(1)</script>]]>"))
+	require.NoError(t, err)
+	page := string(set.HTML)
+	scripts := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(page, -1)
+	require.Len(t, scripts, 1)
+	assert.Equal(t, flameScript, scripts[0][1])
+	sum := sha256.Sum256([]byte(scripts[0][1]))
+	assert.Contains(t, page, `script-src &#39;sha256-`+base64.StdEncoding.EncodeToString(sum[:])+`&#39;;`)
+	assert.NotContains(t, flameScript, "</", "the script cannot close its element")
+	assert.NotContains(t, flameScript, "innerHTML", "the script writes text, never markup")
+
+	set, err = Build(figurestest.NPlusOne()) // no profile, no flame graph
+	require.NoError(t, err)
+	assert.NotContains(t, string(set.HTML), "<script")
 }

@@ -3,6 +3,8 @@
 package figurestest
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/slowspan/slowspan/alert"
@@ -123,4 +125,30 @@ var HostileTexts = []string{
 	"@channel", "@here please", "<!channel>", "<@USERID>", "[click](http://evil.example/@all)",
 	"<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "``@all``", "`x` @channel `y`",
 	"line one\n@channel\n# heading", "&#64;here", "javascript:alert(1)", "main.(*T).@here",
+}
+
+// WithSpans gives a's breakdown a timeline: each group's spans one after
+// another from the group's offset, each Total/Count long (an N+1 run, as
+// the breakdown sees it), by start, at most alert.MaxTimelineSpans.
+func WithSpans(a alert.Alert) alert.Alert {
+	b := a.Breakdown
+	if b == nil {
+		return a
+	}
+	c := *b
+	c.Spans = nil
+	for i, g := range c.Children {
+		n := max(g.Count, 1)
+		d := g.Total / time.Duration(n)
+		for j := range n {
+			c.Spans = append(c.Spans, alert.ChildSpan{Group: i, Offset: g.Offset + time.Duration(j)*d, Duration: d})
+		}
+	}
+	slices.SortStableFunc(c.Spans, func(x, y alert.ChildSpan) int { return cmp.Compare(x.Offset, y.Offset) })
+	if len(c.Spans) > alert.MaxTimelineSpans {
+		c.SpansOmitted = len(c.Spans) - alert.MaxTimelineSpans
+		c.Spans = c.Spans[:alert.MaxTimelineSpans]
+	}
+	a.Breakdown = &c
+	return a
 }
