@@ -455,14 +455,20 @@ func TestQuantileIncidentMattermostPost(t *testing.T) {
 
 	r.drive(slowIDs, slowRequests, slowDelay, 10)
 	r.waitUsers(alert.ReasonQuantile)
-	r.drive(calmIDs, calmRequests, fastDelay, 20)
+	// Slower still: the window's p95 passes twice the figure it fired at.
+	r.drive(slowIDs2nd, slowRequests, 3*slowDelay, 10)
+	r.waitUsers(alert.ReasonEscalation)
+	// Enough fast traffic that the 60 slow requests are under 5 %.
+	r.drive(calmIDs, 2*calmRequests, fastDelay, 20)
 	r.waitUsers(alert.ReasonResolved)
 	r.mark("after")
 
-	// The alert file is written first; wait for the post to be edited.
-	var root, reply *mattermostfake.Post
-	r.c.waitLog(alertTimeout, "the incident post edited to resolved, and a reply", func(string) bool {
-		root, reply = nil, nil
+	// The alert file is written first; wait for the post to be edited
+	// twice (escalated, resolved) and replied to twice.
+	var root *mattermostfake.Post
+	var replies []mattermostfake.Post
+	r.c.waitLog(alertTimeout, "the incident post edited to escalated then resolved, and two replies", func(string) bool {
+		root, replies = nil, nil
 		posts := f.Posts(mmChannel)
 		for i := range posts {
 			p := &posts[i]
@@ -473,10 +479,10 @@ func TestQuantileIncidentMattermostPost(t *testing.T) {
 			case p.RootID == "" && root == nil:
 				root = p
 			case root != nil && p.RootID == root.ID:
-				reply = p
+				replies = append(replies, *p)
 			}
 		}
-		return root != nil && reply != nil && root.Edits >= 1
+		return root != nil && len(replies) >= 2 && root.Edits >= 2
 	})
 	incidentPosts := 0
 	for _, p := range f.Posts(mmChannel) {
@@ -487,13 +493,16 @@ func TestQuantileIncidentMattermostPost(t *testing.T) {
 	if incidentPosts != 1 {
 		t.Errorf("%d root posts about %s, want the one incident post", incidentPosts, quantileRoute)
 	}
+	if root.Edits != 2 || len(replies) != 2 {
+		t.Errorf("incident post edited %d times with %d replies, want 2 and 2 (escalation, resolution)", root.Edits, len(replies))
+	}
 	if !strings.HasPrefix(root.Message, "**Status: :white_check_mark: resolved**") || root.EditAt == 0 {
 		t.Errorf("incident post (edit_at %d) =\n%s\nwant it edited to resolved", root.EditAt, root.Message)
 	}
 	if !strings.Contains(root.Message, "(quantile mode)") {
 		t.Errorf("incident post lost the incident's figures:\n%s", root.Message)
 	}
-	if !strings.Contains(reply.Message, "✅ Resolved:") {
-		t.Errorf("reply in the incident's thread = %q, want the resolution", reply.Message)
+	if !strings.Contains(replies[len(replies)-1].Message, "✅ Resolved:") {
+		t.Errorf("last reply in the incident's thread = %q, want the resolution", replies[len(replies)-1].Message)
 	}
 }
