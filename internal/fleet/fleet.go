@@ -74,7 +74,7 @@ func (c *conn) fail(ctx context.Context, what string, err error) error {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		hint = "the caller gave up"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		hint = fmt.Sprintf("Redis at %s did not answer within %v: check its load and the network, or raise the timeout", c.addr, c.timeout)
+		hint = fmt.Sprintf("Redis at %s did not answer within %v: check that it runs and is reachable at that address, and its load, or raise the timeout", c.addr, c.timeout)
 	case errors.As(err, &netErr), errors.Is(err, redis.ErrClosed):
 		hint = fmt.Sprintf("Redis at %s is unreachable: check that it runs and that the endpoint is right", c.addr)
 	default:
