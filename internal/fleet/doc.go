@@ -65,10 +65,9 @@
 //   - Redis memory: about 4.0 KB per key for one collector, 6.6 KB per
 //     key for three (10 hashes of 3 fields: about 270 B per hash plus
 //     about 130 B per collector's field of 75 B), so about 6.6 MB for
-//     1,000 keys; the
-//     keys of an endpoint expire a window and a sub-window after its last
-//     request, so memory is bounded by the endpoints active within a
-//     window.
+//     1,000 keys. An endpoint's hashes expire a window and a sub-window
+//     after its last request: memory is bounded by the endpoints active
+//     within a window.
 //   - Locally, Windows keeps each written key's stamps (a few hundred
 //     bytes per key) until its sub-windows leave the window.
 //
