@@ -42,7 +42,10 @@ type Windows struct {
 	subs      int64
 	widthTag  string // the width in the keys, e.g. "30s"
 
-	mu sync.Mutex
+	// flushMu makes flushes one at a time: two in flight could land in
+	// Redis in the other order than they mark sub-windows written.
+	flushMu sync.Mutex
+	mu      sync.Mutex
 	// written holds, per key, the stamps of the sub-windows written by
 	// the last successful flushes, to write only what changed since.
 	written map[string]*keyState
@@ -170,8 +173,11 @@ type FlushStats struct {
 // its absolute counts and PEXPIRE. Writing absolute counts is idempotent,
 // so a flush that failed halfway, or ran twice, counts nothing twice. On
 // error nothing is marked written: the caller stages the keys again (see
-// Stage) and the next flush rewrites them.
+// Stage) and the next flush rewrites them. Flushes run one at a time;
+// Stage does not wait for one.
 func (x *Windows) Flush(ctx context.Context) (FlushStats, error) {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
 	x.mu.Lock()
 	batch, buf := x.pending, x.buf
 	x.pending, x.buf = x.spare[:0], x.spareB[:0]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,4 +220,47 @@ func TestNewWindowsRefuses(t *testing.T) {
 	noDeadlines := newClient(t, "127.0.0.1:1", func(o *redis.Options) { o.ContextTimeoutEnabled = false })
 	_, err = NewWindows(WindowSettings{Settings: Settings{Client: noDeadlines}, Collector: "c", Window: testCfg})
 	assert.ErrorContains(t, err, "ContextTimeoutEnabled")
+}
+
+// TestStageDuringFlush stages keys from several goroutines while flushes
+// run, as the engine's evaluation and its flush timer may: once they stop,
+// a last stage and flush leave Redis holding exactly the local windows.
+func TestStageDuringFlush(t *testing.T) {
+	_, client := startServer(t)
+	x := newWindows(t, client, "c1")
+	keys := []string{"GET /a", "GET /b", "GET /c", "GET /d"}
+	ws := make([]*window.Window, len(keys))
+	locks := make([]sync.Mutex, len(keys))
+	for k := range ws {
+		ws[k] = newWindow(t)
+	}
+	end := t0.Add(testCfg.Over - 1)
+	var wg sync.WaitGroup
+	for k := range keys {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(k), 1))
+			for i := range 400 {
+				now := t0.Add(time.Duration(i) * (testCfg.Over / 400))
+				locks[k].Lock()
+				ws[k].Record(now, latency(r, k))
+				x.Stage(keys[k], ws[k], now)
+				locks[k].Unlock()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			_, err := x.Flush(context.Background())
+			assert.NoError(t, err)
+		}
+	})
+	wg.Wait()
+	for k := range keys {
+		x.Stage(keys[k], ws[k], end)
+	}
+	flush(t, x)
+	got, _ := read(t, x, keys, end)
+	for k := range keys {
+		assert.Equal(t, answersOf(t, ws[k], end), got[k], "key %d", k)
+	}
 }
