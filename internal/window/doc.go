@@ -56,6 +56,12 @@
 // its Snapshot as LayoutVersion, Max and the non-empty Buckets (index,
 // count), and the receiver rebuilds it with AddBucket and MergeMax, or
 // refuses another version.
+// Sliding windows are shared sub-window by sub-window instead (share.go,
+// used by internal/fleet): each collector publishes the absolute counts of
+// the sub-windows whose Stamps changed with AppendSub, and a reader sums
+// every collector's into a scratch Window with MergeSub, which refuses
+// another shape, layout or damaged data; the merged Window answers every
+// query as the window of all the collectors' requests would.
 //
 // # Persistence
 //
