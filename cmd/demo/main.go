@@ -176,7 +176,9 @@ func (d *demo) run(ctx context.Context) error {
 		args = append(args, "--set", "receivers::otlp::protocols::http::endpoint="+o.otlpHTTP)
 	}
 	if o.metricsPort != "" {
-		args = append(args, "--set", "service::telemetry::metrics::readers::0::pull::exporter::prometheus::port="+o.metricsPort)
+		// --set cannot index a list: the yaml provider replaces the list.
+		args = append(args, "--config", "yaml:service::telemetry::metrics::readers: "+
+			"[{pull: {exporter: {prometheus: {host: 127.0.0.1, port: "+o.metricsPort+"}}}}]")
 	}
 	env := []string{
 		"SLOWSPAN_DATA_DIR=" + dataDir,
@@ -251,7 +253,18 @@ func (d *demo) run(ctx context.Context) error {
 	newest := filepath.Join(alertsDir, filepath.FromSlash(alerts[len(alerts)-1].Report))
 	d.say("")
 	d.say("Where to look:")
-	d.say("  newest report     %s  (open it in a browser: flame graph, waterfall of child spans)", newest)
+	d.say("  newest report     %s  (open it in a browser)", newest)
+	// The report of the request that burned the most CPU has a flame graph.
+	cpu := alerts[0]
+	for _, a := range alerts {
+		if a.Profile.CPUTimeMS > cpu.Profile.CPUTimeMS {
+			cpu = a
+		}
+	}
+	if cpu.Profile.CPUTimeMS > 0 {
+		d.say("  a flame graph     %s  (%s %s: %.0f ms on CPU)", filepath.Join(alertsDir, filepath.FromSlash(cpu.Report)),
+			cpu.Method, cpu.Route, cpu.Profile.CPUTimeMS)
+	}
 	d.say("  every report      %s/", filepath.Join(alertsDir, "reports"))
 	d.say("  alerts            %s  (one JSON object per line: jq . %s)", alertsPath, alertsPath)
 	d.say("  Mattermost posts  %s/posts  (JSON, newest first; each post as it arrived: %s)", mmURL, mm.log)
@@ -430,6 +443,9 @@ type alertLine struct {
 	Diagnosis  struct {
 		Text string `json:"text"`
 	} `json:"diagnosis"`
+	Profile struct {
+		CPUTimeMS float64 `json:"cpu_time_ms"`
+	} `json:"profile"`
 }
 
 // readAlerts returns the complete lines of alerts.jsonl that decode.
