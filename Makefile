@@ -1,6 +1,8 @@
 # slowspan: build, run and test the otelcol-slowspan collector.
 #
 #   make run     build the collector and start it with collector-config.yaml
+#   make demo    the collector, a demo app, a fake Mattermost and a little traffic:
+#                a report and a post within a minute (Ctrl-C stops it all)
 #   make test    everything CI checks (.ci/run calls it)
 #
 # Needs only Go (see go.mod) on the PATH; `make deps` adds the system packages
@@ -33,7 +35,7 @@ RUN_FLAGS ?= --feature-gates=service.profilesSupport
 GOFILES = $(shell find . \( -path ./build -o -path ./bench/build -o -path ./.tools -o -path ./.git -o -name node_modules \) -prune \
             -o -type f -name '*.go' -print)
 
-.PHONY: all deps tools tool-builder tool-golangci-lint build run test unit integration lint fmt-check vet golangci-lint bench clean
+.PHONY: all deps tools tool-builder tool-golangci-lint build run demo test unit integration lint fmt-check vet golangci-lint bench clean
 
 all: test
 
@@ -108,6 +110,22 @@ RUN_CONFIGS = --config collector-config.yaml $(if $(SLOWSPAN_MATTERMOST_ENDPOINT
 run: build
 	@mkdir -p data alerts
 	$(COLLECTOR) $(RUN_CONFIGS) $(RUN_FLAGS)
+
+# demo: the collector (make build), the Go test app (integration/apps/goapp:
+# otelhttp + spanprofiler, slow routes), the fake Mattermost (cmd/fakemattermost)
+# and a little traffic, run by cmd/demo, which prints where the reports, the
+# alerts and the posts are and runs until Ctrl-C, stopping all it started.
+# State, logs and binaries in $(DEMO_DIR) (wiped at each run but bin/), a 500 ms
+# threshold and a 1 minute dedup window. DEMO_EXIT=1 exits once the alerts and
+# posts are there. Uses the ports of collector-config.yaml (4317, 4318, 8888),
+# 8080 (the app) and 8065 (the fake): stop `make run` first.
+DEMO_DIR ?= demo-data
+DEMO_FLAGS ?=
+
+demo: build
+	@mkdir -p $(DEMO_DIR)/bin
+	GOFLAGS="-buildvcs=false $(GOFLAGS)" $(GO) build -o $(DEMO_DIR)/bin/ ./cmd/demo ./cmd/fakemattermost ./integration/apps/goapp
+	$(DEMO_DIR)/bin/demo -collector $(COLLECTOR) -dir $(DEMO_DIR) -bin $(DEMO_DIR)/bin $(if $(DEMO_EXIT),-exit) $(DEMO_FLAGS)
 
 # test: lint, then build the collector, then every package's tests with the
 # race detector, the root module's and then spanprofiler's (its own module, so
