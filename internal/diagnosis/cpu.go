@@ -5,14 +5,14 @@ import (
 	"github.com/slowspan/slowspan/internal/figures"
 )
 
-// onCPU: the request's goroutines ran on CPU. It names the app function
-// most of the CPU time was under ("your code first"), else the hottest app
-// frame.
-func onCPU(r *Request, acc alert.TimeAccount) (finding, bool) {
-	if acc.OnCPU <= 0 {
+// onCPU: the request's goroutines ran on CPU, or were runnable but waited
+// for one (CPU-starved). It names the app function most of the CPU time was
+// under ("your code first"), else the hottest app frame.
+func onCPU(r *Request, acc split) (finding, bool) {
+	if acc.OnCPU+acc.starved <= 0 {
 		return finding{}, false
 	}
-	f := finding{kind: alert.DiagnosisCPU, explains: acc.OnCPU}
+	f := finding{kind: alert.DiagnosisCPU, explains: acc.OnCPU + acc.starved}
 	where := ""
 	if p := r.Profile; p != nil {
 		if g, ok := topAppGroup(p); ok {
@@ -24,12 +24,23 @@ func onCPU(r *Request, acc alert.TimeAccount) (finding, bool) {
 		}
 	}
 	f.text = "CPU-bound: " + figures.Duration(acc.OnCPU) + of(r) + " on CPU" + where
-	f.short = figures.Duration(acc.OnCPU) + " on CPU"
+	if float64(acc.starved) >= starvedShare*float64(r.Wall) {
+		f.text += "; runnable but waiting for a CPU for " + figures.Duration(acc.starved) +
+			" more (CPU-starved: throttled, or a busy host)"
+	}
+	f.short = figures.Duration(acc.OnCPU+acc.starved) + " on CPU or waiting for one"
+	if acc.starved == 0 {
+		f.short = figures.Duration(acc.OnCPU) + " on CPU"
+	}
 	if f.frame != "" {
 		f.short += " in " + f.frame
 	}
 	return f, true
 }
+
+// starvedShare: below this share of the wall time, runnable-but-not-running
+// time is sampling noise and goes unmentioned.
+const starvedShare = 0.1
 
 // topAppGroup is the heaviest group of CPU time under an app function;
 // the group of samples with no app frame (runtime, GC) is skipped.

@@ -111,7 +111,7 @@ func Diagnose(r Request) Result {
 		res.Busy[i] = union(callsWhere(&r, func(g int) bool { return g == i }))
 	}
 	acc := account(&r)
-	res.Time = acc
+	res.Time = acc.TimeAccount
 	var found []finding
 	add := func(f finding, ok bool) {
 		if ok && f.explains > 0 {
@@ -131,7 +131,7 @@ func Diagnose(r Request) Result {
 	// Stable: on a tie the detector listed first (the more specific) wins.
 	slices.SortStableFunc(found, func(a, b finding) int { return cmp.Compare(b.explains, a.explains) })
 	best := found[0]
-	d := &alert.Diagnosis{Kind: best.kind, Text: best.text, Frame: best.frame, Line: best.line, Time: acc}
+	d := &alert.Diagnosis{Kind: best.kind, Text: best.text, Frame: best.frame, Line: best.line, Time: acc.TimeAccount}
 	if len(found) > 1 && float64(best.explains) < dominant*float64(r.Wall) {
 		second := found[1]
 		d.Kind = alert.DiagnosisMixed
@@ -160,31 +160,54 @@ func clipped(calls []Call, wall time.Duration) []Call {
 	return out
 }
 
+// split is the time accounting, plus starved: the part of the off-CPU
+// time the wall-clock samples saw the request running, not parked, so it
+// was runnable but waiting for a CPU (CPU throttling, a crowded host).
+type split struct {
+	alert.TimeAccount
+	starved time.Duration
+}
+
 // account splits the wall time. CPU time comes from the CPU profile; a
 // request with wall-clock samples but no CPU samples has its running ticks
 // counted instead.
-func account(r *Request) alert.TimeAccount {
+func account(r *Request) split {
 	acc := alert.TimeAccount{Children: union(callsWhere(r, func(int) bool { return true }))}
+	var running time.Duration
+	wall := false
+	if r.Samples != nil {
+		running, wall = runningTicks(r.Samples)
+	}
 	if r.Profile != nil {
 		acc.OnCPU = r.Profile.CPUTime
-		if acc.OnCPU == 0 && r.Samples != nil {
-			acc.OnCPU = runningTicks(r.Samples)
-		}
+	}
+	if acc.OnCPU == 0 {
+		acc.OnCPU = running
 	}
 	acc.OnCPU = min(acc.OnCPU, r.Wall)
 	acc.OffCPU = max(0, r.Wall-acc.Children-acc.OnCPU)
-	return acc
+	sp := split{TimeAccount: acc}
+	if wall {
+		sp.starved = min(acc.OffCPU, max(0, running-acc.OnCPU))
+	}
+	return sp
 }
 
-// runningTicks is the time wall-clock samples saw the request running.
-func runningTicks(s *profileindex.Samples) time.Duration {
+// runningTicks is the time wall-clock samples saw the request running, and
+// whether it has wall-clock samples at all.
+func runningTicks(s *profileindex.Samples) (time.Duration, bool) {
 	var d time.Duration
+	wall := false
 	for _, smp := range s.Samples {
-		if smp.Kind == profileindex.KindWall && !profileindex.Waiting(smp) {
+		if smp.Kind != profileindex.KindWall {
+			continue
+		}
+		wall = true
+		if !profileindex.Waiting(smp) {
 			d += smp.CPU
 		}
 	}
-	return d
+	return d, wall
 }
 
 // union is the time at least one of calls ran: concurrent calls count

@@ -156,6 +156,28 @@ func TestDiagnose(t *testing.T) {
 			acc:  alert.TimeAccount{Children: 800 * ms, OffCPU: 1200 * ms},
 		},
 		{
+			name: "cpu-starved: runnable in the app's code, but the process got little CPU",
+			req: Request{Start: start, Wall: 700 * ms,
+				Samples: &profileindex.Samples{Samples: []profileindex.Sample{
+					{Kind: profileindex.KindCPU, CPU: 240 * ms, Frames: []string{"main.burnCPU"}},
+					{Kind: profileindex.KindWall, CPU: 600 * ms, Count: 3, Frames: []string{"main.burnCPU", "main.handler"}},
+				}},
+				Profile: &alert.Profile{CPUTime: 240 * ms, ByAppCode: []alert.CodeGroup{{Function: "main.burnCPU", Line: "main.go:172", Share: 1}}}},
+			kind: alert.DiagnosisCPU, frame: "main.burnCPU",
+			text: []string{"CPU-bound: 240 ms of 700 ms on CPU, 100 % under main.burnCPU (main.go:172); runnable but waiting for a CPU for 360 ms more (CPU-starved"},
+			acc:  alert.TimeAccount{OnCPU: 240 * ms, OffCPU: 460 * ms},
+		},
+		{
+			name: "a sleep with one running tick is still waiting",
+			req: Request{Start: start, Wall: 1500 * ms,
+				Samples: &profileindex.Samples{Samples: []profileindex.Sample{
+					sleepSample(1300 * ms),
+					{Kind: profileindex.KindWall, CPU: 200 * ms, Count: 1, Frames: []string{"main.handler"}},
+				}},
+				Profile: &alert.Profile{CPUTime: 5 * ms}},
+			kind: alert.DiagnosisWaiting, frame: "main.getOrder",
+		},
+		{
 			name: "waiting without a wall-clock profile",
 			req: Request{Wall: 1500 * ms, Samples: &profileindex.Samples{Samples: []profileindex.Sample{{Kind: profileindex.KindCPU, CPU: 20 * ms, Frames: []string{"main.x"}}}},
 				Profile: &alert.Profile{CPUTime: 20 * ms}},

@@ -8,7 +8,7 @@ import (
 // unknown: time in the app itself (outside child spans, or in its own
 // internal spans) with no profile sample to say whether it went on CPU or
 // waiting.
-func unknown(r *Request, acc alert.TimeAccount) (finding, bool) {
+func unknown(r *Request, acc split) (finding, bool) {
 	if profiled(r) {
 		return finding{}, false
 	}

@@ -14,11 +14,12 @@ import (
 // samples it names the blocking call and the app function that made it,
 // from the waiting ticks that fall outside calls to databases and other
 // services (waiting inside those is their time, not the app's).
-func waiting(r *Request, acc alert.TimeAccount) (finding, bool) {
-	if acc.OffCPU <= 0 || !profiled(r) {
+func waiting(r *Request, acc split) (finding, bool) {
+	parked := acc.OffCPU - acc.starved // the starved part is the CPU's
+	if parked <= 0 || !profiled(r) {
 		return finding{}, false
 	}
-	f := finding{kind: alert.DiagnosisWaiting, explains: acc.OffCPU}
+	f := finding{kind: alert.DiagnosisWaiting, explains: parked}
 	where := " outside child spans"
 	if len(r.Calls) == 0 {
 		where = " with no child span"
@@ -34,10 +35,18 @@ func waiting(r *Request, acc alert.TimeAccount) (finding, bool) {
 	case ok:
 		f.text += "; blocked in " + b.Call
 		f.short += " in " + b.Call
+	case hasWall(r):
+		f.text += " (no wall-clock tick caught where it waited)"
 	default:
 		f.text += " (no wall-clock profile says where it waited)"
 	}
 	return f, true
+}
+
+// hasWall: the request has wall-clock samples.
+func hasWall(r *Request) bool {
+	_, wall := runningTicks(r.Samples)
+	return wall
 }
 
 // profiled: some profile sample of the request reached the collector, so
