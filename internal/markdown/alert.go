@@ -318,6 +318,8 @@ func reasonLine(a alert.Alert) string {
 		s = "Incident opened: the endpoint's quantile over the window crossed the threshold."
 	case alert.ReasonRatio:
 		s = "Incident opened: the endpoint's share of slow requests over the window crossed the ratio."
+	case alert.ReasonRegression:
+		s = "Incident opened: a new version of the endpoint is slower than the previous one."
 	default:
 		s = "Alert."
 	}
