@@ -105,7 +105,7 @@ func TestDecodeDamagedRegression(t *testing.T) {
 		doc  string
 		want func(t *testing.T, r *Regression)
 	}{
-		"not json": {`{"before":`, func(t *testing.T, r *Regression) { assert.Nil(t, r) }},
+		"not json":   {`{"before":`, func(t *testing.T, r *Regression) { assert.Nil(t, r) }},
 		"wrong type": {`[]`, func(t *testing.T, r *Regression) { assert.Nil(t, r) }},
 		"damaged window and breakdown are dropped": {
 			`{"before":{"version":"1\u001b[31m","window":{"count":"x"},"breakdown":7},"after":{"version":"` + strings.Repeat("v", 1000) + `"}}`,

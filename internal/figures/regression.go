@@ -89,6 +89,23 @@ func VersionFigures(w *alert.WindowFigures) string {
 	return s
 }
 
+// RegressionFigures sums the change of the versions' figures up: "p95 180
+// ms → 1.30 s, 7.2x"; "" unless both windows are known.
+func RegressionFigures(r *alert.Regression) string {
+	if r == nil || r.Before.Window == nil || r.After.Window == nil {
+		return ""
+	}
+	label := "p95"
+	if q := r.After.Window.Quantile; q > 0 {
+		label = QuantileLabel(q)
+	}
+	s := label + " " + Duration(versionFigure(r.Before.Window)) + " → " + Duration(versionFigure(r.After.Window))
+	if f := RegressionFactor(r); f != "" {
+		s += ", " + f
+	}
+	return s
+}
+
 // RegressionFactor is how many times slower the new version's figure is
 // than the previous one's, "7.2x", "" when either is unknown.
 func RegressionFactor(r *alert.Regression) string {

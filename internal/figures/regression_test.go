@@ -40,6 +40,8 @@ func TestRegressionWording(t *testing.T) {
 	assert.Equal(t, "", VersionFigures(nil))
 	r := &alert.Regression{Before: alert.VersionSide{Window: &alert.WindowFigures{Quantile: 0.95, QuantileValue: 180 * ms}}, After: alert.VersionSide{Window: w}}
 	assert.Equal(t, "7.2x", RegressionFactor(r))
+	assert.Equal(t, "p95 180 ms → 1.30 s, 7.2x", RegressionFigures(r))
+	assert.Equal(t, "", RegressionFigures(&alert.Regression{After: alert.VersionSide{Window: w}}))
 	assert.Equal(t, "", RegressionFactor(&alert.Regression{}))
 	assert.Equal(t, "", RegressionFactor(nil))
 }
