@@ -75,22 +75,22 @@ const viewportW, viewportH = 1280, 800
 // firstScreen is where the page's top parts are, measured at 1280x800
 // before any scroll.
 type firstScreen struct {
-	ScrollY      float64  `json:"scrollY"`
-	InnerHeight  float64  `json:"innerHeight"`
-	VerdictTop   float64  `json:"verdictTop"`
-	VerdictBot   float64  `json:"verdictBottom"`
-	FiguresTop   float64  `json:"figuresTop"`
-	FiguresBot   float64  `json:"figuresBottom"`
-	WaterfallTop float64  `json:"waterfallTop"` // the first child span's row, -1 without
-	FlameTop     float64  `json:"flameTop"`     // -1 without a flame graph
-	HistTop      float64  `json:"histTop"`      // -1 without a histogram
-	IDsTop       float64  `json:"idsTop"`
+	ScrollY      float64 `json:"scrollY"`
+	InnerHeight  float64 `json:"innerHeight"`
+	VerdictTop   float64 `json:"verdictTop"`
+	VerdictBot   float64 `json:"verdictBottom"`
+	FiguresTop   float64 `json:"figuresTop"`
+	FiguresBot   float64 `json:"figuresBottom"`
+	WaterfallTop float64 `json:"waterfallTop"` // the first child span's row, -1 without
+	FlameTop     float64 `json:"flameTop"`     // -1 without a flame graph
+	HistTop      float64 `json:"histTop"`      // -1 without a histogram
+	IDsTop       float64 `json:"idsTop"`
 	// ChangesBot is the bottom of a regression's changes table, -1 without.
-	ChangesBot float64 `json:"changesBottom"`
-	IDsOpen      bool     `json:"idsOpen"`
-	Interactive  bool     `json:"interactive"`
-	CSP          string   `json:"csp"`
-	Violations   []string `json:"violations"`
+	ChangesBot  float64  `json:"changesBottom"`
+	IDsOpen     bool     `json:"idsOpen"`
+	Interactive bool     `json:"interactive"`
+	CSP         string   `json:"csp"`
+	Violations  []string `json:"violations"`
 }
 
 const firstScreenJS = `(() => {
