@@ -47,21 +47,30 @@ const (
 	// ReasonResolved closes an incident: the endpoint is back under its
 	// threshold.
 	ReasonResolved Reason = "resolved"
+	// ReasonRegression opens an incident: a new service.version of the
+	// endpoint is slower than the previous one (see Alert.Regression).
+	ReasonRegression Reason = "regression"
 )
 
 // Reasons lists every reason, in a stable order (for metrics and docs).
 // New reasons are appended, never inserted.
 var Reasons = []Reason{ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm,
-	ReasonQuantile, ReasonRatio, ReasonResolved}
+	ReasonQuantile, ReasonRatio, ReasonResolved, ReasonRegression}
 
 // Valid reports whether r is one of the known reasons.
 func (r Reason) Valid() bool {
 	switch r {
 	case ReasonFirst, ReasonWindowExpired, ReasonEscalation, ReasonStorm,
-		ReasonQuantile, ReasonRatio, ReasonResolved:
+		ReasonQuantile, ReasonRatio, ReasonResolved, ReasonRegression:
 		return true
 	}
 	return false
+}
+
+// OpensIncident reports whether r is a reason that opens an incident
+// (quantile, ratio, regression).
+func (r Reason) OpensIncident() bool {
+	return r == ReasonQuantile || r == ReasonRatio || r == ReasonRegression
 }
 
 // Key identifies an endpoint: at most one alert per key per dedup window.
@@ -155,6 +164,10 @@ type Alert struct {
 	// Window describes the endpoint's requests over the window that fired
 	// or resolved the incident; nil when the alert is not about a window.
 	Window *WindowFigures
+	// Regression is set on a ReasonRegression alert: the previous and the
+	// new version of the endpoint side by side and what changed; nil
+	// otherwise.
+	Regression *Regression
 }
 
 // NewID derives the alert ID from the span identity and the reason.

@@ -28,6 +28,9 @@ const (
 	// objects (schema 2).
 	AttrIncident = "slowspan.incident"
 	AttrWindow   = "slowspan.window"
+	// AttrRegression holds the JSON "regression" object (schema 2,
+	// additive).
+	AttrRegression = "slowspan.regression"
 
 	// attrPrefix marks every attribute of this contract; Decode leaves them
 	// out of Alert.Attributes.

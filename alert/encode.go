@@ -71,6 +71,11 @@ func Encode(a Alert, span ptrace.Span) {
 			attrs.PutStr(AttrWindow, string(data))
 		}
 	}
+	if a.Regression != nil {
+		if data, err := json.Marshal(a.Regression.toJSON()); err == nil {
+			attrs.PutStr(AttrRegression, string(data))
+		}
+	}
 }
 
 // IsAlert reports whether span carries an alert, without decoding it.
@@ -113,6 +118,12 @@ func Decode(resource pcommon.Resource, span ptrace.Span) (a Alert, ok bool) {
 		}
 	}
 	a.Incident, a.Window = decodeIncident(attrs)
+	if v, ok := attrs.Get(AttrRegression); ok && v.Type() == pcommon.ValueTypeStr {
+		var j jsonRegression
+		if json.Unmarshal([]byte(v.Str()), &j) == nil {
+			a.Regression = j.fromJSON()
+		}
+	}
 
 	a.SpanName = stripControl(capString(span.Name()))
 	start, end := span.StartTimestamp(), span.EndTimestamp()

@@ -325,11 +325,15 @@ func decodeHistogram(in []jsonBucket) []HistogramBucket {
 
 // sanitiseShort caps a decoded identifier or enumeration value and removes
 // control characters from it.
-func sanitiseShort(s string) string {
+func sanitiseShort(s string) string { return sanitiseText(s, maxEnumLength) }
+
+// sanitiseText caps decoded text at n bytes of valid UTF-8 and removes
+// control characters from it.
+func sanitiseText(s string, n int) string {
 	// Clean is linear in its input: bound it first (control characters it
 	// drops may make room for more of the input, up to a few times over).
-	s, _ = safetext.Cut(s, 4*maxEnumLength)
-	s, _ = safetext.Clean(s, maxEnumLength)
+	s, _ = safetext.Cut(s, 4*n)
+	s, _ = safetext.Clean(s, n)
 	return s
 }
 

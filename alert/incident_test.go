@@ -15,7 +15,7 @@ import (
 
 func TestReasonsOfSchema2(t *testing.T) {
 	// Order is part of the contract (metrics index by position): appended only.
-	assert.Equal(t, []Reason{"first", "window_expired", "escalation", "storm", "quantile", "ratio", "resolved"}, Reasons)
+	assert.Equal(t, []Reason{"first", "window_expired", "escalation", "storm", "quantile", "ratio", "resolved", "regression"}, Reasons)
 	for _, r := range Reasons {
 		assert.True(t, r.Valid(), r)
 	}

@@ -39,6 +39,8 @@ type jsonAlert struct {
 	// dropped, not the whole line.
 	Incident lenient[jsonIncident] `json:"incident,omitzero"`
 	Window   lenient[jsonWindow]   `json:"window,omitzero"`
+	// Regression is additive to schema 2, read as leniently.
+	Regression lenient[jsonRegression] `json:"regression,omitzero"`
 }
 
 // lenient holds an optional object of the JSON form that a reader drops,
@@ -269,6 +271,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		Folded:     a.Folded.toJSON(),
 		Incident:   lenient[jsonIncident]{a.Incident.toJSON()},
 		Window:     lenient[jsonWindow]{a.Window.toJSON()},
+		Regression: lenient[jsonRegression]{a.Regression.toJSON()},
 	}
 	if !a.Suppressed.Since.IsZero() {
 		since := a.Suppressed.Since.UTC()
@@ -309,6 +312,7 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		Folded:     j.Folded.fromJSON(),
 		Incident:   j.Incident.v.fromJSON(),
 		Window:     j.Window.v.fromJSON(),
+		Regression: j.Regression.v.fromJSON(),
 		Suppressed: Suppressed{
 			Count:       j.Suppressed.Count,
 			MaxDuration: fromMs(j.Suppressed.MaxDurationMs),

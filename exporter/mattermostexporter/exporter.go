@@ -242,14 +242,14 @@ func (e *mattermostExporter) buildSections(a alert.Alert) []markdown.Section {
 }
 
 func (e *mattermostExporter) buildFiles(a alert.Alert) []upload {
-	if a.Profile == nil || figures.Resolved(a) {
+	if (a.Profile == nil && a.Regression == nil) || figures.Resolved(a) {
 		// A resolved alert is one line about an incident already posted
 		// with its files.
 		return nil
 	}
 	name := report.Name(a)
 	var files []upload
-	if e.cfg.Attach.FlameGraph && len(a.Profile.Stacks) > 0 {
+	if e.cfg.Attach.FlameGraph && a.Profile != nil && len(a.Profile.Stacks) > 0 {
 		var buf bytes.Buffer
 		if err := flamegraph.Build(a.Profile.Stacks, flamegraph.Options{MaxDepth: flameGraphDepth}).WritePNG(&buf); err == nil {
 			files = append(files, upload{name: name + ".png", contentType: "image/png", data: buf.Bytes()})
@@ -257,7 +257,20 @@ func (e *mattermostExporter) buildFiles(a alert.Alert) []upload {
 			e.logger.Warn("Rendering the flame graph failed; posting without it", zap.String("alert_id", a.ID), zap.Error(err))
 		}
 	}
-	if e.cfg.Attach.Profile {
+	if r := a.Regression; e.cfg.Attach.FlameGraph && r != nil && len(r.After.Stacks) > 0 {
+		// The differential flame graph of a regression: what grew (red)
+		// and shrank (blue) in the new version's CPU profile. The PNG's
+		// font is ASCII: "->", not an arrow.
+		title := "CPU change " + figures.Version(r.Before.Version) + " -> " + figures.Version(r.After.Version)
+		var buf bytes.Buffer
+		g := flamegraph.BuildDiff(r.Before.Stacks, r.After.Stacks, flamegraph.Options{MaxDepth: flameGraphDepth, Title: title})
+		if err := g.WritePNG(&buf); err == nil {
+			files = append(files, upload{name: name + ".diff.png", contentType: "image/png", data: buf.Bytes()})
+		} else {
+			e.logger.Warn("Rendering the differential flame graph failed; posting without it", zap.String("alert_id", a.ID), zap.Error(err))
+		}
+	}
+	if e.cfg.Attach.Profile && a.Profile != nil {
 		data, warn := report.Pprof(a)
 		if warn != nil {
 			e.logger.Debug("Profile bytes not used as is", zap.String("alert_id", a.ID), zap.Error(warn))

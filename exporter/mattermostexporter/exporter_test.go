@@ -14,6 +14,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -52,6 +53,22 @@ func TestAPIPostsAlertWithAttachments(t *testing.T) {
 	assert.True(t, bytes.HasPrefix(gz.Data, []byte{0x1f, 0x8b}), "gzipped pprof")
 	assert.NotContains(t, p.Message, "Attached:", "Mattermost lists the files under the post")
 	assert.Equal(t, 1, l.count("Posting alerts to Mattermost"))
+}
+
+func TestRegressionPostAttachesTheDifferentialFlameGraph(t *testing.T) {
+	s := newFake(t)
+	exp, _ := start(t, apiConfig(s))
+	a := figurestest.Regression()
+	require.NoError(t, exp.ConsumeTraces(context.Background(), alerttest.Traces(t, a)))
+
+	posts := requireSafePosts(t, s, 1)
+	p := posts[0]
+	assert.Contains(t, p.Message, "Slower since `1.5.0`")
+	assert.Contains(t, p.Message, "**What changed in `1.5.0`** (from `1.4.2`, p95 180 ms → 1.30 s, 7.2x): +1.10 s `postgresql SELECT * FROM audit WHERE id = ?`")
+	require.Len(t, p.FileIDs, 1, "the differential flame graph (the alert has no profile of its own)")
+	f := s.Files()[0]
+	assert.True(t, strings.HasSuffix(f.Name, ".diff.png"), f.Name)
+	assert.True(t, bytes.HasPrefix(f.Data, []byte("\x89PNG\r\n\x1a\n")))
 }
 
 func TestAPIIdempotent(t *testing.T) {

@@ -25,7 +25,7 @@ const statusReserve = 400
 // reply only; a deleted post (403) is replaced by a new incident post.
 func (e *mattermostExporter) deliverIncident(ctx context.Context, a alert.Alert, ch string, rec threadRecord) error {
 	in := a.Incident
-	opens := a.Reason == alert.ReasonQuantile || a.Reason == alert.ReasonRatio
+	opens := a.Reason.OpensIncident()
 	known := !opens && rec.ChannelID == ch && rec.RootID != "" && rec.IncidentID == in.ID
 	state := incidentState(a, rec, known)
 

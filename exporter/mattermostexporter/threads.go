@@ -62,7 +62,7 @@ func (r threadRecord) threadRoot(a alert.Alert, channelID string) string {
 	if in.ID != r.IncidentID {
 		return ""
 	}
-	if a.Reason == alert.ReasonQuantile || a.Reason == alert.ReasonRatio {
+	if a.Reason.OpensIncident() {
 		return "" // opens an incident, even one of the same ID (a redelivery)
 	}
 	return r.RootID

@@ -5,8 +5,10 @@
 // Its results hold only our own words and numbers, never text from the
 // alert (routes, service names, ids), so they are safe in Markdown and in
 // HTML alike. The exceptions: ResolvedLine composes a sentence with such
-// text, taken already escaped by the caller, and At and CodeGroupName
-// return alert text (function names, file:line) for the caller to escape.
+// text, taken already escaped by the caller, and At, CodeGroupName and
+// Version return alert text (function names, file:line, a service.version)
+// for the caller to escape. ChangeLine and ChangeHeadline return the words
+// around a change's description, which the caller escapes and puts between.
 package figures // import "github.com/slowspan/slowspan/internal/figures"
 
 import (

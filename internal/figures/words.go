@@ -22,6 +22,8 @@ func ReasonText(r alert.Reason) string {
 		return "Too large a share of the endpoint's requests were slow"
 	case alert.ReasonResolved:
 		return "The endpoint is back under its threshold"
+	case alert.ReasonRegression:
+		return "A new version of the endpoint is slower than the previous one"
 	}
 	return "Unknown reason"
 }

@@ -10,6 +10,13 @@
 // does) so the same input always gives byte-identical output, whatever the
 // order of the stacks.
 //
+// BuildDiff draws a differential flame graph of two profiles of the same
+// endpoint (the previous version's and the new one's): the new profile's
+// graph, each frame coloured by the change of its share of the CPU time
+// (red grew, blue shrank, grey about the same), frames not in the previous
+// profile outlined as new, and tooltips with both versions' milliseconds and
+// shares.
+//
 // Safety: the SVG is inlined into self-contained HTML reports that are opened
 // from alerts, and function names come from profiled programs, so they are
 // untrusted. The output therefore has no script, no event handler attributes,
@@ -136,6 +143,13 @@ type Frame struct {
 	// X and Width are in px from the left edge of the image.
 	X, Width float64
 	Share    float64 // Value / Total, 0 when there is no CPU time
+	// Before is the frame's value in the before profile of a differential
+	// graph (BuildDiff), BeforeShare its share of the before total, and New
+	// is set when the frame's path is not in the before profile; all zero
+	// otherwise.
+	Before      int64
+	BeforeShare float64
+	New         bool
 }
 
 // Graph is a laid-out flame graph, ready to be written.
@@ -144,6 +158,10 @@ type Graph struct {
 	total  int64
 	depth  int
 	frames []frame // drawn frames, in pre-order (parents before children)
+	// diff is set by BuildDiff; beforeTotal is then the before profile's
+	// total.
+	diff        bool
+	beforeTotal int64
 }
 
 // frame keeps positions in hundredths of a pixel, computed with integer
@@ -154,6 +172,10 @@ type frame struct {
 	value  int64
 	depth  int
 	x1, x2 int64 // centipixels
+	// before is the frame's value in the before profile (BuildDiff only);
+	// isNew is set when its path is not there at all.
+	before int64
+	isNew  bool
 }
 
 // Total is the CPU time in nanoseconds (the value of the root).
@@ -177,6 +199,12 @@ func (g *Graph) Frames() []Frame {
 		if g.total > 0 {
 			out[i].Share = float64(f.value) / float64(g.total)
 		}
+		if g.diff {
+			out[i].Before, out[i].New = f.before, f.isNew
+			if g.beforeTotal > 0 {
+				out[i].BeforeShare = float64(f.before) / float64(g.beforeTotal)
+			}
+		}
 	}
 	return out
 }
@@ -198,6 +226,30 @@ const noNode = -1
 // The stacks are not modified.
 func Build(stacks []alert.Stack, opts Options) *Graph {
 	opts = opts.withDefaults()
+	arena := merge(stacks, opts.MaxDepth)
+	g := &Graph{opts: opts, total: arena[0].value}
+	g.layout(arena, nil)
+	return g
+}
+
+// BuildDiff builds a differential flame graph: the graph of after (frames
+// as wide as their after values), each frame coloured by the change of its
+// share of the total from before to after: red when it grew, blue when it
+// shrank, grey when it is about the same; a frame whose path is not in
+// before at all is marked new (outlined). Frames that are only in before
+// are not drawn. With no before samples every frame is grey and none is
+// new: there is nothing to compare with. Bounds and safety are Build's.
+func BuildDiff(before, after []alert.Stack, opts Options) *Graph {
+	opts = opts.withDefaults()
+	arena := merge(after, opts.MaxDepth)
+	prev := merge(before, opts.MaxDepth)
+	g := &Graph{opts: opts, total: arena[0].value, diff: true, beforeTotal: prev[0].value}
+	g.layout(arena, prev)
+	return g
+}
+
+// merge builds the tree of stacks, in an arena whose node 0 is the root.
+func merge(stacks []alert.Stack, maxDepth int) []node {
 
 	type item struct {
 		frames []string
@@ -209,7 +261,7 @@ func Build(stacks []alert.Stack, opts Options) *Graph {
 		if s.Value <= 0 {
 			continue
 		}
-		frames := normalizeFrames(s.Frames, opts.MaxDepth)
+		frames := normalizeFrames(s.Frames, maxDepth)
 		items = append(items, item{frames, s.Value})
 		nodes += len(frames)
 	}
@@ -252,10 +304,7 @@ func Build(stacks []alert.Stack, opts Options) *Graph {
 		}
 		prev = it.frames[:len(path)]
 	}
-
-	g := &Graph{opts: opts, total: arena[0].value}
-	g.layout(arena)
-	return g
+	return arena
 }
 
 // normalizeFrames sanitizes names and cuts the stack at maxDepth. It copies
@@ -313,7 +362,9 @@ func mulDiv(a, m, d int64) int64 {
 }
 
 // layout places the frames and keeps at most MaxFrames of them, the largest.
-func (g *Graph) layout(arena []node) {
+// With prev (a differential graph), each frame also gets the value of the
+// same path in prev.
+func (g *Graph) layout(arena, prev []node) {
 	o := g.opts
 	span := int64(o.Width-2*padX) * 100
 	if g.total == 0 {
@@ -329,15 +380,23 @@ func (g *Graph) layout(arena []node) {
 
 	h := &candHeap{limit: o.MaxFrames}
 	order := 0
-	var visit func(id int32, depth int, start, end int64)
-	visit = func(id int32, depth int, start, end int64) {
+	var visit func(id, pid int32, depth int, start, end int64)
+	visit = func(id, pid int32, depth int, start, end int64) {
 		n := &arena[id]
 		x1 := padX*100 + mulDiv(start, span, g.total)
 		x2 := padX*100 + mulDiv(end, span, g.total)
 		if x2-x1 < minC {
 			return // children are no wider
 		}
-		c := cand{frame{n.name, n.value, depth, x1, x2}, order}
+		f := frame{name: n.name, value: n.value, depth: depth, x1: x1, x2: x2}
+		if prev != nil {
+			if pid != noNode {
+				f.before = prev[pid].value
+			} else {
+				f.isNew = prev[0].value > 0
+			}
+		}
+		c := cand{f, order}
 		order++
 		if !h.offer(c) {
 			return // children rank lower still
@@ -346,16 +405,33 @@ func (g *Graph) layout(arena []node) {
 		// parent's self time is the gap on the right. Clamping to the
 		// parent keeps saturated sums inside it.
 		at := start
+		// The same path in prev: children of both are in name order, so
+		// one pass over prev's children finds them.
+		pch := int32(noNode)
+		if prev != nil && pid != noNode {
+			pch = prev[pid].firstChild
+		}
 		for ch := n.firstChild; ch != noNode; ch = arena[ch].next {
 			if at >= end {
 				break
 			}
+			for pch != noNode && prev[pch].name < arena[ch].name {
+				pch = prev[pch].next
+			}
+			match := int32(noNode)
+			if pch != noNode && prev[pch].name == arena[ch].name {
+				match = pch
+			}
 			chEnd := min(satAdd(at, arena[ch].value), end)
-			visit(ch, depth+1, at, chEnd)
+			visit(ch, match, depth+1, at, chEnd)
 			at = chEnd
 		}
 	}
-	visit(0, 0, 0, g.total)
+	root := int32(noNode)
+	if prev != nil {
+		root = 0
+	}
+	visit(0, root, 0, 0, g.total)
 
 	kept := h.items
 	slices.SortFunc(kept, func(a, b cand) int { return cmp.Compare(a.order, b.order) })

@@ -498,6 +498,7 @@ var (
 		"xmlns": true, "version": true, "width": true, "height": true, "viewBox": true,
 		"font-family": true, "font-size": true, "fill": true, "x": true, "y": true,
 		"rx": true, "class": true, "text-anchor": true,
+		"stroke": true, "stroke-width": true, "stroke-dasharray": true, // a new frame's outline
 	}
 )
 

@@ -2,6 +2,7 @@ package flamegraph
 
 import (
 	"image"
+	"image/color"
 	"image/draw"
 	"image/png"
 	"io"
@@ -42,7 +43,10 @@ func (g *Graph) WritePNG(w io.Writer) error {
 			x2 = x1 + 1
 		}
 		r := image.Rect(x1, y, x2, y+o.FrameHeight-1)
-		draw.Draw(img, r, image.NewUniform(frameColor(f.name)), image.Point{}, draw.Src)
+		draw.Draw(img, r, image.NewUniform(g.fill(f)), image.Point{}, draw.Src)
+		if f.isNew {
+			outline(img, r, newOutline)
+		}
 		if o.FrameHeight < minLabelFH {
 			continue
 		}
@@ -63,6 +67,19 @@ func (g *Graph) WritePNG(w io.Writer) error {
 	}
 	enc := png.Encoder{CompressionLevel: png.DefaultCompression}
 	return enc.Encode(w, img)
+}
+
+// outline draws a one-pixel border just inside r.
+func outline(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	u := image.NewUniform(c)
+	for _, e := range []image.Rectangle{
+		{r.Min, image.Pt(r.Max.X, r.Min.Y+1)},
+		{image.Pt(r.Min.X, r.Max.Y-1), r.Max},
+		{r.Min, image.Pt(r.Min.X+1, r.Max.Y)},
+		{image.Pt(r.Max.X-1, r.Min.Y), r.Max},
+	} {
+		draw.Draw(img, e.Intersect(r), u, image.Point{}, draw.Src)
+	}
 }
 
 // drawCentered draws s centred horizontally in bounds on the baseline y,

@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"image/color"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/slowspan/slowspan/internal/figures"
@@ -37,6 +38,60 @@ func frameColor(name string) color.RGBA {
 		B: uint8(v / (51 * 231) % 56),
 		A: 0xff,
 	}
+}
+
+// Colours of a differential graph.
+var (
+	sameRGBA   = color.RGBA{0xd8, 0xd8, 0xd8, 0xff} // about the same share
+	newOutline = color.RGBA{0x60, 0x00, 0x00, 0xff} // marks a new frame
+)
+
+// diffSame is the change of share (of the total) under which a frame of a
+// differential graph reads as unchanged; diffFull the change that gets the
+// strongest colour.
+const (
+	diffSame = 0.01
+	diffFull = 0.25
+)
+
+// fill is a frame's colour: frameColor in a normal graph; in a
+// differential one red when the frame's share of the total grew, blue when
+// it shrank, the stronger the larger the change, grey when it is about the
+// same or there is no before profile to compare with.
+func (g *Graph) fill(f frame) color.RGBA {
+	if !g.diff {
+		return frameColor(f.name)
+	}
+	if f.name == CutName {
+		return cutRGBA
+	}
+	if g.beforeTotal <= 0 || g.total <= 0 {
+		return sameRGBA
+	}
+	d := g.shareChange(f)
+	if math.Abs(d) < diffSame {
+		return sameRGBA
+	}
+	t := math.Min(math.Abs(d)/diffFull, 1)
+	// From a pale tint at the threshold to a saturated colour; integer
+	// steps keep the output identical across architectures.
+	c := uint8(210 - int(math.Round(t*20))*8)
+	if d > 0 {
+		return color.RGBA{0xff, c, c, 0xff}
+	}
+	return color.RGBA{c, c, 0xff, 0xff}
+}
+
+// shareChange is the change of f's share of the total, after minus before.
+func (g *Graph) shareChange(f frame) float64 {
+	var after, before float64
+	if g.total > 0 {
+		after = float64(f.value) / float64(g.total)
+	}
+	if g.beforeTotal > 0 {
+		before = float64(f.before) / float64(g.beforeTotal)
+	}
+	return after - before
 }
 
 // height is the image height in px: title, one row per level, and a row
@@ -113,7 +168,12 @@ func (g *Graph) WriteSVG(w io.Writer) error {
 		b = append(b, `" height="`...)
 		b = strconv.AppendInt(b, int64(o.FrameHeight-1), 10)
 		b = append(b, `" rx="2" fill="`...)
-		b = appendHexColor(b, frameColor(f.name))
+		b = appendHexColor(b, g.fill(f))
+		if f.isNew {
+			b = append(b, `" stroke="`...)
+			b = appendHexColor(b, newOutline)
+			b = append(b, `" stroke-width="1" stroke-dasharray="3,2`...)
+		}
 		b = append(b, `"/>`...)
 		if o.FrameHeight >= minLabelFH {
 			if l := label(f.name, f.x2-f.x1, svgCharWidth); l != "" {
@@ -136,21 +196,40 @@ func (g *Graph) WriteSVG(w io.Writer) error {
 // appendTitle appends the hover text: "name — 640 ms CPU (91 %)". Values
 // are CPU nanoseconds (what alert.Stack carries), shown in whole
 // milliseconds like the .folded files, the share in whole percent.
+//
+// In a differential graph it says both versions: "name — 640 ms CPU (91 %)
+// after, 12 ms (3 %) before", or "..., new" for a frame not in before.
 func (g *Graph) appendTitle(b []byte, f frame) []byte {
 	b = appendEscaped(b, f.name)
 	b = append(b, " — "...)
-	if ms := figures.CPUMillis(f.value); ms > 0 || f.value <= 0 {
-		b = strconv.AppendInt(b, ms, 10)
-	} else {
-		b = append(b, "&lt;1"...) // under half a millisecond is not nothing
-	}
+	b = appendMillis(b, f.value)
 	b = append(b, " ms CPU ("...)
 	share := 0.0
 	if g.total > 0 {
 		share = float64(f.value) / float64(g.total)
 	}
 	b = appendEscaped(b, figures.Share(share))
-	return append(b, ')')
+	b = append(b, ')')
+	if !g.diff || g.beforeTotal <= 0 {
+		return b
+	}
+	if f.isNew {
+		return append(b, " after, new"...)
+	}
+	b = append(b, " after, "...)
+	b = appendMillis(b, f.before)
+	b = append(b, " ms ("...)
+	b = appendEscaped(b, figures.Share(float64(f.before)/float64(g.beforeTotal)))
+	return append(b, ") before"...)
+}
+
+// appendMillis appends CPU nanoseconds in whole milliseconds, "&lt;1" for
+// under half a millisecond that is not nothing.
+func appendMillis(b []byte, ns int64) []byte {
+	if ms := figures.CPUMillis(ns); ms > 0 || ns <= 0 {
+		return strconv.AppendInt(b, ms, 10)
+	}
+	return append(b, "&lt;1"...)
 }
 
 // appendCenti formats hundredths as a decimal with trailing zeros trimmed.

@@ -102,13 +102,18 @@ func AlertSections(a alert.Alert, o Options) []Section {
 		// then the worst request in it, which the rest of the message is
 		// about.
 		head := fmt.Sprintf("#### :rotating_light: Slow endpoint %s on %s", endpoint, service)
+		if reg := a.Regression; reg != nil {
+			head = fmt.Sprintf("#### :rotating_light: Slower since %s: %s on %s", r.code(figures.Version(reg.After.Version), maxShort), endpoint, service)
+		}
 		line2 := fmt.Sprintf("**%s** (%s mode)%s", headline, r.text(string(figures.Mode(a)), maxShort), rule)
 		add(100, append(append([]string{head}, diagnosisLines(r, a)...), line2, reasonLine(a)+incidentLine(a))...)
+		add(97, regressionLines(r, a)...)
 		add(95, windowLine(a.Window))
 		add(90, "**Worst request** in the window: "+dur+against, ids)
 	} else {
 		head := fmt.Sprintf("#### :snail: Slow request %s on %s", endpoint, service)
 		add(100, append(append([]string{head}, diagnosisLines(r, a)...), "**"+dur+"**"+against+rule, reasonLine(a)+incidentLine(a))...)
+		add(97, regressionLines(r, a)...)
 		add(90, ids)
 	}
 
@@ -318,6 +323,8 @@ func reasonLine(a alert.Alert) string {
 		s = "Incident opened: the endpoint's quantile over the window crossed the threshold."
 	case alert.ReasonRatio:
 		s = "Incident opened: the endpoint's share of slow requests over the window crossed the ratio."
+	case alert.ReasonRegression:
+		s = "Incident opened: a new version of the endpoint is slower than the previous one."
 	default:
 		s = "Alert."
 	}

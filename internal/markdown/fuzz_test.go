@@ -8,6 +8,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 	"github.com/slowspan/slowspan/internal/mattermostfake"
 )
 
@@ -59,6 +60,14 @@ func FuzzRender(f *testing.F) {
 			a.Window.Count, a.Window.SlowCount = int64(n), int64(-n)
 			if n%3 == 0 {
 				a.Incident.State = alert.IncidentResolved
+			}
+			// A third of those are regressions, with fuzzed texts.
+			if n%7 < 3 {
+				a.Reason, a.Regression = alert.ReasonRegression, figurestest.HostileRegression(fn).Regression
+				a.Regression.Before.Version, a.Regression.After.Version = route, attr
+				if n%7 == 0 {
+					a.Regression.Changes = nil
+				}
 			}
 		}
 		for _, webhook := range []bool{false, true} {

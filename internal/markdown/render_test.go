@@ -11,6 +11,7 @@ import (
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
 	"github.com/slowspan/slowspan/internal/figures"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 	"github.com/slowspan/slowspan/internal/postcheck"
 )
 
@@ -75,7 +76,11 @@ func variants(a alert.Alert) map[string]alert.Alert {
 		{Key: a.Key, Count: 100, MaxDuration: 3 * time.Second},
 		{Key: alert.Key{Service: a.Key.Route, Route: a.Key.Service}, Count: 20, MaxDuration: time.Second},
 	}}
-	return map[string]alert.Alert{"request": a, "incident": incident, "resolved": resolved, "storm": storm}
+	// A regression: the incident's layout plus what changed, with the
+	// alert's hostile route in every text of the regression.
+	regression := incident
+	regression.Reason, regression.Regression = alert.ReasonRegression, figurestest.HostileRegression(a.Key.Route).Regression
+	return map[string]alert.Alert{"request": a, "incident": incident, "resolved": resolved, "storm": storm, "regression": regression}
 }
 
 // expectations are the links a rendering of a may contain and the values it
@@ -117,6 +122,12 @@ func expectations(a alert.Alert, webhook bool) ([]postcheck.Link, []string) {
 	}
 	for k, v := range a.Attributes {
 		code = append(code, pre(k), pre(v))
+	}
+	if r := a.Regression; r != nil {
+		code = append(code, pre(r.Before.Version), pre(r.After.Version))
+		for _, c := range r.Changes[:min(len(r.Changes), maxChangesShown)] {
+			code = append(code, pre(c.Description))
+		}
 	}
 	return links, code
 }

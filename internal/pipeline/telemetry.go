@@ -41,7 +41,7 @@ var metricDefs = []metricDef{
 		counter: func(i *Instruments) *metric.Int64Counter { return &i.Filtered }},
 	{name: "suppressed_spans", description: "Slow spans that did not alert because their endpoint alerted inside the dedup window.", unit: "{spans}",
 		counter: func(i *Instruments) *metric.Int64Counter { return &i.Suppressed }},
-	{name: "alerts", description: "Alerts emitted, by reason (first, window_expired, escalation, storm, quantile, ratio, resolved).", unit: "{alerts}",
+	{name: "alerts", description: "Alerts emitted, by reason (first, window_expired, escalation, storm, quantile, ratio, resolved, regression).", unit: "{alerts}",
 		attributes: []string{"reason"},
 		counter:    func(i *Instruments) *metric.Int64Counter { return &i.Alerts }},
 	{name: "alerts_folded", description: "Alerts past alerts.max_per_minute, folded into a storm summary alert instead of sent one by one.", unit: "{alerts}",

@@ -75,20 +75,22 @@ const viewportW, viewportH = 1280, 800
 // firstScreen is where the page's top parts are, measured at 1280x800
 // before any scroll.
 type firstScreen struct {
-	ScrollY      float64  `json:"scrollY"`
-	InnerHeight  float64  `json:"innerHeight"`
-	VerdictTop   float64  `json:"verdictTop"`
-	VerdictBot   float64  `json:"verdictBottom"`
-	FiguresTop   float64  `json:"figuresTop"`
-	FiguresBot   float64  `json:"figuresBottom"`
-	WaterfallTop float64  `json:"waterfallTop"` // the first child span's row, -1 without
-	FlameTop     float64  `json:"flameTop"`     // -1 without a flame graph
-	HistTop      float64  `json:"histTop"`      // -1 without a histogram
-	IDsTop       float64  `json:"idsTop"`
-	IDsOpen      bool     `json:"idsOpen"`
-	Interactive  bool     `json:"interactive"`
-	CSP          string   `json:"csp"`
-	Violations   []string `json:"violations"`
+	ScrollY      float64 `json:"scrollY"`
+	InnerHeight  float64 `json:"innerHeight"`
+	VerdictTop   float64 `json:"verdictTop"`
+	VerdictBot   float64 `json:"verdictBottom"`
+	FiguresTop   float64 `json:"figuresTop"`
+	FiguresBot   float64 `json:"figuresBottom"`
+	WaterfallTop float64 `json:"waterfallTop"` // the first child span's row, -1 without
+	FlameTop     float64 `json:"flameTop"`     // -1 without a flame graph
+	HistTop      float64 `json:"histTop"`      // -1 without a histogram
+	IDsTop       float64 `json:"idsTop"`
+	// ChangesBot is the bottom of a regression's changes table, -1 without.
+	ChangesBot  float64  `json:"changesBottom"`
+	IDsOpen     bool     `json:"idsOpen"`
+	Interactive bool     `json:"interactive"`
+	CSP         string   `json:"csp"`
+	Violations  []string `json:"violations"`
 }
 
 const firstScreenJS = `(() => {
@@ -99,6 +101,7 @@ const firstScreenJS = `(() => {
     figuresTop: top('.figs'), figuresBottom: top('.figs', true),
     waterfallTop: top('.wf .wf-track ~ .wf-label'),
     flameTop: top('.flame svg'), histTop: top('.hist svg'), idsTop: top('details.ids'),
+    changesBottom: top('.regression table.changes', true),
     idsOpen: !!document.querySelector('details.ids[open]'),
     interactive: !!document.querySelector('figure.flame.interactive') && !document.getElementById('fg-controls').hidden,
     csp: document.querySelector('meta[http-equiv="Content-Security-Policy"]').content,
@@ -198,6 +201,7 @@ func TestReportInBrowser(t *testing.T) {
 				assert.Equal(t, 42, m.RowBars[0])
 				assert.Contains(t, m.CountLabels, "42 x")
 			}},
+		{name: "regression", a: figurestest.Regression(), title: "Slower since 1.5.0: checkout GET /orders/{id}", histBars: 6, bars: 5},
 		{name: "hostile", a: hostileTimeline(), title: "Slow request: checkout GET /</script><script>alert(1)</script>",
 			bars: 1 + 44, zoom: hostileFrame, search: "script",
 			check: func(t *testing.T, m pageMetrics) {
@@ -329,7 +333,15 @@ func checkInBrowser(t *testing.T, tc browserCase) {
 	if a.Diagnosis != nil {
 		assert.True(t, fs.VerdictTop >= 0 && fs.VerdictBot <= fs.InnerHeight, "the diagnosis is on the first screen: %+v", fs)
 	}
-	assert.True(t, fs.FiguresTop >= 0 && fs.FiguresBot <= fs.InnerHeight, "the key figures are on the first screen: %+v", fs)
+	if a.Regression != nil {
+		// What changed in the new version is the first screen of a
+		// regression (its versions' figures included); the window's
+		// figures follow.
+		assert.True(t, fs.ChangesBot > fs.VerdictBot && fs.ChangesBot <= fs.InnerHeight, "what changed is on the first screen: %+v", fs)
+		assert.Greater(t, fs.FiguresTop, fs.ChangesBot, "the window's figures follow what changed")
+	} else {
+		assert.True(t, fs.FiguresTop >= 0 && fs.FiguresBot <= fs.InnerHeight, "the key figures are on the first screen: %+v", fs)
+	}
 	for _, what := range tc.firstScreen {
 		at := map[string]float64{"waterfall": fs.WaterfallTop, "flame": fs.FlameTop}[what]
 		assert.True(t, at > fs.FiguresBot && at+16 <= fs.InnerHeight, "the top of the %s is on the first screen: %+v", what, fs)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slowspan/slowspan/alert"
 	"github.com/slowspan/slowspan/alert/alerttest"
+	"github.com/slowspan/slowspan/internal/figures/figurestest"
 )
 
 var (
@@ -121,6 +122,16 @@ func FuzzReport(f *testing.F) {
 			a.Incident.ID, a.Incident.Mode = misc, alert.Mode(kind)
 			if len(route)%2 == 0 {
 				a.Incident.State = alert.IncidentResolved
+			}
+		}
+		// A third of the runs are regression alerts with fuzzed texts.
+		if len(attr)%3 == 0 {
+			r := figurestest.HostileRegression(frame)
+			a.Reason, a.Regression = alert.ReasonRegression, r.Regression
+			a.Regression.After.Version, a.Regression.Before.Version = route, link
+			a.Regression.After.Stacks = append(a.Regression.After.Stacks, alert.Stack{Frames: []string{attr, misc}, Value: int64(len(kind))})
+			if len(kind)%2 == 1 {
+				a.Regression.Changes = nil // worked out by the report
 			}
 		}
 

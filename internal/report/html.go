@@ -77,6 +77,8 @@ type view struct {
 	Incident        *incidentView
 	Window          *windowView
 	Diagnosis       *diagnosisView
+	// Regression is the "What changed" section of a regression alert.
+	Regression *regressionView
 }
 
 // diagnosisView is why the request was slow, shown under the title.
@@ -159,7 +161,7 @@ type codeView struct {
 
 type blockerView struct{ Call, From, Time string }
 
-func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
+func renderHTML(a alert.Alert, s *Set, diffSVG []byte) ([]byte, error) {
 	v := view{
 		Name:            s.Name,
 		ID:              validUTF8(a.ID),
@@ -221,8 +223,13 @@ func renderHTML(a alert.Alert, s *Set) ([]byte, error) {
 	case figures.Resolved(a):
 		v.Resolved = figures.ResolvedLine(a, validUTF8(figures.Endpoint(a.Key)), v.Service)
 		v.Title = v.Resolved
+	case a.Regression != nil:
+		v.Title = "Slower since " + validUTF8(figures.Version(a.Regression.After.Version)) + ": " + v.Key
 	case a.Window != nil && figures.Headline(a) != "":
 		v.Title = "Slow endpoint: " + v.Key
+	}
+	if a.Regression != nil && !figures.Resolved(a) && a.Folded == nil {
+		v.Regression = makeRegression(a.Regression, diffSVG)
 	}
 	if d := a.Diagnosis; d != nil {
 		v.Diagnosis = &diagnosisView{Verdict: figures.Verdict(d.Kind), Text: validUTF8(d.Text),

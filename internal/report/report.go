@@ -128,7 +128,15 @@ func Build(a alert.Alert) (*Set, error) {
 	}
 	s.Pprof = pp
 
-	html, err := renderHTML(a, s)
+	var diffSVG []byte
+	if a.Regression != nil {
+		svg, err := diffFlameGraph(a.Regression, s.Name)
+		if err != nil {
+			s.Warnings = append(s.Warnings, err)
+		}
+		diffSVG = svg
+	}
+	html, err := renderHTML(a, s, diffSVG)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: rendering HTML: %w", s.Name, err)
 	}

@@ -28,11 +28,15 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // flameRE matches the inlined flame graph: internal/flamegraph has its own
 // tests, and its drawing must be free to change without touching these
 // golden files.
-var flameRE = regexp.MustCompile(`(?s)<figure class="flame">.*?</figure>`)
+var (
+	flameRE     = regexp.MustCompile(`(?s)<figure class="flame">.*?</figure>`)
+	diffFlameRE = regexp.MustCompile(`(?s)(<figure class="flame-diff">).*?(<figcaption>)`)
+)
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	got = flameRE.ReplaceAll(got, []byte(`<figure class="flame"><!-- flame graph SVG from internal/flamegraph --></figure>`))
+	got = diffFlameRE.ReplaceAll(got, []byte("$1<!-- differential flame graph SVG from internal/flamegraph -->\n$2"))
 	path := filepath.Join("testdata", name)
 	if *update {
 		require.NoError(t, os.WriteFile(path, got, 0o644))
@@ -78,6 +82,7 @@ func TestGoldenReport(t *testing.T) {
 		// 30 spans, one row each.
 		{name: "n+1", alert: func() alert.Alert { return figurestest.WithSpans(figurestest.NPlusOne()) }, golden: "report-nplusone.golden.html"},
 		{name: "waiting", alert: figurestest.Waiting, golden: "report-waiting.golden.html"},
+		{name: "regression", alert: figurestest.Regression, golden: "report-regression.golden.html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,6 +379,50 @@ func TestIncidentReportHostile(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, withoutOwnScript(string(set.HTML)), "<script")
 	assert.Contains(t, string(set.HTML), "<title>✅ Resolved: GET /&lt;script&gt;alert(1)&lt;/script&gt; on checkout")
+}
+
+func TestRegressionReport(t *testing.T) {
+	set, err := Build(figurestest.Regression())
+	require.NoError(t, err)
+	page := string(set.HTML)
+	assert.Less(t, strings.Index(page, `class="verdict"`), strings.Index(page, "What changed in 1.5.0"), "right under the diagnosis")
+	assert.Less(t, strings.Index(page, "What changed in 1.5.0"), strings.Index(page, `class="figs"`))
+	assert.Contains(t, page, `<figure class="flame-diff">`+"\n<svg")
+	assert.Contains(t, page, "CPU change: 1.4.2 → 1.5.0")
+	assert.Contains(t, page, "crypto/sha256.block — 600 ms CPU (87 %) after, new")
+	assert.Contains(t, page, "main.render — 30 ms CPU (4 %) after, 30 ms (60 %) before")
+	checkMarkup(t, page, set.Name)
+
+	t.Run("without changes or stacks", func(t *testing.T) {
+		a := figurestest.Regression()
+		a.Regression.Changes = nil
+		a.Regression.After.Stacks = nil
+		set, err := Build(a)
+		require.NoError(t, err)
+		page := string(set.HTML)
+		assert.Contains(t, page, "new: 1 x </span><span class=\"mono\">postgresql SELECT * FROM audit", "the changes are worked out when missing")
+		assert.NotContains(t, page, "flame-diff\">")
+	})
+	t.Run("a resolved regression has no section", func(t *testing.T) {
+		a := figurestest.Regression()
+		a.Reason = alert.ReasonResolved
+		set, err := Build(a)
+		require.NoError(t, err)
+		assert.NotContains(t, string(set.HTML), "What changed")
+	})
+}
+
+func TestRegressionReportHostile(t *testing.T) {
+	for _, s := range append(figurestest.HostileTexts, "</svg><script>alert(1)</script>", "</figcaption></figure><script>x</script>") {
+		t.Run(s, func(t *testing.T) {
+			set, err := Build(figurestest.HostileRegression(s))
+			require.NoError(t, err)
+			page := withoutOwnScript(string(set.HTML))
+			assert.NotRegexp(t, scriptRE, page)
+			assert.NotRegexp(t, `<img`, page)
+			checkMarkup(t, string(set.HTML), set.Name)
+		})
+	}
 }
 
 // TestScriptHash: the page's one script is the flame graph's, whole, and

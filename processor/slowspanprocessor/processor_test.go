@@ -178,7 +178,7 @@ func TestTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, metricdata.Metrics{
 		Name:        "otelcol_processor_slowspan_alerts",
-		Description: "Alerts emitted, by reason (first, window_expired, escalation, storm, quantile, ratio, resolved). [Alpha]",
+		Description: "Alerts emitted, by reason (first, window_expired, escalation, storm, quantile, ratio, resolved, regression). [Alpha]",
 		Unit:        "{alerts}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
