@@ -379,6 +379,35 @@ func (t *Tracker) ResolveQuiet(now time.Time) []Event {
 	return out
 }
 
+// Incident returns key's open incident, as its next alert would show it.
+func (t *Tracker) Incident(key alert.Key) (alert.Incident, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.open[key]; st != nil {
+		return st.inc, true
+	}
+	return alert.Incident{}, false
+}
+
+// Adopt gives key's open incident the id id: the one a fleet of
+// collectors shares for it (another collector opened it first). It
+// reports whether key has an open incident. The incident's alerts from
+// then on carry id; its figures and times stay this tracker's.
+func (t *Tracker) Adopt(key alert.Key, id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.open[key]
+	if st == nil {
+		return false
+	}
+	if st.inc.ID != id {
+		st.inc.ID = id
+		t.dirty = true
+		delete(t.durable, key) // an alert of the adopted id is delivered by its owner
+	}
+	return true
+}
+
 // ModeOf is the mode of key's open incident ("" when none is open).
 func (t *Tracker) ModeOf(key alert.Key) alert.Mode {
 	t.mu.Lock()

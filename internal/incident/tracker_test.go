@@ -484,3 +484,20 @@ func TestResolveAfterAsOpened(t *testing.T) {
 	_, ok = n.Observe(key, t0.Add(1000*time.Hour), obs(alert.ModeRatio, false, ratio(0), 0, -1))
 	assert.False(t, ok)
 }
+
+func TestAdoptRenamesTheOpenIncident(t *testing.T) {
+	tr := New(Settings{})
+	key := alert.Key{Service: "s", Route: "/r"}
+	assert.False(t, tr.Adopt(key, "fleet"))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, fired := tr.Observe(key, now, Observation{Mode: alert.ModeQuantile, True: true, Figure: alert.Figure{Duration: time.Second}, ResolveAfter: time.Minute})
+	require.True(t, fired)
+	require.True(t, tr.Adopt(key, "fleet"))
+	inc, ok := tr.Incident(key)
+	require.True(t, ok)
+	assert.Equal(t, "fleet", inc.ID)
+	ev, fired := tr.Observe(key, now.Add(2*time.Minute), Observation{Mode: alert.ModeQuantile, ResolveAfter: time.Minute})
+	require.True(t, fired)
+	assert.Equal(t, alert.ReasonResolved, ev.Reason)
+	assert.Equal(t, "fleet", ev.Incident.ID)
+}

@@ -31,6 +31,7 @@ type Instruments struct {
 	Folded                metric.Int64Counter
 	Refused               metric.Int64Counter
 	BackendErrors         metric.Int64Counter
+	FleetFallbacks        metric.Int64Counter
 	ProfileSamples        metric.Int64Counter
 	ProfileSamplesDropped metric.Int64Counter
 	Keys                  metric.Int64ObservableGauge
@@ -310,6 +311,9 @@ func (c *Component) record(ctx context.Context, st *engine.Stats) {
 	}
 	if st.Spans > 0 {
 		c.ins.Spans.Add(ctx, st.Spans)
+	}
+	if st.FleetFallbacks > 0 {
+		c.ins.FleetFallbacks.Add(ctx, st.FleetFallbacks)
 	}
 	if st.Slow == 0 {
 		return
