@@ -250,6 +250,11 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	}
 	ctx := context.Background()
 	merged, err := e.fleetRead(ctx, keys, now, stageErr)
+	var incs []fleet.Incident
+	var known []bool
+	if err == nil {
+		incs, known, err = f.incidents.GetMany(ctx, hashes(plain))
+	}
 	if err != nil {
 		f.failed(now, err)
 		st.FleetFallbacks++
@@ -257,7 +262,13 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 		return e.evaluate(plain, now, nil)
 	}
 	f.since = now.Add(-fleetSinceMargin)
+	for i := range keys {
+		e.fleetSync(&keys[i], incs[i], known[i], now)
+	}
 	evals := e.evaluate(plain, now, merged)
+	if ce := f.logger.Check(zap.DebugLevel, "fleet-wide windows judged"); ce != nil {
+		ce.Write(zap.Int("keys", len(keys)), zap.Int("merged", len(merged)), zap.Int("events", len(evals)), zap.Int("open", ws.tracker.Len()))
+	}
 	out, err := e.fleetClaim(ctx, evals, now)
 	if err != nil {
 		f.failed(now, err)
@@ -273,6 +284,46 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	}
 	f.recovered()
 	return out
+}
+
+func hashes(keys []alert.Key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Hash()
+	}
+	return out
+}
+
+// fleetSync brings k's local incident in line with the fleet's, inc (when
+// known): an incident open in Redis is open here under its id, so that the
+// collectors left resolve it when the one that fired is gone; one resolved
+// in Redis is dropped here without an alert.
+func (e *Engine) fleetSync(k *fleetKey, inc fleet.Incident, known bool, now time.Time) {
+	ws, f := e.windows, e.windows.fleet
+	local, open := ws.tracker.Incident(k.key)
+	switch {
+	case !known:
+	case inc.Open && open:
+		if local.ID != inc.ID {
+			ws.tracker.Adopt(k.key, inc.ID)
+		}
+		f.confirmed[k.key] = inc.ID
+	case inc.Open && k.shape != (window.Config{}):
+		t := &ws.triggers[k.trig]
+		fired := alert.Figure{Ratio: inc.Fired}
+		if t.mode == alert.ModeQuantile {
+			fired = alert.Figure{Duration: time.Duration(inc.Fired * float64(time.Second))}
+		}
+		if ws.tracker.Join(k.key, inc.ID, t.mode, inc.OpenedAt, fired, now, t.resolveAfter) {
+			f.confirmed[k.key] = inc.ID
+			k.open = true
+		}
+	case !inc.Open && open && local.ID == inc.ID:
+		ws.tracker.Drop(k.key, inc.ID)
+		delete(f.confirmed, k.key)
+		delete(f.owned, k.key)
+		k.open = false
+	}
 }
 
 // fleetRead flushes every shape's staged sub-windows and reads the merged
@@ -358,6 +409,8 @@ func (e *Engine) fleetClaim(ctx context.Context, evals []evaluation, now time.Ti
 		if err != nil {
 			return append(out, evals[i:]...), err
 		}
+		f.logger.Debug("fleet-wide incident transition claimed", zap.String("endpoint", ev.Key.String()),
+			zap.String("reason", string(ev.Reason)), zap.String("incident_id", ev.Incident.ID), zap.Bool("emit", emit))
 		if emit {
 			out = append(out, r)
 		}
@@ -409,6 +462,15 @@ func figureOf(fig alert.Figure) float64 {
 		return fig.Duration.Seconds()
 	}
 	return fig.Ratio
+}
+
+// FleetFlushInterval is fleet.flush_interval when the windows are shared
+// (0 otherwise): the wrapper calls Due at least that often.
+func (e *Engine) FleetFlushInterval() time.Duration {
+	if e.windows == nil || e.windows.fleet == nil {
+		return 0
+	}
+	return e.windows.fleet.cfg.FlushInterval
 }
 
 // FleetFallbacks is the number of ticks of the fleet-wide windows that

@@ -579,8 +579,14 @@ func syntheticCandidate(ev incident.Event) *candidate {
 func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
 	ws := e.windows
 	var keys []alert.Key
+	every := ws.every
+	if ws.fleet != nil {
+		// Due comes every flush interval, give or take the ticker's
+		// jitter: a tick a little early must not wait for the next.
+		every -= every / 10
+	}
 	ws.mu.Lock()
-	if now.Sub(ws.lastEval) < ws.every {
+	if now.Sub(ws.lastEval) < every {
 		ws.mu.Unlock()
 		return nil
 	}

@@ -408,6 +408,42 @@ func (t *Tracker) Adopt(key alert.Key, id string) bool {
 	return true
 }
 
+// Join opens key's incident as another collector of the fleet opened it,
+// without an event (its alert went out there): id, mode, when it opened and
+// the figure that fired it. Its condition counts as true at now, so it
+// resolves resolveAfter after the condition was last seen true here. It
+// reports false, changing nothing, when key has an open incident.
+func (t *Tracker) Join(key alert.Key, id string, mode alert.Mode, openedAt time.Time, fired alert.Figure,
+	now time.Time, resolveAfter time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open[key] != nil {
+		return false
+	}
+	t.makeRoom()
+	t.seq++
+	t.open[key] = &state{
+		inc:      alert.Incident{ID: id, State: alert.IncidentFiring, Mode: mode, OpenedAt: openedAt, Fired: fired, Peak: fired},
+		lastTrue: now, notifiedAt: now, notified: fired, seq: t.seq, resolveAfter: max(resolveAfter, 0),
+	}
+	return true
+}
+
+// Drop forgets key's open incident id without an event: the fleet resolved
+// it elsewhere. It reports whether it was open.
+func (t *Tracker) Drop(key alert.Key, id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.open[key]
+	if st == nil || st.inc.ID != id {
+		return false
+	}
+	delete(t.open, key)
+	delete(t.durable, key)
+	t.dirty = true
+	return true
+}
+
 // ModeOf is the mode of key's open incident ("" when none is open).
 func (t *Tracker) ModeOf(key alert.Key) alert.Mode {
 	t.mu.Lock()

@@ -136,7 +136,12 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
-	go c.loop(loopCtx, loopInterval(c.Engine.CorrelationWait()))
+	every := loopInterval(c.Engine.CorrelationWait())
+	if fi := c.Engine.FleetFlushInterval(); fi > 0 {
+		// The fleet-wide windows are flushed and judged on this loop.
+		every = min(every, fi)
+	}
+	go c.loop(loopCtx, every)
 	return nil
 }
 
