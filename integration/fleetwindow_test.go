@@ -26,9 +26,9 @@ const (
 	fleetCollector = 3
 )
 
-// fleetWindowConfig: quantile mode (p95 over 10 s, min_count 900, resolve
+// fleetWindowConfigMin: quantile mode (p95 over 10 s, min_count, resolve
 // after 3 s), shared through Redis every second, alerts to dir's file.
-func fleetWindowConfig(redisAddr, dir, id string) configFunc {
+func fleetWindowConfigMin(redisAddr, dir, id string, minCount int) configFunc {
 	return func(httpPort int) string {
 		return fmt.Sprintf(`
 receivers:
@@ -68,7 +68,7 @@ service:
   telemetry:
     metrics:
       level: none
-`, httpPort, fleetOver, fleetRequests, fleetResolve, redisAddr, id, fleetFlush, filepath.Join(dir, "alerts.jsonl"))
+`, httpPort, fleetOver, minCount, fleetResolve, redisAddr, id, fleetFlush, filepath.Join(dir, "alerts.jsonl"))
 	}
 }
 
@@ -79,11 +79,15 @@ type fleetMember struct {
 }
 
 func startWindowFleet(t *testing.T, redisAddr string) []*fleetMember {
+	return startWindowFleetMin(t, redisAddr, fleetRequests)
+}
+
+func startWindowFleetMin(t *testing.T, redisAddr string, minCount int) []*fleetMember {
 	t.Helper()
 	var out []*fleetMember
 	for i := range fleetCollector {
 		dir := t.TempDir()
-		c := startCollector(t, fleetWindowConfig(redisAddr, dir, fmt.Sprintf("it-%d", i)))
+		c := startCollector(t, fleetWindowConfigMin(redisAddr, dir, fmt.Sprintf("it-%d", i), minCount))
 		out = append(out, &fleetMember{c: c, s: newSpanSender(t, c, "fleet-shop"), file: alertsFile(dir)})
 	}
 	return out
@@ -103,8 +107,12 @@ func fleetDurations(n int, p95 time.Duration) []time.Duration {
 
 // roundRobin sends durs to the live members in turn, then flushes each.
 func roundRobin(fleet []*fleetMember, durs []time.Duration) {
+	roundRobinRoute(fleet, fleetRoute, durs)
+}
+
+func roundRobinRoute(fleet []*fleetMember, route string, durs []time.Duration) {
 	for i, d := range durs {
-		fleet[i%len(fleet)].s.serverSpan("GET", fleetRoute, d)
+		fleet[i%len(fleet)].s.serverSpan("GET", route, d)
 	}
 	for _, m := range fleet {
 		m.s.flush()
@@ -227,5 +235,121 @@ func TestFleetWindowIncidentEndToEnd(t *testing.T) {
 		if strings.Contains(m.c.log(), "fleet-wide windows: Redis failed") {
 			t.Errorf("collector %d fell back to its local windows; Redis was up the whole time", i)
 		}
+	}
+}
+
+func ofRoute(as []alert.Alert, route string) []alert.Alert {
+	var out []alert.Alert
+	for _, a := range as {
+		if a.Key.Route == route {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestFleetWindowRedisOutage: Redis stops mid-incident. The collectors
+// judge their local windows: alerts keep coming (a new incident fires on
+// each collector that sees it, the documented duplicate), the pipeline
+// never waits. Redis comes back empty: the fleet converges on one id per
+// incident without firing again, and resolves each incident once.
+func TestFleetWindowRedisOutage(t *testing.T) {
+	const cart = "/api/cart"
+	r := redistest.StartServer(t)
+	fleet := startWindowFleetMin(t, r.Addr, 30)
+	slow := fleetDurations(300, fleetP95)
+
+	roundRobin(fleet, slow)
+	waitFleet(t, fleet, "the quantile alert of "+fleetRoute, func(as []alert.Alert) bool {
+		return len(byReason(as, alert.ReasonQuantile)) > 0
+	})
+	// Still slow for a few flushes: every collector knows the incident.
+	for range 12 {
+		roundRobin(fleet, slow[:60])
+		time.Sleep(250 * time.Millisecond) // pacing of the slow traffic
+	}
+
+	r.Stop()
+	began := time.Now()
+	var outage time.Duration
+	got := waitFleet(t, fleet, "the quantile alert of "+cart+" during the outage", func(as []alert.Alert) bool {
+		t0 := time.Now()
+		roundRobinRoute(fleet, fleetRoute, slow[:60])
+		roundRobinRoute(fleet, cart, slow[:60])
+		outage = max(outage, time.Since(t0))
+		return len(byReason(ofRoute(as, cart), alert.ReasonQuantile)) > 0
+	})
+	if outage > 2*time.Second {
+		t.Errorf("sending took up to %v during the outage: the pipeline waited for Redis", outage)
+	}
+	for _, m := range fleet {
+		m.c.waitLog(alertTimeout, "the fallback warning", func(l string) bool {
+			return strings.Contains(l, "fleet-wide windows: Redis failed")
+		})
+	}
+	t.Logf("outage: %v until %v fired; alerts so far %v", time.Since(began), cart, reasonsOf(got))
+	// Let every collector fire on its own during the outage.
+	for range 8 {
+		roundRobinRoute(fleet, fleetRoute, slow[:60])
+		roundRobinRoute(fleet, cart, slow[:60])
+		time.Sleep(250 * time.Millisecond) // pacing of the slow traffic
+	}
+
+	redistest.StartServerOn(t, r.Port)
+	deadline := time.Now().Add(2 * alertTimeout)
+	for _, m := range fleet {
+		for !strings.Contains(m.c.log(), "fleet-wide windows: Redis answers again") {
+			if time.Now().After(deadline) {
+				t.Fatalf("a collector did not return to Redis")
+			}
+			roundRobinRoute(fleet, fleetRoute, slow[:60])
+			roundRobinRoute(fleet, cart, slow[:60])
+			time.Sleep(250 * time.Millisecond) // pacing of the slow traffic
+		}
+	}
+	before := fleetAlerts(t, fleet)
+	for range 12 { // still slow for 3 s after the return: nothing fires again
+		roundRobinRoute(fleet, fleetRoute, slow[:60])
+		roundRobinRoute(fleet, cart, slow[:60])
+		time.Sleep(250 * time.Millisecond) // pacing of the slow traffic
+	}
+	after := fleetAlerts(t, fleet)
+	if len(after) != len(before) {
+		t.Errorf("alerts after Redis returned: %v, want none", reasonsOf(after[len(before):]))
+	}
+	firedCart := byReason(ofRoute(after, cart), alert.ReasonQuantile)
+	if n := len(firedCart); n < 1 || n > fleetCollector {
+		t.Errorf("%d firing alerts for %s, want 1 to %d (at most one per collector during the outage)", n, cart, fleetCollector)
+	}
+	if n := len(byReason(ofRoute(after, fleetRoute), alert.ReasonQuantile)); n != 1 {
+		t.Errorf("%d firing alerts for %s, want 1 (it opened before the outage)", n, fleetRoute)
+	}
+
+	// Fast: one resolved alert per incident across the fleet.
+	fast := make([]time.Duration, 60)
+	for i := range fast {
+		fast[i] = 20 * time.Millisecond
+	}
+	deadline = time.Now().Add(alertTimeout)
+	for len(byReason(fleetAlerts(t, fleet), alert.ReasonResolved)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not two resolved alerts within %s; alerts: %v", alertTimeout, reasonsOf(fleetAlerts(t, fleet)))
+		}
+		roundRobinRoute(fleet, fleetRoute, fast)
+		roundRobinRoute(fleet, cart, fast)
+		time.Sleep(250 * time.Millisecond) // pacing of the fast traffic
+	}
+	time.Sleep(fleetSettle)
+	final := fleetAlerts(t, fleet)
+	resolved := byReason(final, alert.ReasonResolved)
+	if len(resolved) != 2 || len(ofRoute(resolved, cart)) != 1 {
+		t.Fatalf("want one resolved alert per route, got %d: %v", len(resolved), reasonsOf(final))
+	}
+	ids := map[string]bool{}
+	for _, a := range firedCart {
+		ids[a.Incident.ID] = true
+	}
+	if id := ofRoute(resolved, cart)[0].Incident.ID; !ids[id] {
+		t.Errorf("the resolved alert of %s has incident %s, not one that fired", cart, id)
 	}
 }
