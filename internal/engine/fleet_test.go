@@ -270,3 +270,29 @@ func TestFleetConfig(t *testing.T) {
 		})
 	}
 }
+
+// The collector that fired goes away before the others ever saw the
+// condition true (they judged before it flushed, and the slow requests
+// left the window since): they join the incident open in Redis and
+// resolve it once.
+func TestFleetResolvesAnIncidentItNeverSawFire(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := &clock{now: t0}
+	es := startFleet(t, srv.Addr, 3, 2500, c)
+	var seq uint32
+	durs := p95Durations(3000, 1200*time.Millisecond, 5)
+	spread(t, es, &seq, "/api/report", durs)
+	c.advance(5 * time.Second)
+	got := tick(t, es, c) // the last one sees all 3,000 and fires
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got))
+	assert.Zero(t, es[0].OpenIncidents())
+	assert.Zero(t, es[1].OpenIncidents())
+	firing := got[0]
+
+	rest := es[:2] // the one that fired is gone
+	got = fleetRun(t, rest, c, &seq, "/api/report", 4*time.Minute, 300, 50*time.Millisecond)
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got))
+	assert.Equal(t, firing.Incident.ID, got[0].Incident.ID)
+	assert.Zero(t, rest[0].OpenIncidents())
+	assert.Zero(t, rest[1].OpenIncidents())
+}
