@@ -57,11 +57,63 @@ type fleetStage struct {
 	confirmed map[alert.Key]string
 	owned     map[alert.Key]bool
 
+	// refusedMu guards refusals: per key, the firing or resolved alert this
+	// collector claimed in Redis whose delivery was refused. Redis holds
+	// the transition already, so the next claim of it emits again.
+	refusedMu sync.Mutex
+	refusals  map[alert.Key]refusal
+
 	failing bool
 	retryAt time.Time
 	backoff time.Duration
 
 	fallbacks atomic.Int64
+}
+
+// refusal is an alert claimed in Redis and refused by the next consumer.
+type refusal struct {
+	id       string
+	resolved bool // else a firing alert
+}
+
+// refused records ev's refused alert, if it is a claimed firing or
+// resolved alert, for the next claim to emit it again.
+func (f *fleetStage) refused(ev incident.Event) {
+	var r refusal
+	switch ev.Reason {
+	case alert.ReasonQuantile, alert.ReasonRatio:
+		r = refusal{id: ev.Incident.ID}
+	case alert.ReasonResolved:
+		r = refusal{id: ev.Incident.ID, resolved: true}
+	default:
+		return
+	}
+	f.refusedMu.Lock()
+	defer f.refusedMu.Unlock()
+	if f.refusals == nil {
+		f.refusals = make(map[alert.Key]refusal)
+	}
+	if len(f.refusals) < maxRefusals {
+		f.refusals[ev.Key] = r
+	}
+}
+
+// maxRefusals bounds the refusals remembered.
+const maxRefusals = 10000
+
+// wasRefused reports whether key's alert of id (resolved or firing) was
+// refused here; take forgets it.
+func (f *fleetStage) wasRefused(key alert.Key, id string, resolved, take bool) bool {
+	f.refusedMu.Lock()
+	defer f.refusedMu.Unlock()
+	r, ok := f.refusals[key]
+	if !ok || r.id != id || r.resolved != resolved {
+		return false
+	}
+	if take {
+		delete(f.refusals, key)
+	}
+	return true
 }
 
 // fleetSinceMargin widens each flush's look back, for a batch that took
@@ -308,6 +360,9 @@ func (e *Engine) fleetSync(k *fleetKey, inc fleet.Incident, known bool, now time
 			ws.tracker.Adopt(k.key, inc.ID)
 		}
 		f.confirmed[k.key] = inc.ID
+	case inc.Open && f.wasRefused(k.key, inc.ID, false, false):
+		// This collector's firing alert of it was refused: the condition
+		// fires it here again, and the claim lets it out.
 	case inc.Open && k.shape != (window.Config{}):
 		t := &ws.triggers[k.trig]
 		fired := alert.Figure{Ratio: inc.Fired}
@@ -318,7 +373,7 @@ func (e *Engine) fleetSync(k *fleetKey, inc fleet.Incident, known bool, now time
 			f.confirmed[k.key] = inc.ID
 			k.open = true
 		}
-	case !inc.Open && open && local.ID == inc.ID:
+	case !inc.Open && open && local.ID == inc.ID && !f.wasRefused(k.key, inc.ID, true, false):
 		ws.tracker.Drop(k.key, inc.ID)
 		delete(f.confirmed, k.key)
 		delete(f.owned, k.key)
@@ -389,9 +444,14 @@ func (e *Engine) fleetClaim(ctx context.Context, evals []evaluation, now time.Ti
 			var id string
 			emit, id, err = f.incidents.Fire(ctx, ev.Key.Hash(), ev.Incident.ID, figureOf(ev.Incident.Fired), now)
 			if err == nil {
+				if !emit && f.wasRefused(ev.Key, id, false, true) {
+					// Our own firing alert, refused: it goes out again.
+					emit = true
+					r.ev.Incident.ID = id
+				}
 				f.confirmed[ev.Key] = id
 				f.owned[ev.Key] = emit
-				if !emit {
+				if id != ev.Incident.ID {
 					ws.tracker.Adopt(ev.Key, id)
 				}
 			}
@@ -399,6 +459,9 @@ func (e *Engine) fleetClaim(ctx context.Context, evals []evaluation, now time.Ti
 			emit, err = f.incidents.Escalate(ctx, ev.Key.Hash(), ev.Incident.ID, figureOf(ev.Incident.Peak), max(f.factor, 1), now)
 		case alert.ReasonResolved:
 			emit, err = f.incidents.Resolve(ctx, ev.Key.Hash(), ev.Incident.ID, now)
+			if err == nil && !emit && f.wasRefused(ev.Key, ev.Incident.ID, true, true) {
+				emit = true // our own resolved alert, refused: it goes out again
+			}
 			if err == nil {
 				delete(f.confirmed, ev.Key)
 				delete(f.owned, ev.Key)

@@ -296,3 +296,48 @@ func TestFleetResolvesAnIncidentItNeverSawFire(t *testing.T) {
 	assert.Zero(t, rest[0].OpenIncidents())
 	assert.Zero(t, rest[1].OpenIncidents())
 }
+
+// A firing or resolved alert the next consumer refused goes out again on
+// a later tick, with the same incident id, though Redis holds the
+// transition already.
+func TestFleetRefusedAlertsGoOutAgain(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := &clock{now: t0}
+	es := startFleet(t, srv.Addr, 2, 20, c)
+	var seq uint32
+	refuse := func() []alert.Alert {
+		var out []alert.Alert
+		for _, e := range es {
+			for _, b := range e.Due(c.now, false) {
+				if b.Alerts > 0 {
+					for a := range alert.All(b.Traces) {
+						out = append(out, a)
+					}
+					b.Rollback()
+				}
+			}
+		}
+		return out
+	}
+	c.advance(5 * time.Second)
+	spread(t, es, &seq, "/api/report", p95Durations(300, 1200*time.Millisecond, 3))
+	refused := refuse()
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(refused))
+	got := fleetRun(t, es, c, &seq, "/api/report", 20*time.Second, 300, 2*time.Second)
+	require.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got), "the refused firing alert again")
+	assert.Equal(t, refused[0].Incident.ID, got[0].Incident.ID)
+
+	// Fast until the resolved alert, refused; it comes again.
+	var resolved []alert.Alert
+	for range 60 {
+		c.advance(5 * time.Second)
+		spread(t, es, &seq, "/api/report", []time.Duration{time.Millisecond, time.Millisecond})
+		if resolved = refuse(); len(resolved) > 0 {
+			break
+		}
+	}
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(resolved))
+	got = fleetRun(t, es, c, &seq, "/api/report", 30*time.Second, 2, time.Millisecond)
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got), "the refused resolved alert again")
+	assert.Equal(t, refused[0].Incident.ID, got[0].Incident.ID)
+}

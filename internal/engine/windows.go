@@ -682,6 +682,13 @@ type incidentState struct {
 
 func (s *incidentState) save(ctx context.Context) { s.engine.saveIncidents(ctx) }
 
+// undone tells the fleet-wide incidents that ev's alert was refused.
+func (s *incidentState) undone(ev incident.Event) {
+	if s.engine != nil && s.engine.windows != nil && s.engine.windows.fleet != nil {
+		s.engine.windows.fleet.refused(ev)
+	}
+}
+
 // tracker is what a Batch settles incident events with (nil in span mode).
 func (e *Engine) tracker() *incidentState {
 	if e.windows == nil {
