@@ -341,3 +341,28 @@ func TestFleetRefusedAlertsGoOutAgain(t *testing.T) {
 	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got), "the refused resolved alert again")
 	assert.Equal(t, refused[0].Incident.ID, got[0].Incident.ID)
 }
+
+// A Redis slower than the timeout: the tick gives up within it and judges
+// the local windows; batches never wait for Redis.
+func TestFleetFallsBackWhenRedisIsSlow(t *testing.T) {
+	srv := redistest.StartServer(t)
+	proxy := redistest.StartProxy(t, srv.Addr, 3*time.Second)
+	c := &clock{now: t0}
+	es := startFleet(t, proxy.Addr, 1, 20, c)
+	var seq uint32
+	c.advance(5 * time.Second)
+	spread(t, es, &seq, "/api/report", p95Durations(300, 1200*time.Millisecond, 9))
+	began := time.Now()
+	got := tick(t, es, c)
+	assert.Less(t, time.Since(began), 2500*time.Millisecond, "the tick waited past the timeout (1 s)")
+	assert.Equal(t, []alert.Reason{alert.ReasonQuantile}, reasonsOf(got), "judged on the local window")
+	assert.Equal(t, int64(1), es[0].FleetFallbacks())
+	// The next tick, past the backoff, tries again: bounded by the timeout
+	// too.
+	c.advance(500 * time.Millisecond)
+	spread(t, es, &seq, "/api/report", p95Durations(300, 1200*time.Millisecond, 9))
+	began = time.Now()
+	c.advance(5 * time.Second)
+	tick(t, es, c)
+	assert.Less(t, time.Since(began), 2500*time.Millisecond)
+}
