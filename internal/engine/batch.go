@@ -90,6 +90,7 @@ func (b *Batch) Rollback() {
 	for i, dec := range b.decisions {
 		if i < len(b.events) && b.events[i] != nil {
 			b.incidents.tracker.Undo(*b.events[i])
+			b.incidents.undone(*b.events[i])
 		}
 		if dec.Alert {
 			decs = append(decs, dec)

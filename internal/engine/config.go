@@ -42,6 +42,9 @@ type Config struct {
 	Alerts      AlertsConfig      `mapstructure:"alerts"`
 	Links       LinksConfig       `mapstructure:"links"`
 	Redact      RedactConfig      `mapstructure:"redact"`
+	// Fleet shares the windows and incidents of the quantile and ratio
+	// modes across the collectors that share dedup.redis.
+	Fleet FleetConfig `mapstructure:"fleet"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -92,6 +95,54 @@ type DedupConfig = dedup.Config
 
 // RedisConfig points the dedup state at a Redis server.
 type RedisConfig = dedup.RedisConfig
+
+// FleetConfig shares the windows and incidents of the window triggers
+// (quantile, ratio) across a fleet of collectors through dedup.redis: each
+// collector writes its own counts of each endpoint's window, judges the sum
+// of every collector's, and one atomic script per transition lets exactly
+// one collector emit each firing, escalation and resolved alert.
+type FleetConfig struct {
+	// Enabled turns fleet-wide windows on or off. Unset: on when
+	// dedup.redis is set and some trigger is quantile or ratio.
+	Enabled *bool `mapstructure:"enabled"`
+	// CollectorID names this collector in the fleet: unique among the
+	// collectors sharing Redis and dedup.redis.key_prefix, and stable
+	// across restarts (e.g. the pod name). Unset: the host name and the
+	// process id.
+	CollectorID string `mapstructure:"collector_id"`
+	// FlushInterval is how often the collector writes its windows to
+	// Redis, reads the fleet's and judges them.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+}
+
+// Bounds of fleet.flush_interval.
+const (
+	minFleetFlush = time.Second
+	maxFleetFlush = time.Minute
+	// maxCollectorID bounds fleet.collector_id, a field of every shared
+	// sub-window.
+	maxCollectorID = 128
+)
+
+// fleetEnabled reports whether the windows are shared (fleet.enabled, or
+// its default).
+func (c *Config) fleetEnabled() bool {
+	if !c.Dedup.Redis.Enabled() {
+		return false
+	}
+	if c.Fleet.Enabled != nil && !*c.Fleet.Enabled {
+		return false
+	}
+	if t := resolveTrigger(c.Trigger, c.Resolve, nil); t.windowed() {
+		return true
+	}
+	for i := range c.Routes {
+		if t := resolveTrigger(c.Trigger, c.Resolve, &c.Routes[i]); t.windowed() {
+			return true
+		}
+	}
+	return false
+}
 
 // CorrelationConfig lets an alert wait for its child spans and profile
 // samples.
@@ -189,6 +240,7 @@ func NewDefaultConfig() *Config {
 			Over:     5 * time.Minute,
 			MinCount: 20,
 		},
+		Fleet:  FleetConfig{FlushInterval: 5 * time.Second},
 		Redact: RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
 	}
 }
@@ -278,6 +330,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("dedup.redis.key_prefix: must not be empty (it keeps slowspan keys apart from others in the database)"))
 		}
 	}
+	errs = append(errs, c.Fleet.validate(c)...)
 	if c.Correlation.Wait < 0 {
 		errs = append(errs, fmt.Errorf("correlation.wait: must be >= 0, got %v", c.Correlation.Wait))
 	}
@@ -310,6 +363,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (f *FleetConfig) validate(c *Config) []error {
+	var errs []error
+	if f.Enabled != nil && *f.Enabled && !c.Dedup.Redis.Enabled() {
+		errs = append(errs, errors.New("fleet.enabled: fleet-wide windows share them through Redis: set dedup.redis.endpoint, or leave fleet.enabled unset"))
+	}
+	if f.FlushInterval < minFleetFlush || f.FlushInterval > maxFleetFlush {
+		errs = append(errs, fmt.Errorf("fleet.flush_interval: must be between %v and %v, got %v", minFleetFlush, maxFleetFlush, f.FlushInterval))
+	}
+	if id := f.CollectorID; len(id) > maxCollectorID || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		errs = append(errs, fmt.Errorf("fleet.collector_id: at most %d bytes without spaces or control characters, got %q", maxCollectorID, id))
+	}
+	return errs
 }
 
 // linkData is what link templates see.

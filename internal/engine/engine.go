@@ -102,7 +102,7 @@ func New(cfg *Config, set Settings) (*Engine, error) {
 		return nil, err
 	}
 	e.dedup = dedup.NewStore(cfg.Dedup, e.logger, e.now)
-	if e.windows, err = newWindowStage(cfg); err != nil {
+	if e.windows, err = newWindowStage(cfg, e.logger); err != nil {
 		return nil, err
 	}
 	if e.windows != nil {
@@ -138,6 +138,11 @@ func (e *Engine) Start(ctx context.Context, host component.Host, kind component.
 	if err := e.dedup.Open(ctx, host, kind, id); err != nil {
 		return err
 	}
+	if e.windows != nil && e.windows.fleet != nil {
+		if err := e.windows.fleet.start(ctx); err != nil {
+			return err
+		}
+	}
 	return e.openIncidents(ctx, host, kind, id)
 }
 
@@ -145,6 +150,9 @@ func (e *Engine) Start(ctx context.Context, host component.Host, kind component.
 // their backends.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	err := e.closeIncidents(ctx)
+	if e.windows != nil && e.windows.fleet != nil {
+		err = errors.Join(err, e.windows.fleet.shutdown())
+	}
 	return errors.Join(err, e.dedup.Close(ctx))
 }
 
@@ -208,7 +216,7 @@ func (e *Engine) Process(ctx context.Context, td ptrace.Traces, origin Origin) B
 		e.storeWorst(worst, e.now())
 	}
 	if in.sc != nil && len(in.sc.slowKeys) > 0 {
-		fresh = append(fresh, e.incidentCandidates(e.evaluate(in.sc.slowKeys, e.now()), &out.Stats)...)
+		fresh = append(fresh, e.incidentCandidates(e.evaluate(in.sc.slowKeys, e.now(), nil), &out.Stats)...)
 	}
 	if in.sc != nil {
 		e.scratch.put(in.sc)

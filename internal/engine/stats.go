@@ -16,6 +16,10 @@ type Stats struct {
 	// BackendErrors counts decisions a shared dedup backend failed to make
 	// (the local state made them).
 	BackendErrors int64
+	// FleetFallbacks counts the timer's evaluations of fleet-wide windows
+	// that judged the local windows because Redis failed (or was being
+	// backed off).
+	FleetFallbacks int64
 	// Folded counts alerts folded into a storm summary.
 	Folded int64
 	alerts [maxReasons]int64 // by position in alert.Reasons

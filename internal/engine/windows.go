@@ -52,6 +52,9 @@ type windowStage struct {
 	spanOrigins map[alert.Key]Origin
 	// batch numbers the scans (under the set's lock).
 	batch uint64
+	// fleet shares the windows and incidents across collectors
+	// (fleet.enabled); nil otherwise.
+	fleet *fleetStage
 	// exemplarBytes estimates the memory of the kept worst requests (under
 	// the set's lock); maxExemplarBytes bounds it.
 	exemplarBytes, maxExemplarBytes int64
@@ -147,7 +150,7 @@ const minBatchEval = time.Second
 // maxEvalInterval bounds the time between two evaluations of a window.
 const maxEvalInterval = 10 * time.Second
 
-func newWindowStage(cfg *Config) (*windowStage, error) {
+func newWindowStage(cfg *Config, logger *zap.Logger) (*windowStage, error) {
 	ws := &windowStage{maxExemplarBytes: cfg.Correlation.MaxPendingBytes}
 	ws.triggers = append(ws.triggers, resolveTrigger(cfg.Trigger, cfg.Resolve, nil))
 	for i := range cfg.Routes {
@@ -187,6 +190,10 @@ func newWindowStage(cfg *Config) (*windowStage, error) {
 	set.OnEvict(func(_ keyID, v *endpoint) { ws.dropWorst(v) })
 	ws.set, ws.seed = set, maphash.MakeSeed()
 	ws.state = &incidentState{tracker: ws.tracker}
+	if ws.fleet = newFleetStage(cfg, logger); ws.fleet != nil {
+		// The timer judges the fleet's windows at each flush.
+		ws.every = cfg.Fleet.FlushInterval
+	}
 	return ws, nil
 }
 
@@ -287,8 +294,10 @@ func (e *Engine) slowSample(in *input, st *Stats, v *endpoint, t *trigger, s sam
 	if first := v.batch != e.windows.batch; first {
 		v.batch, v.pick = e.windows.batch, -1
 		// A key without an incident is judged on counters, at once; an
-		// open one's figures sum its histogram, once a second.
-		if !v.open || now.Sub(v.evalAt) >= minBatchEval {
+		// open one's figures sum its histogram, once a second. With
+		// fleet-wide windows only the timer judges, on the fleet's window:
+		// a batch sees this collector's share of the requests only.
+		if e.windows.fleet == nil && (!v.open || now.Sub(v.evalAt) >= minBatchEval) {
 			v.evalAt = now
 			sc.slowKeys = append(sc.slowKeys, s.key)
 		}
@@ -387,8 +396,9 @@ type evaluation struct {
 }
 
 // evaluate judges keys at now (under the set's lock) and returns the
-// events they cause.
-func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
+// events they cause. A key of shared has its condition and figures from
+// there (the fleet's merged window) instead of its local window.
+func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]*judgement) []evaluation {
 	ws := e.windows
 	var out []evaluation
 	var h window.Histogram
@@ -402,7 +412,11 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 				t = &ws.triggers[v.trig]
 				obs = incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
 				v.slow = 0
-				judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
+				if j := shared[key]; j != nil {
+					obs.True, obs.Figure = j.obs.True, j.obs.Figure
+				} else {
+					judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
+				}
 			case !ok && ws.tracker.IsOpen(key):
 				// The key was evicted with its incident open: judged on an
 				// empty window, it resolves as configured when it opened.
@@ -417,7 +431,9 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time) []evaluation {
 				continue
 			}
 			r := evaluation{ev: ev, origin: v.origin, rule: v.rule, thresh: v.threshold}
-			if w != nil {
+			if j := shared[key]; j != nil && t != nil {
+				r.figures = j.figures
+			} else if w != nil {
 				r.figures = figures(t, v.threshold, w, now, &h)
 			}
 			if t != nil && ev.Reason != alert.ReasonResolved && v.worst != nil && now.Sub(v.worstAt) < t.over {
@@ -563,8 +579,14 @@ func syntheticCandidate(ev incident.Event) *candidate {
 func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
 	ws := e.windows
 	var keys []alert.Key
+	every := ws.every
+	if ws.fleet != nil {
+		// Due comes every flush interval, give or take the ticker's
+		// jitter: a tick a little early must not wait for the next.
+		every -= every / 10
+	}
 	ws.mu.Lock()
-	if now.Sub(ws.lastEval) < ws.every {
+	if now.Sub(ws.lastEval) < every {
 		ws.mu.Unlock()
 		return nil
 	}
@@ -572,7 +594,9 @@ func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
 	ws.lastEval = now
 	ws.mu.Unlock()
 	var out []*candidate
-	if ws.set != nil {
+	if ws.set != nil && ws.fleet != nil {
+		out = e.incidentCandidates(e.fleetEvaluate(now, since, st), st)
+	} else if ws.set != nil {
 		ws.set.Update(func(u window.Updater[keyID, endpoint]) {
 			u.Visit(since, func(_ keyID, v *endpoint, _ *window.Window) bool {
 				if v.kept && ws.triggers[v.trig].windowed() {
@@ -586,7 +610,7 @@ func (e *Engine) evaluateDue(now time.Time, st *Stats) []*candidate {
 				keys = appendKey(keys, k)
 			}
 		}
-		out = e.incidentCandidates(e.evaluate(keys, now), st)
+		out = e.incidentCandidates(e.evaluate(keys, now, nil), st)
 	}
 	for _, ev := range ws.tracker.ResolveQuiet(now) {
 		out = append(out, e.incidentCandidates([]evaluation{{ev: ev, origin: ws.takeOrigin(ev.Key)}}, st)...)
@@ -658,6 +682,13 @@ type incidentState struct {
 
 func (s *incidentState) save(ctx context.Context) { s.engine.saveIncidents(ctx) }
 
+// undone tells the fleet-wide incidents that ev's alert was refused.
+func (s *incidentState) undone(ev incident.Event) {
+	if s.engine != nil && s.engine.windows != nil && s.engine.windows.fleet != nil {
+		s.engine.windows.fleet.refused(ev)
+	}
+}
+
 // tracker is what a Batch settles incident events with (nil in span mode).
 func (e *Engine) tracker() *incidentState {
 	if e.windows == nil {
@@ -667,12 +698,12 @@ func (e *Engine) tracker() *incidentState {
 }
 
 // openIncidents loads the open incidents from dedup.storage's extension.
-// Without it, or with Redis (fleet-wide incidents are not shared yet), they
-// are kept in memory.
+// Without it they are kept in memory (with fleet-wide windows, Redis keeps
+// the fleet's incidents).
 func (e *Engine) openIncidents(ctx context.Context, host component.Host, kind component.Kind, id component.ID) error {
 	sid := e.cfg.Dedup.Storage
 	if e.windows == nil || sid == nil {
-		if e.windows != nil {
+		if e.windows != nil && e.windows.fleet == nil {
 			e.logger.Warn("open incidents are kept in memory only: after a restart an open incident fires again " +
 				"with a new id; set dedup.storage to a storage extension such as file_storage to keep them")
 		}

@@ -151,8 +151,37 @@ func (x *Incidents) Get(ctx context.Context, key string) (inc Incident, ok bool,
 	if err != nil {
 		return inc, false, x.fail(ctx, "reading the incident of an endpoint", err)
 	}
+	inc, ok = parseIncident(v)
+	return inc, ok, nil
+}
+
+// GetMany reads the incident states of keys in one pipelined round trip
+// bounded by the timeout: incs[i] is keys[i]'s, ok[i] false when it has
+// none.
+func (x *Incidents) GetMany(ctx context.Context, keys []string) (incs []Incident, ok []bool, err error) {
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	callCtx, cancel := x.callCtx(ctx)
+	defer cancel()
+	pipe := x.client.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(callCtx, x.stateKey(k))
+	}
+	if _, err := pipe.Exec(callCtx); err != nil {
+		return nil, nil, x.fail(ctx, fmt.Sprintf("reading the incidents of %d endpoints", len(keys)), err)
+	}
+	incs, ok = make([]Incident, len(keys)), make([]bool, len(keys))
+	for i, c := range cmds {
+		incs[i], ok[i] = parseIncident(c.Val())
+	}
+	return incs, ok, nil
+}
+
+func parseIncident(v map[string]string) (Incident, bool) {
 	if v["id"] == "" {
-		return inc, false, nil
+		return Incident{}, false
 	}
 	num := func(f string) float64 { n, _ := strconv.ParseFloat(v[f], 64); return n }
 	ms := func(f string) time.Time { n, _ := strconv.ParseInt(v[f], 10, 64); return time.UnixMilli(n).UTC() }
@@ -160,7 +189,7 @@ func (x *Incidents) Get(ctx context.Context, key string) (inc Incident, ok bool,
 		ID: v["id"], Open: v["state"] == stateOpen,
 		Fired: num("fired"), Peak: num("peak"), Escalation: num("esc"),
 		OpenedAt: ms("opened_at"), UpdatedAt: ms("updated_at"),
-	}, true, nil
+	}, true
 }
 
 const stateOpen = "open"

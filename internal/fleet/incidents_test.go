@@ -167,3 +167,25 @@ func TestIncidentRaceEmitsOnce(t *testing.T) {
 		require.Equal(t, 1, emits, "round %d: resolve", r)
 	}
 }
+
+func TestGetManyReadsEveryIncidentInOneRoundTrip(t *testing.T) {
+	_, client := startServer(t)
+	x := newIncidents(t, client)
+	ctx := context.Background()
+	_, _, err := x.Fire(ctx, "GET /a", "inc-a", 1.2, t0)
+	require.NoError(t, err)
+	_, _, err = x.Fire(ctx, "GET /b", "inc-b", 0.3, t0)
+	require.NoError(t, err)
+	_, err = x.Resolve(ctx, "GET /b", "inc-b", t0.Add(time.Minute))
+	require.NoError(t, err)
+	incs, ok, err := x.GetMany(ctx, []string{"GET /a", "GET /none", "GET /b"})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true, false, true}, ok)
+	assert.Equal(t, Incident{ID: "inc-a", Open: true, Fired: 1.2, Peak: 1.2, Escalation: 1.2, OpenedAt: t0, UpdatedAt: t0}, incs[0])
+	assert.Equal(t, "inc-b", incs[2].ID)
+	assert.False(t, incs[2].Open)
+	incs, ok, err = x.GetMany(ctx, nil)
+	require.NoError(t, err)
+	assert.Empty(t, incs)
+	assert.Empty(t, ok)
+}

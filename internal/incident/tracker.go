@@ -379,6 +379,71 @@ func (t *Tracker) ResolveQuiet(now time.Time) []Event {
 	return out
 }
 
+// Incident returns key's open incident, as its next alert would show it.
+func (t *Tracker) Incident(key alert.Key) (alert.Incident, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.open[key]; st != nil {
+		return st.inc, true
+	}
+	return alert.Incident{}, false
+}
+
+// Adopt gives key's open incident the id id: the one a fleet of
+// collectors shares for it (another collector opened it first). It
+// reports whether key has an open incident. The incident's alerts from
+// then on carry id; its figures and times stay this tracker's.
+func (t *Tracker) Adopt(key alert.Key, id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.open[key]
+	if st == nil {
+		return false
+	}
+	if st.inc.ID != id {
+		st.inc.ID = id
+		t.dirty = true
+		delete(t.durable, key) // an alert of the adopted id is delivered by its owner
+	}
+	return true
+}
+
+// Join opens key's incident as another collector of the fleet opened it,
+// without an event (its alert went out there): id, mode, when it opened and
+// the figure that fired it. Its condition counts as true at now, so it
+// resolves resolveAfter after the condition was last seen true here. It
+// reports false, changing nothing, when key has an open incident.
+func (t *Tracker) Join(key alert.Key, id string, mode alert.Mode, openedAt time.Time, fired alert.Figure,
+	now time.Time, resolveAfter time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open[key] != nil {
+		return false
+	}
+	t.makeRoom()
+	t.seq++
+	t.open[key] = &state{
+		inc:      alert.Incident{ID: id, State: alert.IncidentFiring, Mode: mode, OpenedAt: openedAt, Fired: fired, Peak: fired},
+		lastTrue: now, notifiedAt: now, notified: fired, seq: t.seq, resolveAfter: max(resolveAfter, 0),
+	}
+	return true
+}
+
+// Drop forgets key's open incident id without an event: the fleet resolved
+// it elsewhere. It reports whether it was open.
+func (t *Tracker) Drop(key alert.Key, id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.open[key]
+	if st == nil || st.inc.ID != id {
+		return false
+	}
+	delete(t.open, key)
+	delete(t.durable, key)
+	t.dirty = true
+	return true
+}
+
 // ModeOf is the mode of key's open incident ("" when none is open).
 func (t *Tracker) ModeOf(key alert.Key) alert.Mode {
 	t.mu.Lock()

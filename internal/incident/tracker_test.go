@@ -484,3 +484,46 @@ func TestResolveAfterAsOpened(t *testing.T) {
 	_, ok = n.Observe(key, t0.Add(1000*time.Hour), obs(alert.ModeRatio, false, ratio(0), 0, -1))
 	assert.False(t, ok)
 }
+
+func TestAdoptRenamesTheOpenIncident(t *testing.T) {
+	tr := New(Settings{})
+	key := alert.Key{Service: "s", Route: "/r"}
+	assert.False(t, tr.Adopt(key, "fleet"))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, fired := tr.Observe(key, now, Observation{Mode: alert.ModeQuantile, True: true, Figure: alert.Figure{Duration: time.Second}, ResolveAfter: time.Minute})
+	require.True(t, fired)
+	require.True(t, tr.Adopt(key, "fleet"))
+	inc, ok := tr.Incident(key)
+	require.True(t, ok)
+	assert.Equal(t, "fleet", inc.ID)
+	ev, fired := tr.Observe(key, now.Add(2*time.Minute), Observation{Mode: alert.ModeQuantile, ResolveAfter: time.Minute})
+	require.True(t, fired)
+	assert.Equal(t, alert.ReasonResolved, ev.Reason)
+	assert.Equal(t, "fleet", ev.Incident.ID)
+}
+
+func TestJoinAndDropFollowTheFleet(t *testing.T) {
+	tr := New(Settings{})
+	key := alert.Key{Service: "s", Route: "/r"}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fired := alert.Figure{Duration: 1200 * time.Millisecond}
+	require.True(t, tr.Join(key, "fleet", alert.ModeQuantile, now.Add(-time.Minute), fired, now, time.Minute))
+	assert.False(t, tr.Join(key, "other", alert.ModeQuantile, now, fired, now, time.Minute), "open already")
+	inc, ok := tr.Incident(key)
+	require.True(t, ok)
+	assert.Equal(t, "fleet", inc.ID)
+	assert.Equal(t, now.Add(-time.Minute), inc.OpenedAt)
+	// Joined without an event: true again does not fire, false for
+	// resolve.after resolves it.
+	_, fired2 := tr.Observe(key, now.Add(time.Second), Observation{Mode: alert.ModeQuantile, True: true, Figure: fired, ResolveAfter: time.Minute})
+	assert.False(t, fired2)
+	ev, resolved := tr.Observe(key, now.Add(2*time.Minute), Observation{Mode: alert.ModeQuantile, ResolveAfter: time.Minute})
+	require.True(t, resolved)
+	assert.Equal(t, alert.ReasonResolved, ev.Reason)
+	assert.Equal(t, "fleet", ev.Incident.ID)
+
+	require.True(t, tr.Join(key, "next", alert.ModeQuantile, now, fired, now, time.Minute))
+	assert.False(t, tr.Drop(key, "stale"), "another id")
+	assert.True(t, tr.Drop(key, "next"))
+	assert.Zero(t, tr.Len())
+}

@@ -31,6 +31,7 @@ type Instruments struct {
 	Folded                metric.Int64Counter
 	Refused               metric.Int64Counter
 	BackendErrors         metric.Int64Counter
+	FleetFallbacks        metric.Int64Counter
 	ProfileSamples        metric.Int64Counter
 	ProfileSamplesDropped metric.Int64Counter
 	Keys                  metric.Int64ObservableGauge
@@ -135,7 +136,12 @@ func (c *Component) Start(ctx context.Context, host component.Host) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
-	go c.loop(loopCtx, loopInterval(c.Engine.CorrelationWait()))
+	every := loopInterval(c.Engine.CorrelationWait())
+	if fi := c.Engine.FleetFlushInterval(); fi > 0 {
+		// The fleet-wide windows are flushed and judged on this loop.
+		every = min(every, fi)
+	}
+	go c.loop(loopCtx, every)
 	return nil
 }
 
@@ -310,6 +316,9 @@ func (c *Component) record(ctx context.Context, st *engine.Stats) {
 	}
 	if st.Spans > 0 {
 		c.ins.Spans.Add(ctx, st.Spans)
+	}
+	if st.FleetFallbacks > 0 {
+		c.ins.FleetFallbacks.Add(ctx, st.FleetFallbacks)
 	}
 	if st.Slow == 0 {
 		return

@@ -52,6 +52,8 @@ var metricDefs = []metricDef{
 		observable: func(i *Instruments) *metric.Int64ObservableGauge { return &i.Keys }},
 	{name: "dedup_backend_errors", description: "Dedup decisions the shared backend (Redis) failed to make; the local state made them.", unit: "{decisions}",
 		counter: func(i *Instruments) *metric.Int64Counter { return &i.BackendErrors }},
+	{name: "fleet_fallbacks", description: "Evaluations of fleet-wide windows (fleet.enabled) that judged the local windows and incidents because Redis failed or was being backed off.", unit: "{evaluations}",
+		counter: func(i *Instruments) *metric.Int64Counter { return &i.FleetFallbacks }},
 	{name: "pending_alerts", description: "Alerts waiting for their child spans and profile samples (correlation.wait).", unit: "{alerts}", gauge: true,
 		observable: func(i *Instruments) *metric.Int64ObservableGauge { return &i.Pending }},
 	{name: "open_incidents", description: "Incidents open (trigger quantile or ratio, or span mode with resolve.after).", unit: "{incidents}", gauge: true,

@@ -39,6 +39,17 @@ func TestLoadConfig(t *testing.T) {
 	fleet.Dedup.Redis.DB = 2
 	fleet.Dedup.Redis.KeyPrefix = "prod:slowspan:"
 	fleet.Dedup.Redis.Timeout = 100 * time.Millisecond
+	fleetWindows := engine.NewDefaultConfig()
+	fleetWindows.Trigger.Mode = engine.ModeQuantile
+	fleetWindows.Dedup.Redis.Endpoint = "redis.internal:6379"
+	fleetWindows.Fleet.CollectorID = "gateway-0"
+	fleetWindows.Fleet.FlushInterval = 10 * time.Second
+	fleetOff := engine.NewDefaultConfig()
+	fleetOff.Trigger.Mode = engine.ModeRatio
+	fleetOff.Dedup.Redis.Endpoint = "redis.internal:6379"
+	off := false
+	fleetOff.Fleet.Enabled = &off
+
 	custom.Links.Trace = "http://localhost:16686/trace/{{.TraceID}}"
 	custom.Redact.Attributes = []string{"http.request.header.authorization", "user.email"}
 	custom.Profiles.MaxBytes = 8 << 20
@@ -68,6 +79,11 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
 		{id: component.NewIDWithName(metadata.Type, "fleet"), want: fleet},
 		{id: component.NewIDWithName(metadata.Type, "incidents"), want: incidents},
+		{id: component.NewIDWithName(metadata.Type, "fleet_windows"), want: fleetWindows},
+		{id: component.NewIDWithName(metadata.Type, "fleet_off"), want: fleetOff},
+		{id: component.NewIDWithName(metadata.Type, "bad_fleet"), wantErr: []string{
+			"fleet.enabled: fleet-wide windows share them through Redis", "fleet.collector_id:",
+			"fleet.flush_interval: must be between 1s and 1m0s, got 100ms"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_trigger"), wantErr: []string{
 			`trigger.mode: unknown mode "p95"`, "trigger.quantile: must be between 0 and 1",
 			"resolve.after: must be >= 0", "routes[0].trigger.ratio: must be in (0, 1]", "routes[0].trigger.over: must be between 10s and 24h0m0s, got 5s"}},
