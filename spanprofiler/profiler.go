@@ -50,7 +50,7 @@ type Options struct {
 	// "cannot set cpu profile rate" line to stderr per window (runtime/pprof hard-codes 100 Hz).
 	Hz int
 	// WallHz is the wall-clock sampling rate: how often the goroutine profile is snapshot to see
-	// where span-labelled goroutines wait (off-CPU). Default 20; negative disables it.
+	// where span-labelled goroutines wait (off-CPU). Default 5 (DefaultWallHz); negative disables it.
 	WallHz int
 	// Resource describes the app (service.name ...). Default resource.Default().
 	Resource *resource.Resource

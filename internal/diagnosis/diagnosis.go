@@ -173,10 +173,10 @@ type split struct {
 // counted instead.
 func account(r *Request) split {
 	acc := alert.TimeAccount{Children: union(callsWhere(r, func(int) bool { return true }))}
-	var running time.Duration
+	var running, tick time.Duration
 	wall := false
 	if r.Samples != nil {
-		running, wall = runningTicks(r.Samples)
+		running, tick, wall = runningTicks(r.Samples)
 	}
 	if r.Profile != nil {
 		acc.OnCPU = r.Profile.CPUTime
@@ -187,27 +187,36 @@ func account(r *Request) split {
 	acc.OnCPU = min(acc.OnCPU, r.Wall)
 	acc.OffCPU = max(0, r.Wall-acc.Children-acc.OnCPU)
 	sp := split{TimeAccount: acc}
-	if wall {
-		sp.starved = min(acc.OffCPU, max(0, running-acc.OnCPU))
+	// One tick caught running is sampling noise (200 ms at 5 Hz): starved
+	// time counts only when it is at least a tick's worth beyond the CPU
+	// time.
+	if starved := min(acc.OffCPU, max(0, running-acc.OnCPU)); wall && starved >= starvedTicks*tick {
+		sp.starved = starved
 	}
 	return sp
 }
 
-// runningTicks is the time wall-clock samples saw the request running, and
-// whether it has wall-clock samples at all.
-func runningTicks(s *profileindex.Samples) (time.Duration, bool) {
-	var d time.Duration
-	wall := false
+// starvedTicks is how many wall-clock ticks of running beyond the CPU time
+// it takes to call a request CPU-starved.
+const starvedTicks = 1
+
+// runningTicks is the time wall-clock samples saw the request running, the
+// time one tick stands for (the shortest seen), and whether it has
+// wall-clock samples at all.
+func runningTicks(s *profileindex.Samples) (running, tick time.Duration, wall bool) {
 	for _, smp := range s.Samples {
 		if smp.Kind != profileindex.KindWall {
 			continue
 		}
 		wall = true
+		if t := smp.CPU / time.Duration(max(smp.Count, 1)); tick == 0 || t < tick {
+			tick = t
+		}
 		if !profileindex.Waiting(smp) {
-			d += smp.CPU
+			running += smp.CPU
 		}
 	}
-	return d, wall
+	return running, tick, wall
 }
 
 // union is the time at least one of calls ran: concurrent calls count

@@ -168,6 +168,18 @@ func TestDiagnose(t *testing.T) {
 			acc:  alert.TimeAccount{OnCPU: 240 * ms, OffCPU: 460 * ms},
 		},
 		{
+			name: "one tick caught running is noise, not starvation",
+			req: Request{Start: start, Wall: 1000 * ms,
+				Samples: &profileindex.Samples{Samples: []profileindex.Sample{
+					{Kind: profileindex.KindCPU, CPU: 50 * ms, Frames: []string{"main.handler"}},
+					{Kind: profileindex.KindWall, CPU: 200 * ms, Count: 1, Frames: []string{"main.handler"}},
+					{Kind: profileindex.KindWall, CPU: 800 * ms, Count: 4, Frames: []string{"internal/runtime/syscall.Syscall6", "os.ReadFile", "main.handler"}},
+				}},
+				Profile: &alert.Profile{CPUTime: 50 * ms}},
+			kind: alert.DiagnosisWaiting, frame: "main.handler",
+			text: []string{"Waiting: 950 ms of 1.00 s off-CPU with no child span; blocked in os.ReadFile from main.handler"},
+		},
+		{
 			name: "a sleep with one running tick is still waiting",
 			req: Request{Start: start, Wall: 1500 * ms,
 				Samples: &profileindex.Samples{Samples: []profileindex.Sample{

@@ -31,7 +31,10 @@ func nPlusOne(r *Request, patterns []string) (finding, bool) {
 		calls := callsWhere(r, func(j int) bool { return j == i })
 		total := summed(calls)
 		busy := union(calls)
-		if total <= 0 || float64(busy) < sequentialShare*float64(total) {
+		// The repeats kept (a request with thousands of children keeps
+		// the first 4,096) must show them one after another, not the
+		// count alone.
+		if len(calls) < nPlusOneMin || total <= 0 || float64(busy) < sequentialShare*float64(total) {
 			continue
 		}
 		groups = append(groups, i)

@@ -24,8 +24,8 @@ func waiting(r *Request, acc split) (finding, bool) {
 	if len(r.Calls) == 0 {
 		where = " with no child span"
 	}
-	f.text = "Waiting: " + figures.Duration(acc.OffCPU) + of(r) + " off-CPU" + where
-	f.short = figures.Duration(acc.OffCPU) + " waiting off-CPU"
+	f.text = "Waiting: " + figures.Duration(parked) + of(r) + " off-CPU" + where
+	f.short = figures.Duration(parked) + " waiting off-CPU"
 	b, ok := blockedIn(r)
 	switch {
 	case ok && b.Caller != "":
@@ -45,7 +45,7 @@ func waiting(r *Request, acc split) (finding, bool) {
 
 // hasWall: the request has wall-clock samples.
 func hasWall(r *Request) bool {
-	_, wall := runningTicks(r.Samples)
+	_, _, wall := runningTicks(r.Samples)
 	return wall
 }
 

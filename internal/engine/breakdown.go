@@ -107,7 +107,11 @@ func (c *children) add(span ptrace.Span) {
 	g.Max = max(g.Max, dur)
 	g.Offset = min(g.Offset, offset)
 	if len(c.spans) < maxChildIntervals {
-		c.spans = append(c.spans, childSpan{start: max(s, c.start), end: max(min(e, c.end), c.start), group: g})
+		// Clipped to the parent at both ends: a child that starts after
+		// its parent ended (fire and forget, clock skew) is an empty span
+		// at the parent's end, never a negative one.
+		cs := min(max(s, c.start), c.end)
+		c.spans = append(c.spans, childSpan{start: cs, end: max(min(e, c.end), cs), group: g})
 		c.bytes += spanBytes
 	}
 }

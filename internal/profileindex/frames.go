@@ -24,17 +24,30 @@ func (a AppCode) Is(fn string) bool {
 }
 
 // parkFrames are the leaf frames of a goroutine that is not running: Go
-// parks every blocked goroutine (sleep, lock, channel, select, network or
-// file I/O, cond) through one of them.
+// parks a goroutine blocked on a sleep, a lock, a channel, a select,
+// network I/O or a cond through one of them. A goroutine in a blocking
+// system call (regular-file I/O) or a cgo call (cgo DNS, sqlite) is not
+// parked but waits in the kernel or C: its leaf is the call itself.
 var parkFrames = []string{
 	"runtime.gopark",
 	"runtime.goparkunlock",
 	"runtime.notetsleepg",
 	"runtime.park_m",
+	"syscall.Syscall",
+	"syscall.Syscall6",
+	"syscall.RawSyscall",
+	"syscall.RawSyscall6",
+	"syscall.syscall",
+	"syscall.syscall6",
+	"internal/runtime/syscall.Syscall6",
+	"runtime/internal/syscall.Syscall6",
+	"runtime.cgocall",
+	"runtime.asmcgocall",
 }
 
 // Waiting reports whether s was taken off CPU: an off-CPU sample, or a
-// wall-clock sample whose leaf frame is the runtime parking the goroutine.
+// wall-clock sample whose leaf frame is the runtime parking the goroutine
+// or a blocking system or cgo call.
 func Waiting(s Sample) bool {
 	switch s.Kind {
 	case KindOffCPU:

@@ -68,6 +68,12 @@ func TestWaitPoint(t *testing.T) {
 			s:       Sample{Kind: KindOffCPU, Frames: []string{"runtime.gopark", "runtime.chanrecv1", "net/http.(*conn).serve"}},
 			waiting: true, call: "net/http.(*conn).serve",
 		},
+		{
+			name: "a blocking read of a file waits in the system call",
+			s: Sample{Kind: KindWall, Frames: []string{"internal/runtime/syscall.Syscall6", "syscall.Syscall", "syscall.read",
+				"internal/poll.(*FD).Read", "os.(*File).Read", "os.ReadFile", "main.loadConfig"}},
+			waiting: true, call: "os.ReadFile", caller: "main.loadConfig",
+		},
 		{name: "empty", s: Sample{Kind: KindWall}},
 	}
 	for _, tt := range tests {
