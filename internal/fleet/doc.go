@@ -82,9 +82,10 @@
 // gets emit; Escalate emits for the first caller whose figure reaches
 // factor times esc; Resolve emits once; an id that is not the open
 // incident's never emits, and a Fire after a resolve opens a new incident.
-// Every write refreshes the hash's TTL (IncidentSettings.TTL, a day by
-// default): an open incident stays while collectors keep firing or
-// escalating it, a resolved one a day.
+// Every write, and every GetMany (each tick reads the incidents of the
+// endpoints it judges), refreshes the hash's TTL (IncidentSettings.TTL, a
+// day by default): an open incident stays while any collector judges its
+// endpoint, a resolved one a day after the last collector did.
 //
 // # Failures
 //

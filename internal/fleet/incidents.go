@@ -30,7 +30,8 @@ const DefaultIncidentTTL = 24 * time.Hour
 // safe for concurrent use.
 type Incidents struct {
 	conn
-	ttlMs string
+	ttl   time.Duration
+	ttlMs string // as the script takes it
 }
 
 // NewIncidents returns Incidents keeping their state through s.Client.
@@ -46,7 +47,7 @@ func NewIncidents(s IncidentSettings) (*Incidents, error) {
 	if ttl < time.Millisecond {
 		return nil, fmt.Errorf("fleet: incident TTL %v is below a millisecond", ttl)
 	}
-	return &Incidents{conn: c, ttlMs: strconv.FormatInt(ttl.Milliseconds(), 10)}, nil
+	return &Incidents{conn: c, ttl: ttl, ttlMs: strconv.FormatInt(ttl.Milliseconds(), 10)}, nil
 }
 
 func (x *Incidents) stateKey(key string) string { return x.prefix + "inc:" + KeyHash(key) }
@@ -157,7 +158,10 @@ func (x *Incidents) Get(ctx context.Context, key string) (inc Incident, ok bool,
 
 // GetMany reads the incident states of keys in one pipelined round trip
 // bounded by the timeout: incs[i] is keys[i]'s, ok[i] false when it has
-// none.
+// none. It also refreshes their TTL: an incident open for days without a
+// transition stays while any collector still judges its endpoint (each
+// tick reads the keys it judges), so it is resolved once, never forgotten
+// and fired anew.
 func (x *Incidents) GetMany(ctx context.Context, keys []string) (incs []Incident, ok []bool, err error) {
 	if len(keys) == 0 {
 		return nil, nil, nil
@@ -168,6 +172,7 @@ func (x *Incidents) GetMany(ctx context.Context, keys []string) (incs []Incident
 	cmds := make([]*redis.MapStringStringCmd, len(keys))
 	for i, k := range keys {
 		cmds[i] = pipe.HGetAll(callCtx, x.stateKey(k))
+		pipe.PExpire(callCtx, x.stateKey(k), x.ttl) // a no-op on a missing key
 	}
 	if _, err := pipe.Exec(callCtx); err != nil {
 		return nil, nil, x.fail(ctx, fmt.Sprintf("reading the incidents of %d endpoints", len(keys)), err)

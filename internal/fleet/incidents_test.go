@@ -188,4 +188,17 @@ func TestGetManyReadsEveryIncidentInOneRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, incs)
 	assert.Empty(t, ok)
+
+	// A read refreshes the TTL of an open incident no transition touched
+	// for long, and creates nothing for an endpoint without one.
+	key := x.stateKey("GET /a")
+	require.NoError(t, client.PExpire(ctx, key, time.Second).Err())
+	_, _, err = x.GetMany(ctx, []string{"GET /a", "GET /none"})
+	require.NoError(t, err)
+	ttl, err := client.PTTL(ctx, key).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, time.Hour, "the TTL is back to the incident TTL")
+	n, err := client.Exists(ctx, x.stateKey("GET /none")).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
 }
