@@ -76,6 +76,7 @@ type Stats struct {
 	SamplesExported int64 // samples sent
 	WallTicks       int64 // goroutine-profile snapshots taken
 	WallFailed      int64 // snapshots that failed or panicked
+	WallDropped     int64 // wall samples dropped because their window held its maximum (20,000)
 	WallExported    int64 // wall samples sent
 }
 
@@ -392,6 +393,7 @@ func (p *Profiler) Stats() Stats {
 		SamplesExported: p.stats.samples.Load(),
 		WallTicks:       p.wallTicks(),
 		WallFailed:      p.wallFailed(),
+		WallDropped:     p.wallDropped(),
 		WallExported:    p.stats.wallSamples.Load(),
 	}
 }
@@ -401,6 +403,13 @@ func (p *Profiler) wallTicks() int64 {
 		return 0
 	}
 	return p.wall.ticks.Load()
+}
+
+func (p *Profiler) wallDropped() int64 {
+	if p.wall == nil {
+		return 0
+	}
+	return p.wall.dropped.Load()
 }
 
 func (p *Profiler) wallFailed() int64 {

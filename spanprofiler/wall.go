@@ -20,6 +20,12 @@ import (
 // request's timeline, bounded for a goroutine stuck for a whole window.
 const maxWallTimestamps = 64
 
+// maxWallSamples bounds one window's distinct (span, stack) samples, so a
+// flood of short requests, or goroutines that kept a request's labels and
+// live on (pools started inside a handler), cannot grow a window and its
+// OTLP message without bound; past it, new samples are counted as dropped.
+const maxWallSamples = 20000
+
 // wallSample is one (stack, span) of a window: how many goroutine-ticks it was seen in and when.
 type wallSample struct {
 	locs                      []*profile.Location // leaf first, interned per window by address
@@ -53,9 +59,9 @@ type wallSampler struct {
 	order    []*wallSample // bySample in first-seen order, so exports are reproducible
 	locs     map[uint64]*profile.Location
 
-	ticks, failed atomic.Int64
-	stopOnce      sync.Once
-	stopCh, done  chan struct{}
+	ticks, failed, dropped atomic.Int64
+	stopOnce               sync.Once
+	stopCh, done           chan struct{}
 }
 
 func newWallSampler(hz int, logErr func(string, error)) *wallSampler {
@@ -172,6 +178,10 @@ func (w *wallSampler) add(s *profile.Sample, ts uint64) {
 	w.key = k
 	ws, ok := w.bySample[string(k)]
 	if !ok {
+		if len(w.order) >= maxWallSamples {
+			w.dropped.Add(1)
+			return
+		}
 		ws = &wallSample{spanID: span, traceID: tid, spanName: name, locs: w.internStack(s.Location)}
 		w.bySample[string(k)] = ws
 		w.order = append(w.order, ws)

@@ -2,6 +2,7 @@ package spanprofiler
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -319,4 +321,22 @@ func TestWallAndCPUShareOneMessage(t *testing.T) {
 	require.Contains(t, links, "wall")
 	assert.Equal(t, links["cpu"], links["wall"], "one dictionary: one link entry for the span")
 	assert.NotEmpty(t, bySpan(wallSamples(t, got[:1], testWallPeriod), spanA, "github.com/slowspan/slowspan/spanprofiler.waitOnChannel"))
+}
+
+// TestWallWindowBounded: a window keeps at most maxWallSamples distinct
+// samples, counts the rest as dropped, and still adds to those it holds.
+func TestWallWindowBounded(t *testing.T) {
+	w := newWallSampler(DefaultWallHz, func(string, error) {})
+	sample := func(i int) *profile.Sample {
+		return &profile.Sample{Value: []int64{1}, Label: map[string][]string{LabelSpanID: {fmt.Sprintf("%016x", i)}}}
+	}
+	w.mu.Lock()
+	for i := range maxWallSamples + 5 {
+		w.add(sample(i), uint64(i))
+	}
+	w.add(sample(0), 1) // one it holds: counted
+	w.mu.Unlock()
+	assert.Len(t, w.order, maxWallSamples)
+	assert.Equal(t, int64(5), w.dropped.Load())
+	assert.Equal(t, int64(2), w.order[0].count)
 }
