@@ -41,7 +41,7 @@ func (e *mattermostExporter) deliverIncident(ctx context.Context, a alert.Alert,
 	}
 	msg := incidentMessage(a, state, body)
 	if !known {
-		return e.newIncidentPost(ctx, a, ch, rec, state, body, msg, fileIDs)
+		return e.newIncidentPost(ctx, a, ch, rec, state, body, msg, fileIDs, false)
 	}
 
 	edited := false
@@ -50,7 +50,11 @@ func (e *mattermostExporter) deliverIncident(ctx context.Context, a alert.Alert,
 		var se *statusError
 		switch {
 		case err == nil:
-			edited = true
+			edited, rec.Replaced = true, false
+		case errors.As(err, &se) && se.status == http.StatusForbidden && rec.Replaced:
+			e.logger.Info("The incident's post cannot be edited either (the bot likely lacks edit_post on the channel); the alert is posted in its thread instead, and later alerts of the incident too",
+				zap.String("alert_id", a.ID), zap.String("post_id", rec.RootID))
+			rec.NoEdit = true
 		case errors.As(err, &se) && se.status == http.StatusBadRequest && se.id == errEditTimeLimit:
 			e.logger.Info("The incident's post is older than the server's edit time limit (PostEditTimeLimit); the alert is posted in its thread instead, and later alerts of the incident too",
 				zap.String("alert_id", a.ID), zap.String("post_id", rec.RootID))
@@ -58,7 +62,7 @@ func (e *mattermostExporter) deliverIncident(ctx context.Context, a alert.Alert,
 		case errors.As(err, &se) && se.status == http.StatusForbidden:
 			e.logger.Info("The incident's post cannot be edited (deleted, or the bot lacks edit_post); the alert is posted as the incident's new post",
 				zap.String("alert_id", a.ID), zap.String("post_id", rec.RootID), zap.Error(err))
-			return e.newIncidentPost(ctx, a, ch, rec, state, body, msg, fileIDs)
+			return e.newIncidentPost(ctx, a, ch, rec, state, body, msg, fileIDs, true)
 		default:
 			return err // retried: the edit is idempotent, the reply has its pending_post_id
 		}
@@ -83,12 +87,12 @@ func (e *mattermostExporter) deliverIncident(ctx context.Context, a alert.Alert,
 
 // newIncidentPost creates the incident's post and makes it the root of the
 // incident's thread.
-func (e *mattermostExporter) newIncidentPost(ctx context.Context, a alert.Alert, ch string, rec threadRecord, state, body, msg string, fileIDs []string) error {
+func (e *mattermostExporter) newIncidentPost(ctx context.Context, a alert.Alert, ch string, rec threadRecord, state, body, msg string, fileIDs []string, replaced bool) error {
 	p, _, err := e.post(ctx, a, ch, "", msg, fileIDs)
 	if err != nil {
 		return err
 	}
-	rec = threadRecord{ChannelID: ch, RootID: p.ID, IncidentID: a.Incident.ID, State: state, Body: body, Posted: rec.Posted}
+	rec = threadRecord{ChannelID: ch, RootID: p.ID, IncidentID: a.Incident.ID, State: state, Body: body, Posted: rec.Posted, Replaced: replaced}
 	e.save(ctx, a, ch, rec, p.ID)
 	return nil
 }

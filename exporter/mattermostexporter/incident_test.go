@@ -218,3 +218,26 @@ func TestWebhookIncidentPostsAnew(t *testing.T) {
 	}
 	assert.Zero(t, patches(s))
 }
+
+// TestIncidentPostNotEditable: a 403 on the post that replaced a refused
+// one means the bot may not edit posts (edit_post), not a deleted post:
+// the alert replies in its thread instead of making yet another post.
+func TestIncidentPostNotEditable(t *testing.T) {
+	s := newFake(t)
+	opened := alerttest.Start.Add(-10 * time.Minute)
+	l := withStorageLogs(t, apiConfig(s), t.TempDir(), func(consume func(...alert.Alert) error) {
+		require.NoError(t, consume(incidentEvent(opened, alert.ReasonQuantile, 0)))
+		for i, reason := range []alert.Reason{alert.ReasonEscalation, alert.ReasonResolved} {
+			ev := incidentEvent(opened, reason, i+1)
+			ev.Profile = nil // no upload: the 403 hits the edit
+			s.FailNextWith(1, mattermostfake.Failure{Status: 403})
+			require.NoError(t, consume(ev))
+		}
+	})
+	posts := requireSafePosts(t, s, 3)
+	assert.Empty(t, posts[0].RootID)
+	assert.Empty(t, posts[1].RootID, "the first 403: a new incident post")
+	assert.Equal(t, posts[1].ID, posts[2].RootID, "the second: a reply in its thread, not a third post")
+	assert.Contains(t, posts[2].Message, "Resolved")
+	assert.Equal(t, 1, l.count("cannot be edited either"))
+}

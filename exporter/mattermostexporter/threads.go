@@ -26,13 +26,17 @@ const maxPostedPerKey = 16
 // the server refused to edit it (older than PostEditTimeLimit), so later
 // alerts only reply.
 type threadRecord struct {
-	ChannelID  string        `json:"channel_id"`
-	RootID     string        `json:"root_id"`
-	IncidentID string        `json:"incident_id,omitempty"`
-	State      string        `json:"state,omitempty"`
-	Body       string        `json:"body,omitempty"`
-	NoEdit     bool          `json:"no_edit,omitempty"`
-	Posted     []postedAlert `json:"posted,omitempty"`
+	ChannelID  string `json:"channel_id"`
+	RootID     string `json:"root_id"`
+	IncidentID string `json:"incident_id,omitempty"`
+	State      string `json:"state,omitempty"`
+	Body       string `json:"body,omitempty"`
+	NoEdit     bool   `json:"no_edit,omitempty"`
+	// Replaced is set on a root post made because the previous one could
+	// not be edited (403): a 403 on it too means the bot lacks edit_post,
+	// not a deleted post, and later alerts reply in its thread.
+	Replaced bool          `json:"replaced,omitempty"`
+	Posted   []postedAlert `json:"posted,omitempty"`
 }
 
 type postedAlert struct {
