@@ -37,8 +37,7 @@ type childSpec struct {
 	dur         time.Duration
 }
 
-func versionBatch(t *testing.T, e *Engine, seq *uint32, at time.Time, ver string, routes ...versionTraffic) ptrace.Traces {
-	t.Helper()
+func versionBatch(e *Engine, seq *uint32, at time.Time, ver string, routes ...versionTraffic) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "shop")
@@ -111,7 +110,7 @@ func TestRegressionAfterADeploy(t *testing.T) {
 		{route: "/health", n: 50, dur: 150 * time.Millisecond},
 		{route: "/rare", n: 50, dur: 150 * time.Millisecond},
 	}
-	got := delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "1.0", v10...), 0))
+	got := delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "1.0", v10...), 0))
 	assert.Empty(t, got, "a first version compares with nothing")
 
 	c.advance(time.Minute)
@@ -122,7 +121,7 @@ func TestRegressionAfterADeploy(t *testing.T) {
 		{route: "/health", n: 50, dur: 155 * time.Millisecond},
 		{route: "/rare", n: 5, dur: 900 * time.Millisecond},
 	}
-	got = delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "1.1", v11...), 0))
+	got = delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "1.1", v11...), 0))
 	for range 3 {
 		c.advance(30 * time.Second)
 		for _, b := range e.Due(c.now, false) {
@@ -173,11 +172,11 @@ func TestRegressionNeedsTrafficAndAFloor(t *testing.T) {
 	e := newWindowed(t, regressionConfig(), c)
 	var seq uint32
 	// 10 ms to 40 ms: four times slower, but under min_delta (100ms).
-	got := delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "1.0",
+	got := delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "1.0",
 		versionTraffic{route: "/fast", n: 50, dur: 10 * time.Millisecond},
 		versionTraffic{route: "/slow", n: 5, dur: 150 * time.Millisecond}), 0))
 	c.advance(time.Minute)
-	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "1.1",
+	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "1.1",
 		versionTraffic{route: "/fast", n: 50, dur: 40 * time.Millisecond},
 		// The previous version had too little traffic to be a baseline.
 		versionTraffic{route: "/slow", n: 50, dur: 900 * time.Millisecond}), 0))...)
@@ -194,14 +193,14 @@ func TestRegressionVersionlessSpansAndRollout(t *testing.T) {
 	c := &clock{now: t0}
 	e := newWindowed(t, regressionConfig(), c)
 	var seq uint32
-	got := delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "",
+	got := delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "",
 		versionTraffic{route: "/a", n: 50, dur: 150 * time.Millisecond}), 0))
 	c.advance(time.Minute)
 	// During the rollout the old version still serves: it does not
 	// become current again, and the new one fires on its own window.
-	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "2.0",
+	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "2.0",
 		versionTraffic{route: "/a", n: 30, dur: 500 * time.Millisecond}), 0))...)
-	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(t, e, &seq, c.now, "",
+	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "",
 		versionTraffic{route: "/a", n: 30, dur: 150 * time.Millisecond}), 0))...)
 	c.advance(30 * time.Second)
 	for _, b := range e.Due(c.now, false) {
