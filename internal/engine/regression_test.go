@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -210,4 +212,41 @@ func TestRegressionVersionlessSpansAndRollout(t *testing.T) {
 	assert.Equal(t, alert.ReasonRegression, got[0].Reason)
 	assert.Equal(t, "", got[0].Regression.Before.Version)
 	assert.Equal(t, "2.0", got[0].Regression.After.Version)
+}
+
+// A restart keeps the baseline, and the version windows: 1.1 after the
+// restart compares with the 1.0 of before it.
+func TestRegressionBaselineSurvivesARestart(t *testing.T) {
+	storageID := component.MustNewID("disk")
+	host := storagetest.NewStorageHost().WithExtension(storageID, newDisk())
+	cfg := regressionConfig()
+	cfg.Dedup.Storage = &storageID
+	id := component.MustNewID("slowspan")
+	c := &clock{now: t0}
+	var seq uint32
+
+	first := newWindowed(t, cfg, c)
+	require.NoError(t, first.Start(t.Context(), host, component.KindProcessor, id))
+	require.Empty(t, delivered(t, first.Process(t.Context(), versionBatch(first, &seq, c.now, "1.0",
+		versionTraffic{route: "/orders", n: 50, dur: 150 * time.Millisecond, children: []childSpec{ordersQuery}}), 0)))
+	c.advance(time.Minute)
+	// 1.1 starts, with too few requests to judge yet: 1.0 is its baseline.
+	require.Empty(t, delivered(t, first.Process(t.Context(), versionBatch(first, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 10, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}}), 0)))
+	require.NoError(t, first.Shutdown(t.Context()))
+
+	c.advance(10 * time.Second)
+	second := newWindowed(t, cfg, c)
+	require.NoError(t, second.Start(t.Context(), host, component.KindProcessor, id))
+	defer func() { require.NoError(t, second.Shutdown(t.Context())) }()
+	got := delivered(t, second.Process(t.Context(), versionBatch(second, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 10, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}}), 0))
+	require.Len(t, got, 1)
+	r := got[0].Regression
+	require.NotNil(t, r)
+	assert.Equal(t, "1.0", r.Before.Version)
+	require.NotNil(t, r.Before.Breakdown, "the exemplar of 1.0 was kept")
+	assert.Equal(t, int64(20), r.After.Window.Count, "the window of 1.1 was kept: 10 + 10 requests")
+	require.NotEmpty(t, r.Changes)
+	assert.Contains(t, r.Changes[0].Description, "audit_log")
 }

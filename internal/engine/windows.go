@@ -741,6 +741,9 @@ func (e *Engine) openIncidents(ctx context.Context, host component.Host, kind co
 	if err := e.loadWindows(ctx); err != nil {
 		e.logger.Warn("the saved windows could not be read; they start empty", zap.Error(err))
 	}
+	if err := e.loadVersions(ctx); err != nil {
+		e.logger.Warn("the saved versions could not be read; regressions compare with the versions seen from now on", zap.Error(err))
+	}
 	e.logger.Info("open incidents loaded", zap.String("storage", sid.String()), zap.Int("incidents", e.windows.tracker.Len()))
 	return nil
 }
@@ -753,6 +756,9 @@ func (e *Engine) closeIncidents(ctx context.Context) error {
 	e.saveIncidents(ctx)
 	if err := e.saveWindows(ctx); err != nil {
 		e.logger.Warn("saving the windows failed; they start empty after the restart", zap.Error(err))
+	}
+	if err := e.saveVersions(ctx); err != nil {
+		e.logger.Warn("saving the versions failed; regressions compare with the versions seen after the restart", zap.Error(err))
 	}
 	client := e.incidentStore
 	e.incidentStore = nil
