@@ -113,11 +113,11 @@ func TestRegressionAfterADeploy(t *testing.T) {
 	drive(v11, "/rare", 5) // under min_count
 	v11.flush()
 
-	got := waitAlerts(t, c, file, "two regression alerts", func(as []alert.Alert) bool { return len(as) >= 2 })
+	waitAlerts(t, c, file, "two regression alerts", func(as []alert.Alert) bool { return len(as) >= 2 })
 	// One more timer evaluation (every 6 s) and correlation.wait: nothing
 	// else fires.
 	time.Sleep(12 * time.Second)
-	got = readAlerts(t, file)
+	got := readAlerts(t, file)
 	require.Len(t, got, 2, "exactly the two changed routes")
 	byRoute := map[string]alert.Alert{}
 	for _, a := range got {
