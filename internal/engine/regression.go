@@ -222,6 +222,15 @@ func (e *Engine) judgeRegression(u window.Updater[keyID, endpoint], id keyID, v 
 	if n == 0 || n < t.minCount {
 		return w, nil
 	}
+	if _, bw, ok := u.Lookup(versionID(id, maphash.String(ws.seed, b.Side.Version))); ok && bw.Count(now) >= t.minCount {
+		// The previous version still serves (a rollout): its live window
+		// is the fresher baseline; the exemplar stays.
+		var h window.Histogram
+		f := figures(t, v.threshold, bw, now, &h)
+		nb := *b
+		nb.Side.Window, nb.Quantile, nb.Count = &f, f.QuantileValue, f.Count
+		vs.baseline, b = &nb, &nb
+	}
 	q := w.Quantile(now, t.quantile)
 	r := t.regression
 	obs.True = float64(q) >= r.factor*float64(b.Quantile) && q-b.Quantile >= r.minDelta

@@ -201,9 +201,12 @@ func TestRegressionVersionlessSpansAndRollout(t *testing.T) {
 	// During the rollout the old version still serves: it does not
 	// become current again, and the new one fires on its own window.
 	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "2.0",
-		versionTraffic{route: "/a", n: 30, dur: 500 * time.Millisecond}), 0))...)
+		versionTraffic{route: "/a", n: 10, dur: 500 * time.Millisecond}), 0))...)
 	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "",
 		versionTraffic{route: "/a", n: 30, dur: 150 * time.Millisecond}), 0))...)
+	require.Empty(t, got, "2.0 has 10 requests, under min_count")
+	got = append(got, delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, "2.0",
+		versionTraffic{route: "/a", n: 20, dur: 500 * time.Millisecond}), 0))...)
 	c.advance(30 * time.Second)
 	for _, b := range e.Due(c.now, false) {
 		got = append(got, delivered(t, b)...)
@@ -212,6 +215,8 @@ func TestRegressionVersionlessSpansAndRollout(t *testing.T) {
 	assert.Equal(t, alert.ReasonRegression, got[0].Reason)
 	assert.Equal(t, "", got[0].Regression.Before.Version)
 	assert.Equal(t, "2.0", got[0].Regression.After.Version)
+	assert.Equal(t, int64(80), got[0].Regression.Before.Window.Count,
+		"the baseline follows the previous version while it still serves")
 }
 
 // A restart keeps the baseline, and the version windows: 1.1 after the
