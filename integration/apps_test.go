@@ -110,7 +110,7 @@ func (a *app) stop() {
 
 // startGoApp starts apps/goapp exporting spans and profiles to the
 // collector's OTLP gRPC endpoint.
-func startGoApp(t *testing.T, otlpGRPC, service string) *app {
+func startGoApp(t *testing.T, otlpGRPC, service string, env ...string) *app {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(goAppPath(t))
@@ -119,6 +119,7 @@ func startGoApp(t *testing.T, otlpGRPC, service string) *app {
 		"GOAPP_OTLP_ENDPOINT="+otlpGRPC,
 		"OTEL_SERVICE_NAME="+service,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	return startApp(t, "goapp", cmd, addr)
 }
 

@@ -79,6 +79,27 @@ type TriggerConfig struct {
 	Over time.Duration `mapstructure:"over"`
 	// MinCount is the fewest requests in the window that may fire.
 	MinCount int `mapstructure:"min_count"`
+	// Regression configures mode regression: a new service.version of an
+	// endpoint whose Quantile is Factor times the previous version's.
+	Regression RegressionConfig `mapstructure:"regression"`
+}
+
+// RegressionConfig is what makes a new version of an endpoint a
+// regression (trigger.mode regression); in a routes rule, zero fields
+// inherit.
+type RegressionConfig struct {
+	// Factor is how many times the previous version's quantile the new
+	// version's must reach, e.g. 1.5.
+	Factor float64 `mapstructure:"factor"`
+	// MinDelta is the least increase of the quantile that fires, e.g.
+	// 100ms: a 2 ms endpoint taking 4 ms is no regression.
+	MinDelta time.Duration `mapstructure:"min_delta"`
+	// VersionAttribute is the resource attribute naming the version.
+	VersionAttribute string `mapstructure:"version_attribute"`
+	// KeepVersions bounds the versions remembered per endpoint.
+	KeepVersions int `mapstructure:"keep_versions"`
+	// MaxAge forgets a version not seen for this long.
+	MaxAge time.Duration `mapstructure:"max_age"`
 }
 
 // ResolveConfig says when an incident closes.
@@ -123,6 +144,19 @@ const (
 	// sub-window.
 	maxCollectorID = 128
 )
+
+// regressionConfigured reports whether a trigger is in mode regression.
+func (c *Config) regressionConfigured() bool {
+	if c.Trigger.Mode == ModeRegression {
+		return true
+	}
+	for i := range c.Routes {
+		if resolveTrigger(c.Trigger, c.Resolve, &c.Routes[i]).regression != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // fleetEnabled reports whether the windows are shared (fleet.enabled, or
 // its default).
@@ -239,6 +273,13 @@ func NewDefaultConfig() *Config {
 			Ratio:    0.05,
 			Over:     5 * time.Minute,
 			MinCount: 20,
+			Regression: RegressionConfig{
+				Factor:           1.5,
+				MinDelta:         100 * time.Millisecond,
+				VersionAttribute: "service.version",
+				KeepVersions:     3,
+				MaxAge:           168 * time.Hour,
+			},
 		},
 		Fleet:  FleetConfig{FlushInterval: 5 * time.Second},
 		Redact: RedactConfig{Attributes: append([]string(nil), DefaultRedactedAttributes...)},
@@ -300,6 +341,12 @@ func (c *Config) Validate() error {
 	for i, r := range c.Routes {
 		errs = append(errs, r.Trigger.validate(fmt.Sprintf("routes[%d].trigger", i), true)...)
 		errs = append(errs, r.Resolve.validate(fmt.Sprintf("routes[%d].resolve", i))...)
+		if c.Trigger.Mode != ModeRegression && r.Trigger.Mode == ModeRegression {
+			// A regression rule under another global mode: the global
+			// regression settings it inherits must hold too.
+			m := mergeRegression(c.Trigger.Regression, r.Trigger.Regression)
+			errs = append(errs, m.validate(fmt.Sprintf("routes[%d].trigger.regression", i), false)...)
+		}
 	}
 	if c.Dedup.Window <= 0 {
 		errs = append(errs, fmt.Errorf("dedup.window: must be > 0, got %v", c.Dedup.Window))
@@ -367,6 +414,9 @@ func (c *Config) Validate() error {
 
 func (f *FleetConfig) validate(c *Config) []error {
 	var errs []error
+	if c.fleetEnabled() && c.regressionConfigured() {
+		errs = append(errs, errors.New("fleet.enabled: trigger mode regression does not share its version windows across the fleet yet: set fleet.enabled to false to judge regressions per collector"))
+	}
 	if f.Enabled != nil && *f.Enabled && !c.Dedup.Redis.Enabled() {
 		errs = append(errs, errors.New("fleet.enabled: fleet-wide windows share them through Redis: set dedup.redis.endpoint, or leave fleet.enabled unset"))
 	}

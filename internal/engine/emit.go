@@ -98,6 +98,7 @@ func stripQuery(s string) (string, bool) {
 func (e *Engine) finalize(c *candidate) ptrace.Traces {
 	if c.synthetic {
 		// No request behind it: nothing to diagnose.
+		finishRegression(&c.alert)
 		alert.Encode(c.alert, c.span)
 		return c.td
 	}
@@ -105,6 +106,7 @@ func (e *Engine) finalize(c *candidate) ptrace.Traces {
 	samples := e.profiles.Take(c.traceID, c.spanID)
 	c.alert.Profile = profileindex.Summarize(samples, wall)
 	c.alert.Breakdown, c.alert.Diagnosis = c.children.diagnose(c.alert.Profile, samples)
+	finishRegression(&c.alert)
 	if e.traceLink != nil {
 		c.alert.Links.Trace = e.renderLink(e.traceLink, c.link)
 	}

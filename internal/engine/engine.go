@@ -263,6 +263,11 @@ type input struct {
 	// svcHash is the hash of the resource's service in the window stage.
 	svcHash   uint64
 	svcHashed bool
+	// ver is the resource's version under attribute verAttr (mode
+	// regression), verHash its hash; verRead is reset per resource.
+	ver, verAttr string
+	verHash      uint64
+	verRead      bool
 }
 
 // examine is the slow path, for spans over the smallest threshold: the

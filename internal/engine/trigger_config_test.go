@@ -26,7 +26,7 @@ func TestValidateTrigger(t *testing.T) {
 		{name: "quantile mode", mutate: func(c *Config) { c.Trigger.Mode = ModeQuantile }},
 		{name: "ratio mode", mutate: func(c *Config) { c.Trigger.Mode = ModeRatio }},
 		{name: "mode unknown", mutate: func(c *Config) { c.Trigger.Mode = "p95" },
-			wantErr: []string{`trigger.mode: unknown mode "p95", want span, quantile or ratio`}},
+			wantErr: []string{`trigger.mode: unknown mode "p95", want span, quantile, ratio or regression`}},
 		{name: "mode empty", mutate: func(c *Config) { c.Trigger.Mode = "" },
 			wantErr: []string{"trigger.mode: must be set"}},
 		// Mode-specific fields are checked in every mode: a rule may switch
@@ -193,4 +193,44 @@ func TestDefaultTrigger(t *testing.T) {
 	assert.Equal(t, alert.ModeSpan, got.mode)
 	assert.Zero(t, got.resolveAfter)
 	assert.False(t, got.windowed())
+}
+
+func TestRegressionConfig(t *testing.T) {
+	cfg := windowedConfig(ModeRegression)
+	require.NoError(t, cfg.Validate())
+	cfg.Trigger.Regression = RegressionConfig{Factor: 0.5, MinDelta: -1, KeepVersions: 1, MaxAge: time.Second}
+	err := cfg.Validate()
+	require.Error(t, err)
+	for _, field := range []string{"trigger.regression.factor", "trigger.regression.min_delta",
+		"trigger.regression.version_attribute", "trigger.regression.keep_versions", "trigger.regression.max_age"} {
+		assert.Contains(t, err.Error(), field)
+	}
+
+	// Per route, zero fields inherit.
+	cfg = windowedConfig(ModeSpan)
+	cfg.Routes = []RouteRule{{Match: "/checkout", Threshold: time.Second,
+		Trigger: TriggerConfig{Mode: ModeRegression, Regression: RegressionConfig{Factor: 2}}}}
+	require.NoError(t, cfg.Validate())
+	tr := resolveTrigger(cfg.Trigger, cfg.Resolve, &cfg.Routes[0])
+	require.NotNil(t, tr.regression)
+	assert.Equal(t, 2.0, tr.regression.factor)
+	assert.Equal(t, 100*time.Millisecond, tr.regression.minDelta)
+	assert.Equal(t, "service.version", tr.regression.attr)
+	assert.Equal(t, alert.ModeQuantile, tr.mode)
+
+	// A regression rule under another global mode inherits the global
+	// regression settings, which must hold.
+	cfg.Trigger.Regression.KeepVersions = 0
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "routes[0].trigger.regression.keep_versions")
+	assert.NotContains(t, err.Error(), "routes[0].trigger.regression.factor")
+	cfg.Trigger.Regression.KeepVersions = 3
+
+	// Not with fleet-wide windows yet.
+	cfg = windowedConfig(ModeRegression)
+	cfg.Dedup.Redis.Endpoint = "localhost:6379"
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "regression")
 }

@@ -139,6 +139,8 @@ type endpoint struct {
 	// endpoints finds each one's place without searching.
 	batch uint64
 	pick  int
+	// versions are the endpoint's versions in mode regression.
+	versions *versions
 }
 
 // minBatchEval spaces the evaluations of an open incident's key that its
@@ -223,6 +225,7 @@ func (e *Engine) scanAll(td ptrace.Traces, in *input, st *Stats, origin Origin) 
 			in.rs = rss.At(i)
 			in.svc.reset(in.rs)
 			in.svcHashed = false
+			in.verRead = false
 			sss := in.rs.ScopeSpans()
 			for j := 0; j < sss.Len(); j++ {
 				in.ss = sss.At(j)
@@ -253,7 +256,8 @@ func (e *Engine) scanWindowed(u window.Updater[keyID, endpoint], in *input, st *
 		if !in.svcHashed {
 			in.svcHash, in.svcHashed = maphash.String(ws.seed, in.svc.get()), true
 		}
-		v, w, fresh := u.Entry(ws.idOf(in.svcHash, method, rt), now, nil)
+		id := ws.idOf(in.svcHash, method, rt)
+		v, w, fresh := u.Entry(id, now, nil)
 		key := alert.Key{Service: in.svc.get(), Method: method, Route: rt}
 		if fresh {
 			e.resolveEndpoint(v, w, span)
@@ -274,6 +278,12 @@ func (e *Engine) scanWindowed(u window.Updater[keyID, endpoint], in *input, st *
 			continue
 		}
 		w.Record(now, dur)
+		if t.regression != nil && !e.recordVersion(u, in, id, v, t, dur, now) && dur >= v.threshold {
+			// An older version's request during a rollout: counted, not
+			// the current version's worst request.
+			st.Slow++
+			continue
+		}
 		if dur < v.threshold {
 			continue
 		}
@@ -393,6 +403,8 @@ type evaluation struct {
 	origin  Origin
 	rule    string
 	thresh  time.Duration
+	// regression is the alert's before and after (mode regression).
+	regression *alert.Regression
 }
 
 // evaluate judges keys at now (under the set's lock) and returns the
@@ -404,9 +416,11 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 	var h window.Histogram
 	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
 		for _, key := range keys {
-			v, w, ok := u.Lookup(ws.id(key))
+			id := ws.id(key)
+			v, w, ok := u.Lookup(id)
 			var obs incident.Observation
 			var t *trigger
+			var reg *alert.Regression
 			switch {
 			case ok && v.kept && ws.triggers[v.trig].windowed():
 				t = &ws.triggers[v.trig]
@@ -414,6 +428,9 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 				v.slow = 0
 				if j := shared[key]; j != nil {
 					obs.True, obs.Figure = j.obs.True, j.obs.Figure
+				} else if t.regression != nil {
+					// Judged, and described, on the current version's window.
+					w, reg = e.judgeRegression(u, id, v, t, now, ws.tracker.IsOpen(key), &obs)
 				} else {
 					judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
 				}
@@ -431,6 +448,9 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 				continue
 			}
 			r := evaluation{ev: ev, origin: v.origin, rule: v.rule, thresh: v.threshold}
+			if ev.Reason != alert.ReasonResolved {
+				r.regression = reg
+			}
 			if j := shared[key]; j != nil && t != nil {
 				r.figures = j.figures
 			} else if w != nil {
@@ -531,6 +551,7 @@ func (e *Engine) incidentCandidates(evals []evaluation, st *Stats) []*candidate 
 			f := r.figures
 			c.alert.Window = &f
 		}
+		c.alert.Regression = r.regression
 		c.alert.ID = incidentAlertID(ev)
 		st.countAlert(ev.Reason)
 		out = append(out, c)
@@ -720,6 +741,9 @@ func (e *Engine) openIncidents(ctx context.Context, host component.Host, kind co
 	if err := e.loadWindows(ctx); err != nil {
 		e.logger.Warn("the saved windows could not be read; they start empty", zap.Error(err))
 	}
+	if err := e.loadVersions(ctx); err != nil {
+		e.logger.Warn("the saved versions could not be read; regressions compare with the versions seen from now on", zap.Error(err))
+	}
 	e.logger.Info("open incidents loaded", zap.String("storage", sid.String()), zap.Int("incidents", e.windows.tracker.Len()))
 	return nil
 }
@@ -732,6 +756,9 @@ func (e *Engine) closeIncidents(ctx context.Context) error {
 	e.saveIncidents(ctx)
 	if err := e.saveWindows(ctx); err != nil {
 		e.logger.Warn("saving the windows failed; they start empty after the restart", zap.Error(err))
+	}
+	if err := e.saveVersions(ctx); err != nil {
+		e.logger.Warn("saving the versions failed; regressions compare with the versions seen after the restart", zap.Error(err))
 	}
 	client := e.incidentStore
 	e.incidentStore = nil

@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -122,4 +124,114 @@ func (e *Engine) loadWindows(ctx context.Context) error {
 	}
 	e.logger.Info("windows loaded", zap.Int("windows", loaded))
 	return errors.Join(errs...)
+}
+
+// versionsKey holds the versions of the endpoints in mode regression (the
+// baselines and the windows of their versions), saved at shutdown with the
+// windows; JSON, since it is written once and read once.
+const versionsKey = "versions"
+
+type savedVersions struct {
+	Key      alert.Key
+	Current  string
+	Known    []knownVersion
+	Baseline *versionBaseline `json:",omitempty"`
+	// Windows are the known versions' windows (window.Window's binary
+	// form), by version.
+	Windows map[string][]byte `json:",omitempty"`
+}
+
+// saveVersions writes the versions of the regression endpoints.
+func (e *Engine) saveVersions(ctx context.Context) error {
+	ws := e.windows
+	if ws.set == nil {
+		return nil
+	}
+	var out []savedVersions
+	var err error
+	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
+		u.Visit(time.Time{}, func(id keyID, v *endpoint, _ *window.Window) bool {
+			vs := v.versions
+			if !v.kept || vs == nil || !vs.started {
+				return true
+			}
+			s := savedVersions{Key: v.key, Current: vs.current, Known: vs.known, Baseline: vs.baseline}
+			for _, k := range vs.known {
+				if _, w, ok := u.Lookup(versionID(id, maphash.String(ws.seed, k.Name))); ok && w.Shaped() {
+					var data []byte
+					if data, err = w.AppendBinary(nil); err != nil {
+						return false
+					}
+					if s.Windows == nil {
+						s.Windows = make(map[string][]byte)
+					}
+					s.Windows[k.Name] = data
+				}
+			}
+			out = append(out, s)
+			return true
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("encoding the version windows: %w", err)
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encoding the versions: %w", err)
+	}
+	return e.incidentStore.Set(ctx, versionsKey, data)
+}
+
+// loadVersions reads the versions a previous run saved, for the endpoints
+// still in mode regression; versions over keep_versions are dropped.
+func (e *Engine) loadVersions(ctx context.Context) error {
+	ws := e.windows
+	if ws.set == nil {
+		return nil
+	}
+	data, err := e.incidentStore.Get(ctx, versionsKey)
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	var saved []savedVersions
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return fmt.Errorf("decoding the versions: %w", err)
+	}
+	now := e.now()
+	loaded := 0
+	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
+		for _, s := range saved {
+			id := ws.id(s.Key)
+			v, w, fresh := u.Entry(id, now, nil)
+			if fresh {
+				e.resolveEndpointInfo(v, w, route.Info{Method: s.Key.Method, Route: s.Key.Route})
+				v.key = s.Key
+			}
+			t := &ws.triggers[v.trig]
+			if !v.kept || t.regression == nil {
+				continue
+			}
+			vs := &versions{current: s.Current, started: true, baseline: s.Baseline}
+			known := s.Known[max(0, len(s.Known)-t.regression.keepVersions):]
+			vs.known = append([]knownVersion(nil), known...)
+			if vs.find(s.Current) < 0 {
+				continue // damaged: the current version is always known
+			}
+			v.versions = vs
+			for _, k := range vs.known {
+				data, ok := s.Windows[k.Name]
+				if !ok {
+					continue
+				}
+				_, vw, _ := u.Entry(versionID(id, maphash.String(ws.seed, k.Name)), now, nil)
+				vw.Shape(window.Config{Over: t.over, SubWindows: subWindows, Threshold: v.threshold})
+				if vw.UnmarshalBinary(data) != nil {
+					vw.Clear()
+				}
+			}
+			loaded++
+		}
+	})
+	e.logger.Info("versions loaded", zap.Int("endpoints", loaded))
+	return nil
 }

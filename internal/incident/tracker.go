@@ -45,6 +45,9 @@ type Observation struct {
 	// Slow is the number of slow requests seen since the previous
 	// observation of the key (the first observation: those in the window).
 	Slow int64
+	// Reason, when set, is the reason of the alert that opens an incident
+	// (e.g. regression); unset: the mode's.
+	Reason alert.Reason
 	// ResolveAfter closes the incident once the condition has been false
 	// this long; 0: never; negative: as when the incident opened (for a
 	// key whose trigger is no longer known).
@@ -134,7 +137,11 @@ func (t *Tracker) Observe(key alert.Key, now time.Time, o Observation) (Event, b
 			resolveAfter: max(o.ResolveAfter, 0),
 		}
 		t.open[key] = st
-		return t.event(key, firingReason(o.Mode), st, nil, now), true
+		reason := o.Reason
+		if reason == "" {
+			reason = firingReason(o.Mode)
+		}
+		return t.event(key, reason, st, nil, now), true
 	}
 
 	if o.ResolveAfter < 0 {

@@ -70,6 +70,17 @@ func TestLoadConfig(t *testing.T) {
 		{Match: "/checkout", Threshold: 300 * time.Millisecond},
 	}
 
+	regression := engine.NewDefaultConfig()
+	regression.Threshold = 200 * time.Millisecond
+	regression.Trigger.Mode = engine.ModeRegression
+	regression.Trigger.Quantile = 0.9
+	regression.Trigger.Over = 10 * time.Minute
+	regression.Trigger.MinCount = 50
+	regression.Trigger.Regression = engine.RegressionConfig{Factor: 2, MinDelta: 50 * time.Millisecond,
+		VersionAttribute: "deployment.version", KeepVersions: 5, MaxAge: 72 * time.Hour}
+	regression.Routes = []RouteRule{{Match: "/api/reports/*", Threshold: 5 * time.Second,
+		Trigger: engine.TriggerConfig{Regression: engine.RegressionConfig{MinDelta: time.Second}}}}
+
 	tests := []struct {
 		id      component.ID
 		want    *Config
@@ -81,6 +92,12 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "incidents"), want: incidents},
 		{id: component.NewIDWithName(metadata.Type, "fleet_windows"), want: fleetWindows},
 		{id: component.NewIDWithName(metadata.Type, "fleet_off"), want: fleetOff},
+		{id: component.NewIDWithName(metadata.Type, "regression"), want: regression},
+		{id: component.NewIDWithName(metadata.Type, "bad_regression"), wantErr: []string{
+			"trigger.regression.factor: must be between 1 and 1000", "trigger.regression.min_delta: must be >= 0",
+			"trigger.regression.version_attribute: must name a resource attribute",
+			"trigger.regression.keep_versions: must be between 2 and 16, got 100",
+			"trigger.regression.max_age: must be at least 1m0s, got 1s"}},
 		{id: component.NewIDWithName(metadata.Type, "bad_fleet"), wantErr: []string{
 			"fleet.enabled: fleet-wide windows share them through Redis", "fleet.collector_id:",
 			"fleet.flush_interval: must be between 1s and 1m0s, got 100ms"}},

@@ -13,11 +13,22 @@
 //     main.reserveStock, on a mutex a background goroutine (not the
 //     request's) holds, with no child span.
 //
+// Three more routes serve the regression scenario (GOAPP_VERSION sets the
+// resource's service.version; version 1.1 is slower on two of them):
+//
+//   - /orders/{id}: a query of 30 ms; 1.1 adds a 250 ms query on
+//     audit_log, a client child span;
+//   - /checksum/{id}: 30 ms on CPU in main.burnCPU; 1.1 adds 250 ms on CPU
+//     in main.computeChecksums;
+//   - /catalog/{id}: 40 ms of sleep, the same in every version;
+//   - /rare/{id}: 40 ms of sleep; 600 ms in 1.1 (the tests send it too
+//     few requests to judge).
+//
 // POST /flush exports the current profile window and the pending spans at
 // once, so tests need not wait for the SDK's and the profiler's timers.
 //
 // Environment: GOAPP_ADDR (listen address), OTEL_EXPORTER_OTLP_ENDPOINT
-// (collector gRPC host:port), OTEL_SERVICE_NAME.
+// (collector gRPC host:port), OTEL_SERVICE_NAME, GOAPP_VERSION.
 package main
 
 import (
@@ -46,7 +57,13 @@ func main() {
 	ctx := context.Background()
 	endpoint := envOr("GOAPP_OTLP_ENDPOINT", "localhost:4317")
 	service := envOr("OTEL_SERVICE_NAME", "goapp")
-	res := resource.NewSchemaless(attribute.String("service.name", service))
+	attrs := []attribute.KeyValue{attribute.String("service.name", service)}
+	version := os.Getenv("GOAPP_VERSION")
+	if version != "" {
+		attrs = append(attrs, attribute.String("service.version", version))
+	}
+	res := resource.NewSchemaless(attrs...)
+	regressed := version == "1.1"
 
 	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
 	if err != nil {
@@ -114,6 +131,41 @@ func main() {
 		time.Sleep(d)
 		_, _ = fmt.Fprintln(w, "user", r.PathValue("id"))
 	})
+	query := func(r *http.Request, table, statement string, d time.Duration) {
+		_, span := otel.Tracer("goapp/db").Start(r.Context(), "SELECT shop."+table, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(
+				attribute.String("db.system", "postgresql"),
+				attribute.String("db.statement", statement),
+			))
+		time.Sleep(d)
+		span.End()
+	}
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		query(r, "orders", "SELECT * FROM orders WHERE id = 42", 30*time.Millisecond)
+		if regressed { // 1.1 audits every read: the added query
+			query(r, "audit_log", "SELECT * FROM audit_log WHERE order_id = 42", 250*time.Millisecond)
+		}
+		_, _ = fmt.Fprintln(w, "order", r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /checksum/{id}", func(w http.ResponseWriter, r *http.Request) {
+		x := burnCPU(30 * time.Millisecond)
+		if regressed { // 1.1 checksums every item: the CPU-heavy loop
+			x ^= computeChecksums(250 * time.Millisecond)
+		}
+		_, _ = fmt.Fprintf(w, "%s %x\n", r.PathValue("id"), x)
+	})
+	mux.HandleFunc("GET /catalog/{id}", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(40 * time.Millisecond)
+		_, _ = fmt.Fprintln(w, "catalog", r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /rare/{id}", func(w http.ResponseWriter, r *http.Request) {
+		d := 40 * time.Millisecond
+		if regressed {
+			d = 600 * time.Millisecond
+		}
+		time.Sleep(d)
+		_, _ = fmt.Fprintln(w, "rare", r.PathValue("id"))
+	})
 	mux.HandleFunc("GET /reports/{name}", func(w http.ResponseWriter, _ *http.Request) {
 		time.Sleep(700 * time.Millisecond) // under its per-route threshold
 		_, _ = fmt.Fprintln(w, "report")
@@ -171,6 +223,22 @@ func burnCPU(d time.Duration) uint64 {
 			x ^= x << 13
 			x ^= x >> 7
 			x ^= x << 17
+		}
+	}
+	return x
+}
+
+// computeChecksums is version 1.1's CPU-heavy loop on /checksum/{id}: the
+// function the regression alert must name.
+//
+//go:noinline
+func computeChecksums(d time.Duration) uint64 {
+	x := uint64(2463534242)
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		for range 100000 {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
 		}
 	}
 	return x
