@@ -182,7 +182,10 @@ func account(r *Request) split {
 		acc.OnCPU = r.Profile.CPUTime
 	}
 	if acc.OnCPU == 0 {
-		acc.OnCPU = running
+		// No CPU samples: the running ticks stand in, within the time
+		// outside child spans (a 200 ms tick must not claim a request
+		// that spent all but 2 ms in its queries).
+		acc.OnCPU = min(running, max(0, r.Wall-acc.Children))
 	}
 	acc.OnCPU = min(acc.OnCPU, r.Wall)
 	acc.OffCPU = max(0, r.Wall-acc.Children-acc.OnCPU)

@@ -168,6 +168,25 @@ func TestDiagnose(t *testing.T) {
 			acc:  alert.TimeAccount{OnCPU: 240 * ms, OffCPU: 460 * ms},
 		},
 		{
+			name: "without CPU samples, a running tick counts only outside the children",
+			req: Request{Start: start, Wall: 648 * ms, Groups: []Group{db("SELECT * FROM orders WHERE id = ?", 42)},
+				Calls: func() []Call {
+					var c []Call
+					for i := range 42 {
+						at := time.Duration(i) * 15 * ms
+						c = append(c, Call{Group: 0, Start: 2*ms + at, End: 2*ms + at + 15*ms})
+					}
+					return c
+				}(),
+				Samples: &profileindex.Samples{Samples: []profileindex.Sample{
+					{Kind: profileindex.KindWall, CPU: 200 * ms, Count: 1, Frames: []string{"main.handler"}},
+				}},
+				Profile: &alert.Profile{}},
+			kind:     alert.DiagnosisNPlusOne,
+			acc:      alert.TimeAccount{OnCPU: 18 * ms, Children: 630 * ms},
+			patterns: map[int]string{0: alert.PatternNPlusOne},
+		},
+		{
 			name: "one tick caught running is noise, not starvation",
 			req: Request{Start: start, Wall: 1000 * ms,
 				Samples: &profileindex.Samples{Samples: []profileindex.Sample{
