@@ -132,6 +132,12 @@ type spanSender struct {
 
 func newSpanSender(t *testing.T, c *collector, service string) *spanSender {
 	t.Helper()
+	return newSpanSenderWith(t, c, attribute.String("service.name", service))
+}
+
+// newSpanSenderWith sends spans whose resource has attrs.
+func newSpanSenderWith(t *testing.T, c *collector, attrs ...attribute.KeyValue) *spanSender {
+	t.Helper()
 	ctx := context.Background()
 	exp, err := otlptracehttp.New(ctx,
 		otlptracehttp.WithEndpoint(c.endpoint()),
@@ -142,7 +148,7 @@ func newSpanSender(t *testing.T, c *collector, service string) *spanSender {
 		t.Fatalf("otlptracehttp: %v", err)
 	}
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))),
+		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
 		// Spans leave only on ForceFlush: one flush is one export request, so spans
 		// ended together reach the processor in one batch, in order.
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Hour), sdktrace.WithMaxQueueSize(4096)),

@@ -145,19 +145,6 @@ const (
 	maxCollectorID = 128
 )
 
-// regressionConfigured reports whether a trigger is in mode regression.
-func (c *Config) regressionConfigured() bool {
-	if c.Trigger.Mode == ModeRegression {
-		return true
-	}
-	for i := range c.Routes {
-		if resolveTrigger(c.Trigger, c.Resolve, &c.Routes[i]).regression != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // fleetEnabled reports whether the windows are shared (fleet.enabled, or
 // its default).
 func (c *Config) fleetEnabled() bool {
@@ -414,9 +401,6 @@ func (c *Config) Validate() error {
 
 func (f *FleetConfig) validate(c *Config) []error {
 	var errs []error
-	if c.fleetEnabled() && c.regressionConfigured() {
-		errs = append(errs, errors.New("fleet.enabled: trigger mode regression does not share its version windows across the fleet yet: set fleet.enabled to false to judge regressions per collector"))
-	}
 	if f.Enabled != nil && *f.Enabled && !c.Dedup.Redis.Enabled() {
 		errs = append(errs, errors.New("fleet.enabled: fleet-wide windows share them through Redis: set dedup.redis.endpoint, or leave fleet.enabled unset"))
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -80,10 +81,10 @@ type refusal struct {
 // resolved alert, for the next claim to emit it again.
 func (f *fleetStage) refused(ev incident.Event) {
 	var r refusal
-	switch ev.Reason {
-	case alert.ReasonQuantile, alert.ReasonRatio:
+	switch {
+	case ev.Reason.OpensIncident():
 		r = refusal{id: ev.Incident.ID}
-	case alert.ReasonResolved:
+	case ev.Reason == alert.ReasonResolved:
 		r = refusal{id: ev.Incident.ID, resolved: true}
 	default:
 		return
@@ -237,12 +238,62 @@ type fleetKey struct {
 	trig      int
 	threshold time.Duration
 	open      bool
+	// cur and base are, in mode regression, the current and baseline
+	// versions, whose windows are read instead of the key's (base empty:
+	// no baseline yet; cur empty: no version yet, nothing to read).
+	cur, base  string
+	regression bool
 }
 
-// judgement is a key's condition and figures over the fleet's window.
+// judgement is a key's condition and figures over the fleet's window; in
+// mode regression, its versions' windows instead, which evaluate compares
+// (judgeSharedRegression) with the endpoint's versions at hand.
 type judgement struct {
 	obs     incident.Observation // True and Figure
 	figures alert.WindowFigures
+	cur     *versionFigures
+	base    *versionFigures
+}
+
+// versionFigures are a version's window over the fleet.
+type versionFigures struct {
+	version  string
+	count    uint64
+	quantile time.Duration
+	figures  alert.WindowFigures
+}
+
+// versionWindowName is the name under which the fleet shares the window
+// of version ver of key: unlike the endpoints' names, it has a NUL byte,
+// which no key's hash has.
+func versionWindowName(key alert.Key, ver string) string {
+	return key.Hash() + "\x00version\x00" + ver
+}
+
+// fleetVersions fills k's versions (mode regression) and stages the
+// windows of v's known versions (under the set's lock).
+func (e *Engine) fleetVersions(u window.Updater[keyID, endpoint], id keyID, v *endpoint, k *fleetKey, fw *fleet.Windows, now time.Time) {
+	ws := e.windows
+	if ws.triggers[v.trig].regression == nil {
+		return
+	}
+	k.regression = true
+	vs := v.versions
+	if vs == nil || !vs.started {
+		return
+	}
+	k.cur = vs.current
+	if vs.baseline != nil {
+		k.base = vs.baseline.Side.Version
+	}
+	if fw == nil {
+		return
+	}
+	for _, kv := range vs.known {
+		if _, vw, ok := u.Lookup(versionID(id, maphash.String(ws.seed, kv.Name))); ok && vw.Shaped() {
+			fw.Stage(versionWindowName(v.key, kv.Name), vw, now)
+		}
+	}
 }
 
 // fleetEvaluate is evaluateDue in fleet mode: it stages the keys recorded
@@ -262,21 +313,24 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	var stageErr error
 	seen := make(map[alert.Key]struct{})
 	ws.set.Update(func(u window.Updater[keyID, endpoint]) {
-		u.Visit(since, func(_ keyID, v *endpoint, w *window.Window) bool {
+		u.Visit(since, func(id keyID, v *endpoint, w *window.Window) bool {
 			if !v.kept || !ws.triggers[v.trig].windowed() {
 				return true
 			}
 			shape := w.Config()
-			keys = append(keys, fleetKey{key: v.key, shape: shape, trig: v.trig, threshold: v.threshold})
+			k := fleetKey{key: v.key, shape: shape, trig: v.trig, threshold: v.threshold}
 			seen[v.key] = struct{}{}
+			var fw *fleet.Windows
 			if try && stageErr == nil {
-				fw, err := f.windowsFor(shape)
-				if err != nil {
+				var err error
+				if fw, err = f.windowsFor(shape); err != nil {
 					stageErr = err
-					return true
+				} else {
+					fw.Stage(v.key.Hash(), w, now)
 				}
-				fw.Stage(v.key.Hash(), w, now)
 			}
+			e.fleetVersions(u, id, v, &k, fw, now)
+			keys = append(keys, k)
 			return true
 		})
 		for _, k := range ws.tracker.Open(nil) {
@@ -284,8 +338,10 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 				continue
 			}
 			fk := fleetKey{key: k}
-			if v, w, ok := u.Lookup(ws.id(k)); ok && v.kept && ws.triggers[v.trig].windowed() {
+			id := ws.id(k)
+			if v, w, ok := u.Lookup(id); ok && v.kept && ws.triggers[v.trig].windowed() {
 				fk.shape, fk.trig, fk.threshold = w.Config(), v.trig, v.threshold
+				e.fleetVersions(u, id, v, &fk, nil, now)
 			}
 			keys = append(keys, fk)
 		}
@@ -382,7 +438,8 @@ func (e *Engine) fleetSync(k *fleetKey, inc fleet.Incident, known bool, now time
 }
 
 // fleetRead flushes every shape's staged sub-windows and reads the merged
-// windows of keys, judged into a judgement each.
+// windows of keys, judged into a judgement each: a key's own window, or in
+// mode regression its current and baseline versions' windows.
 func (e *Engine) fleetRead(ctx context.Context, keys []fleetKey, now time.Time, stageErr error) (map[alert.Key]*judgement, error) {
 	ws, f := e.windows, e.windows.fleet
 	if stageErr != nil {
@@ -393,32 +450,69 @@ func (e *Engine) fleetRead(ctx context.Context, keys []fleetKey, now time.Time, 
 			return nil, err
 		}
 	}
-	byShape := make(map[window.Config][]int)
+	// A read is one window: of key (part windowOwn), or of one of its
+	// versions.
+	const (
+		windowOwn = iota
+		windowCur
+		windowBase
+	)
+	type read struct {
+		key, part int
+		name      string
+	}
+	byShape := make(map[window.Config][]read)
 	for i := range keys {
-		if keys[i].shape != (window.Config{}) {
-			byShape[keys[i].shape] = append(byShape[keys[i].shape], i)
+		k := &keys[i]
+		switch {
+		case k.shape == (window.Config{}):
+		case !k.regression:
+			byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowOwn, name: k.key.Hash()})
+		case k.cur != "":
+			byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowCur, name: versionWindowName(k.key, k.cur)})
+			if k.base != "" {
+				byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowBase, name: versionWindowName(k.key, k.base)})
+			}
 		}
 	}
 	out := make(map[alert.Key]*judgement, len(keys))
 	var h window.Histogram
-	for shape, idx := range byShape {
+	for shape, reads := range byShape {
 		fw, err := f.windowsFor(shape)
 		if err != nil {
 			return nil, err
 		}
-		names := make([]string, len(idx))
-		for j, i := range idx {
-			names[j] = keys[i].key.Hash()
+		names := make([]string, len(reads))
+		for j, r := range reads {
+			names[j] = r.name
 		}
 		_, err = fw.Read(ctx, names, now, func(j int, w *window.Window) {
-			k := &keys[idx[j]]
+			r := reads[j]
+			k := &keys[r.key]
 			t := &ws.triggers[k.trig]
-			jd := &judgement{}
-			judge(t, k.threshold, w, now, k.open, &jd.obs)
-			if jd.obs.True || k.open {
-				jd.figures = figures(t, k.threshold, w, now, &h)
+			jd := out[k.key]
+			if jd == nil {
+				jd = &judgement{}
+				out[k.key] = jd
 			}
-			out[k.key] = jd
+			switch r.part {
+			case windowOwn:
+				judge(t, k.threshold, w, now, k.open, &jd.obs)
+				if jd.obs.True || k.open {
+					jd.figures = figures(t, k.threshold, w, now, &h)
+				}
+			case windowCur, windowBase:
+				vf := &versionFigures{version: k.cur, count: w.Count(now)}
+				if vf.count > 0 {
+					vf.quantile = w.Quantile(now, t.quantile)
+					vf.figures = figures(t, k.threshold, w, now, &h)
+				}
+				if r.part == windowBase {
+					vf.version, jd.base = k.base, vf
+				} else {
+					jd.cur, jd.figures = vf, vf.figures
+				}
+			}
 		})
 		if err != nil {
 			return nil, err
@@ -439,8 +533,8 @@ func (e *Engine) fleetClaim(ctx context.Context, evals []evaluation, now time.Ti
 		ev := r.ev
 		var emit bool
 		var err error
-		switch ev.Reason {
-		case alert.ReasonQuantile, alert.ReasonRatio:
+		switch {
+		case ev.Reason.OpensIncident():
 			var id string
 			emit, id, err = f.incidents.Fire(ctx, ev.Key.Hash(), ev.Incident.ID, figureOf(ev.Incident.Fired), now)
 			if err == nil {
@@ -455,9 +549,9 @@ func (e *Engine) fleetClaim(ctx context.Context, evals []evaluation, now time.Ti
 					ws.tracker.Adopt(ev.Key, id)
 				}
 			}
-		case alert.ReasonEscalation:
+		case ev.Reason == alert.ReasonEscalation:
 			emit, err = f.incidents.Escalate(ctx, ev.Key.Hash(), ev.Incident.ID, figureOf(ev.Incident.Peak), max(f.factor, 1), now)
-		case alert.ReasonResolved:
+		case ev.Reason == alert.ReasonResolved:
 			emit, err = f.incidents.Resolve(ctx, ev.Key.Hash(), ev.Incident.ID, now)
 			if err == nil && !emit && f.wasRefused(ev.Key, ev.Incident.ID, true, true) {
 				emit = true // our own resolved alert, refused: it goes out again

@@ -125,12 +125,14 @@ func (vs *versions) find(name string) int {
 // becomes the baseline when its window has min_count requests (a version
 // with too little traffic compares with nothing), with its figures and
 // its worst request summarised; versions over max_age or keep_versions
-// are forgotten.
+// are forgotten. With fleet-wide windows, this collector's share of the
+// previous version says little: it becomes the baseline whatever its
+// count, and each tick refreshes its figures from the fleet's window.
 func (e *Engine) newVersion(u window.Updater[keyID, endpoint], id keyID, v *endpoint, t *trigger, ver string, now time.Time) {
 	ws := e.windows
 	vs := v.versions
 	if vs.started {
-		if b := e.snapshotVersion(u, id, v, t, vs.current, now); b != nil {
+		if b := e.snapshotVersion(u, id, v, t, vs.current, now, ws.fleet != nil); b != nil {
 			vs.baseline = b
 		}
 	}
@@ -152,17 +154,19 @@ func (e *Engine) newVersion(u window.Updater[keyID, endpoint], id keyID, v *endp
 
 // snapshotVersion is the baseline of version ver: its window's figures
 // and, when the endpoint's worst request is of it, its exemplar; nil when
-// its window has fewer than min_count requests.
+// its window has fewer than min_count requests, unless anyCount is set.
 func (e *Engine) snapshotVersion(u window.Updater[keyID, endpoint], id keyID, v *endpoint, t *trigger, ver string,
-	now time.Time) *versionBaseline {
+	now time.Time, anyCount bool) *versionBaseline {
 	ws := e.windows
 	_, w, ok := u.Lookup(versionID(id, maphash.String(ws.seed, ver)))
-	if !ok || w.Count(now) < t.minCount {
+	if !anyCount && (!ok || w.Count(now) < t.minCount) {
 		return nil
 	}
-	var h window.Histogram
-	f := figures(t, v.threshold, w, now, &h)
-	b := &versionBaseline{Side: alert.VersionSide{Version: ver, Window: &f}, Quantile: f.QuantileValue, Count: f.Count}
+	b := &versionBaseline{Side: alert.VersionSide{Version: ver}}
+	if ok && w.Shaped() && w.Count(now) > 0 {
+		var h window.Histogram
+		b.refresh(figures(t, v.threshold, w, now, &h))
+	}
 	if c := v.worst; c != nil && now.Sub(v.worstAt) < t.over {
 		wall := time.Duration(c.span.EndTimestamp() - c.span.StartTimestamp())
 		samples := e.profiles.Take(c.traceID, c.spanID)
@@ -172,6 +176,11 @@ func (e *Engine) snapshotVersion(u window.Updater[keyID, endpoint], id keyID, v 
 		b.Side.Stacks, b.Side.CPUTime = stacksOf(p)
 	}
 	return b
+}
+
+// refresh sets the baseline's figures to f (the exemplar stays).
+func (b *versionBaseline) refresh(f alert.WindowFigures) {
+	b.Side.Window, b.Quantile, b.Count = &f, f.QuantileValue, f.Count
 }
 
 // boundBreakdown keeps what a version side needs of a breakdown: its
@@ -211,10 +220,7 @@ func (e *Engine) judgeRegression(u window.Updater[keyID, endpoint], id keyID, v 
 	if !ok {
 		return nil, nil
 	}
-	if b := vs.baseline; b != nil && now.Sub(vs.seen(b.Side.Version)) >= t.regression.maxAge {
-		vs.baseline = nil // too old to compare with
-	}
-	b := vs.baseline
+	b := vs.comparable(t, now)
 	if b == nil {
 		return w, nil
 	}
@@ -226,18 +232,68 @@ func (e *Engine) judgeRegression(u window.Updater[keyID, endpoint], id keyID, v 
 		// The previous version still serves (a rollout): its live window
 		// is the fresher baseline; the exemplar stays.
 		var h window.Histogram
-		f := figures(t, v.threshold, bw, now, &h)
-		nb := *b
-		nb.Side.Window, nb.Quantile, nb.Count = &f, f.QuantileValue, f.Count
-		vs.baseline, b = &nb, &nb
+		b = vs.refreshBaseline(figures(t, v.threshold, bw, now, &h))
 	}
-	q := w.Quantile(now, t.quantile)
+	return w, vs.compare(t, w.Quantile(now, t.quantile), open, obs)
+}
+
+// judgeSharedRegression is judgeRegression on the fleet's windows of the
+// versions (fleet.enabled), read by the tick: the baseline's figures are
+// refreshed from the fleet's window of its version while that holds
+// min_count requests, which this collector's share alone may never.
+func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, obs *incident.Observation,
+	j *judgement) *alert.Regression {
+	obs.Reason = alert.ReasonRegression
+	vs := v.versions
+	if vs == nil || !vs.started || j.cur == nil || j.cur.version != vs.current {
+		return nil // a new version since the tick read: judged at the next
+	}
+	b := vs.comparable(t, now)
+	if b == nil {
+		return nil
+	}
+	if j.base != nil && j.base.version == b.Side.Version && j.base.count >= t.minCount {
+		vs.refreshBaseline(j.base.figures)
+	}
+	if j.cur.count == 0 || j.cur.count < t.minCount {
+		return nil
+	}
+	return vs.compare(t, j.cur.quantile, open, obs)
+}
+
+// comparable is the baseline to compare the current version with, nil
+// when there is none, or it was last seen more than max_age ago.
+func (vs *versions) comparable(t *trigger, now time.Time) *versionBaseline {
+	if b := vs.baseline; b != nil && now.Sub(vs.seen(b.Side.Version)) >= t.regression.maxAge {
+		vs.baseline = nil // too old to compare with
+	}
+	return vs.baseline
+}
+
+// refreshBaseline replaces the baseline by a copy with figures f: an
+// alert emitted earlier keeps the figures it was given.
+func (vs *versions) refreshBaseline(f alert.WindowFigures) *versionBaseline {
+	nb := *vs.baseline
+	nb.refresh(f)
+	vs.baseline = &nb
+	return &nb
+}
+
+// compare fills obs with the condition for the current version's quantile
+// q against the baseline, and returns the regression the alert would
+// carry; nil while the baseline has fewer than min_count requests (with
+// fleet-wide windows, before a tick read the fleet's).
+func (vs *versions) compare(t *trigger, q time.Duration, open bool, obs *incident.Observation) *alert.Regression {
+	b := vs.baseline
+	if b == nil || b.Count < int64(t.minCount) {
+		return nil
+	}
 	r := t.regression
 	obs.True = float64(q) >= r.factor*float64(b.Quantile) && q-b.Quantile >= r.minDelta
 	if obs.True || open {
 		obs.Figure.Duration = q
 	}
-	return w, &alert.Regression{Before: b.Side, After: alert.VersionSide{Version: vs.current}}
+	return &alert.Regression{Before: b.Side, After: alert.VersionSide{Version: vs.current}}
 }
 
 // seen is when version name was last seen; the zero time when it is no

@@ -227,10 +227,9 @@ func TestRegressionConfig(t *testing.T) {
 	assert.NotContains(t, err.Error(), "routes[0].trigger.regression.factor")
 	cfg.Trigger.Regression.KeepVersions = 3
 
-	// Not with fleet-wide windows yet.
+	// With fleet-wide windows too.
 	cfg = windowedConfig(ModeRegression)
 	cfg.Dedup.Redis.Endpoint = "localhost:6379"
-	err = cfg.Validate()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "regression")
+	require.NoError(t, cfg.Validate())
+	assert.True(t, cfg.fleetEnabled())
 }

@@ -426,7 +426,9 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 				t = &ws.triggers[v.trig]
 				obs = incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
 				v.slow = 0
-				if j := shared[key]; j != nil {
+				if j := shared[key]; j != nil && t.regression != nil {
+					reg = judgeSharedRegression(v, t, now, ws.tracker.IsOpen(key), &obs, j)
+				} else if j != nil {
 					obs.True, obs.Figure = j.obs.True, j.obs.Figure
 				} else if t.regression != nil {
 					// Judged, and described, on the current version's window.

@@ -23,7 +23,9 @@
 //	       start, set with each write: a hash outlives by one sub-window
 //	       the last window that holds it, then Redis drops it
 //
-// keyhash is KeyHash of the caller's name of the endpoint; the width is in
+// keyhash is KeyHash of the caller's name of the endpoint (or of any
+// window: the regression trigger names the window of one version of an
+// endpoint with the endpoint's and the version's); the width is in
 // the key, so windows of other shapes never meet; the bucket layout
 // version too, so a fleet halfway through an upgrade reads two sets of
 // keys instead of mixing layouts. A field of another threshold, or one that

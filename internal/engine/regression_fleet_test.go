@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/slowspan/slowspan/alert"
+	"github.com/slowspan/slowspan/internal/redistest"
+)
+
+// startRegressionFleet starts n engines in mode regression (min_count
+// minCount) sharing the Redis at addr.
+func startRegressionFleet(t *testing.T, addr string, n, minCount int, c *clock) []*Engine {
+	t.Helper()
+	prefix := fmt.Sprintf("test:%s:", t.Name())
+	var out []*Engine
+	for i := range n {
+		cfg := regressionConfig()
+		cfg.Trigger.MinCount = minCount
+		cfg.Dedup.Redis.Endpoint = addr
+		cfg.Dedup.Redis.KeyPrefix = prefix
+		cfg.Fleet.CollectorID = fmt.Sprintf("c%d", i)
+		e := newWindowed(t, cfg, c)
+		require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost(), component.KindProcessor, component.MustNewID("slowspan")))
+		t.Cleanup(func() { require.NoError(t, e.Shutdown(context.Background())) })
+		out = append(out, e)
+	}
+	return out
+}
+
+// spreadVersion sends n requests per traffic at version ver round-robin
+// to the engines (a third each for three), and returns the alerts.
+func spreadVersion(t *testing.T, es []*Engine, seq *uint32, at time.Time, ver string, traffic ...versionTraffic) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	for i, e := range es {
+		var part []versionTraffic
+		for _, tr := range traffic {
+			tr.n = tr.n/len(es) + min(1, max(0, tr.n%len(es)-i))
+			part = append(part, tr)
+		}
+		out = append(out, delivered(t, e.Process(t.Context(), versionBatch(e, seq, at, ver, part...), 0))...)
+	}
+	return out
+}
+
+// Three collectors, each seeing a third of the requests, too few for
+// min_count on its own (two thirds too, until the third collector's flush):
+// the fleet compares 1.1 with 1.0 on the fleet's
+// windows of both versions, and exactly one collector emits the one
+// regression alert, with the fleet's counts; the unchanged route and the
+// route with too little traffic stay silent.
+func TestFleetRegressionOnTheMergedVersionWindows(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := &clock{now: t0}
+	es := startRegressionFleet(t, srv.Addr, 3, 120, c)
+	var seq uint32
+
+	got := spreadVersion(t, es, &seq, c.now, "1.0",
+		versionTraffic{route: "/orders", n: 150, dur: 150 * time.Millisecond, children: []childSpec{ordersQuery}},
+		versionTraffic{route: "/health", n: 150, dur: 150 * time.Millisecond},
+		versionTraffic{route: "/rare", n: 150, dur: 150 * time.Millisecond})
+	c.advance(5 * time.Second)
+	got = append(got, tick(t, es, c)...)
+	require.Empty(t, got, "a first version compares with nothing")
+
+	c.advance(time.Minute)
+	got = spreadVersion(t, es, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 150, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}},
+		versionTraffic{route: "/health", n: 150, dur: 155 * time.Millisecond},
+		versionTraffic{route: "/rare", n: 60, dur: 900 * time.Millisecond})
+	require.Empty(t, got, "a batch never judges a fleet-wide window")
+	for range 4 {
+		c.advance(5 * time.Second)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Len(t, got, 1, "%v", reasonsOf(got))
+	a := got[0]
+	assert.Equal(t, alert.ReasonRegression, a.Reason)
+	assert.Equal(t, "/orders", a.Key.Route)
+	r := a.Regression
+	require.NotNil(t, r)
+	assert.Equal(t, "1.0", r.Before.Version)
+	assert.Equal(t, "1.1", r.After.Version)
+	require.NotNil(t, r.Before.Window)
+	require.NotNil(t, r.After.Window)
+	assert.Equal(t, int64(150), r.Before.Window.Count, "the fleet's window of 1.0")
+	assert.Equal(t, int64(150), r.After.Window.Count, "the fleet's window of 1.1")
+	assert.InEpsilon(t, float64(150*time.Millisecond), float64(r.Before.Window.QuantileValue), 0.05)
+	assert.InEpsilon(t, float64(400*time.Millisecond), float64(r.After.Window.QuantileValue), 0.05)
+	require.NotEmpty(t, r.Changes)
+	assert.Contains(t, r.Changes[0].Description, "audit_log")
+
+	// Still slow: the incident stays one, nothing fires again on any
+	// collector.
+	for range 3 {
+		c.advance(5 * time.Second)
+		got = append(spreadVersion(t, es, &seq, c.now, "1.1",
+			versionTraffic{route: "/orders", n: 30, dur: 400 * time.Millisecond}), tick(t, es, c)...)
+		require.Empty(t, got, "%v", reasonsOf(got))
+	}
+}
