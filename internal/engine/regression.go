@@ -232,7 +232,7 @@ func (e *Engine) judgeRegression(u window.Updater[keyID, endpoint], id keyID, v 
 		// The previous version still serves (a rollout): its live window
 		// is the fresher baseline; the exemplar stays.
 		var h window.Histogram
-		b = vs.refreshBaseline(figures(t, v.threshold, bw, now, &h))
+		vs.refreshBaseline(figures(t, v.threshold, bw, now, &h))
 	}
 	return w, vs.compare(t, w.Quantile(now, t.quantile), open, obs)
 }

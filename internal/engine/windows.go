@@ -426,14 +426,15 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 				t = &ws.triggers[v.trig]
 				obs = incident.Observation{Mode: t.mode, ResolveAfter: t.resolveAfter, Slow: v.slow}
 				v.slow = 0
-				if j := shared[key]; j != nil && t.regression != nil {
+				switch j := shared[key]; {
+				case j != nil && t.regression != nil:
 					reg = judgeSharedRegression(v, t, now, ws.tracker.IsOpen(key), &obs, j)
-				} else if j != nil {
+				case j != nil:
 					obs.True, obs.Figure = j.obs.True, j.obs.Figure
-				} else if t.regression != nil {
+				case t.regression != nil:
 					// Judged, and described, on the current version's window.
 					w, reg = e.judgeRegression(u, id, v, t, now, ws.tracker.IsOpen(key), &obs)
-				} else {
+				default:
 					judge(t, v.threshold, w, now, ws.tracker.IsOpen(key), &obs)
 				}
 			case !ok && ws.tracker.IsOpen(key):
