@@ -1,6 +1,8 @@
 package alert
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -200,4 +202,22 @@ func (j jsonVersionSide) fromJSON() VersionSide {
 		s.Stacks = append(s.Stacks, Stack{Frames: frames, Value: st.Value})
 	}
 	return s
+}
+
+// MarshalVersionSide is s in the JSON form of a side of
+// slowspan.regression, bounded as in an alert.
+func MarshalVersionSide(s VersionSide) ([]byte, error) {
+	return json.Marshal(s.toJSON())
+}
+
+// UnmarshalVersionSide reads a side written by MarshalVersionSide, from
+// wherever it was kept (another collector may have written it): bounded
+// and sanitised as an alert's, a damaged window or breakdown dropped. Only
+// a document that is not a JSON object is an error.
+func UnmarshalVersionSide(data []byte) (VersionSide, error) {
+	var j jsonVersionSide
+	if err := json.Unmarshal(data, &j); err != nil {
+		return VersionSide{}, fmt.Errorf("decoding a version side: %w", err)
+	}
+	return j.fromJSON(), nil
 }

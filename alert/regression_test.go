@@ -232,3 +232,44 @@ func checkRegressionBounded(t *testing.T, r *Regression) {
 		}
 	}
 }
+
+func TestVersionSideRoundTrip(t *testing.T) {
+	side := regressionAlert().Regression.Before
+	data, err := MarshalVersionSide(side)
+	require.NoError(t, err)
+	got, err := UnmarshalVersionSide(data)
+	require.NoError(t, err)
+	assert.Equal(t, side.Version, got.Version)
+	require.NotNil(t, got.Window)
+	assert.Equal(t, side.Window.Count, got.Window.Count)
+	assert.Equal(t, side.Window.QuantileValue, got.Window.QuantileValue)
+	assert.Equal(t, side.Stacks, got.Stacks)
+	assert.Equal(t, side.CPUTime, got.CPUTime)
+
+	_, err = UnmarshalVersionSide([]byte(`[1]`))
+	require.Error(t, err)
+	got, err = UnmarshalVersionSide([]byte(`{"version":"1.0\u001b[2J","window":{"count":"many"}}`))
+	require.NoError(t, err, "a damaged window is dropped, not an error")
+	assert.Nil(t, got.Window)
+	assert.Equal(t, "1.0[2J", got.Version)
+}
+
+func FuzzUnmarshalVersionSide(f *testing.F) {
+	data, _ := MarshalVersionSide(regressionAlert().Regression.Before)
+	f.Add(data)
+	f.Add([]byte(`{"version":"\u001b[2J","stacks":[{"stack":";;;","value":9}],"window":{"p95_ms":-1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		side, err := UnmarshalVersionSide(data)
+		if err != nil {
+			return
+		}
+		checkRegressionBounded(t, &Regression{Before: side})
+		out, err := MarshalVersionSide(side)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if _, err := UnmarshalVersionSide(out); err != nil {
+			t.Fatalf("re-read of our own output failed: %v\n%s", err, out)
+		}
+	})
+}

@@ -43,6 +43,7 @@ type fleetStage struct {
 	client    *redis.Client
 	timeout   time.Duration
 	incidents *fleet.Incidents
+	baselines *fleet.Baselines
 
 	// tickMu makes ticks one at a time.
 	tickMu sync.Mutex
@@ -165,6 +166,9 @@ func (f *fleetStage) start(ctx context.Context) error {
 	if f.incidents, err = fleet.NewIncidents(fleet.IncidentSettings{Settings: set}); err != nil {
 		return err
 	}
+	if f.baselines, err = fleet.NewBaselines(fleet.BaselineSettings{Settings: set}); err != nil {
+		return err
+	}
 	if err := f.incidents.LoadScripts(ctx); err != nil {
 		f.logger.Warn("fleet-wide windows: Redis unreachable at start; judging the local windows until it answers", zap.Error(err))
 	}
@@ -253,6 +257,14 @@ type judgement struct {
 	figures alert.WindowFigures
 	cur     *versionFigures
 	base    *versionFigures
+	// record is the fleet's baseline of the current version (nil: none,
+	// or not read); recordRead is set when it was read. publish is set by
+	// judgeSharedRegression to the baseline to create when the fleet has
+	// none; ttl is the trigger's max_age.
+	record     *versionBaseline
+	recordRead bool
+	publish    *versionBaseline
+	ttl        time.Duration
 }
 
 // versionFigures are a version's window over the fleet.
@@ -358,6 +370,9 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	}
 	ctx := context.Background()
 	merged, err := e.fleetRead(ctx, keys, now, stageErr)
+	if err == nil {
+		err = e.fleetBaselines(ctx, keys, merged)
+	}
 	var incs []fleet.Incident
 	var known []bool
 	if err == nil {
@@ -390,8 +405,66 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 		f.fallbacks.Add(1)
 		return out
 	}
+	if err := e.fleetPublish(ctx, keys, merged); err != nil {
+		f.failed(now, err)
+		st.FleetFallbacks++
+		f.fallbacks.Add(1)
+		return out
+	}
 	f.recovered()
 	return out
+}
+
+// fleetBaselines reads the fleet's baseline of the current version of each
+// regression key read, into its judgement.
+func (e *Engine) fleetBaselines(ctx context.Context, keys []fleetKey, merged map[alert.Key]*judgement) error {
+	f := e.windows.fleet
+	var names []string
+	var js []*judgement
+	for i := range keys {
+		k := &keys[i]
+		j := merged[k.key]
+		if !k.regression || k.cur == "" || j == nil || j.cur == nil {
+			continue
+		}
+		names = append(names, versionWindowName(k.key, k.cur))
+		js = append(js, j)
+		j.ttl = e.windows.triggers[k.trig].regression.maxAge
+	}
+	vals, err := f.baselines.GetMany(ctx, names)
+	if err != nil {
+		return err
+	}
+	for i, v := range vals {
+		js[i].recordRead = true
+		if v != nil {
+			js[i].record = decodeBaseline(v)
+		}
+	}
+	return nil
+}
+
+// fleetPublish creates the fleet's baseline of the keys whose judgement
+// has one to publish (the fleet had none): the first collector to create
+// it sets it for all.
+func (e *Engine) fleetPublish(ctx context.Context, keys []fleetKey, merged map[alert.Key]*judgement) error {
+	f := e.windows.fleet
+	var bs []fleet.Baseline
+	for i := range keys {
+		k := &keys[i]
+		j := merged[k.key]
+		if j == nil || j.publish == nil || j.ttl <= 0 {
+			continue
+		}
+		data, err := encodeBaseline(j.publish, fleet.DefaultMaxBaselineBytes)
+		if err != nil {
+			f.logger.Debug("a baseline could not be shared", zap.String("endpoint", k.key.String()), zap.Error(err))
+			continue
+		}
+		bs = append(bs, fleet.Baseline{Name: versionWindowName(k.key, k.cur), Value: data, TTL: j.ttl})
+	}
+	_, err := f.baselines.Create(ctx, bs)
+	return err
 }
 
 func hashes(keys []alert.Key) []string {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"hash/maphash"
 	"strings"
 	"time"
@@ -248,17 +249,83 @@ func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, ob
 	if vs == nil || !vs.started || j.cur == nil || j.cur.version != vs.current {
 		return nil // a new version since the tick read: judged at the next
 	}
+	if rec := j.record; rec != nil && rec.Side.Version != vs.current &&
+		(vs.baseline == nil || vs.baseline.Side.Version != rec.Side.Version) {
+		// The fleet compares this version with rec: so does this
+		// collector (one that started after the deploy never saw the
+		// previous version).
+		vs.adopt(rec, t, now)
+	}
 	b := vs.comparable(t, now)
 	if b == nil {
 		return nil
 	}
 	if j.base != nil && j.base.version == b.Side.Version && j.base.count >= t.minCount {
-		vs.refreshBaseline(j.base.figures)
+		b = vs.refreshBaseline(j.base.figures)
+	}
+	if j.recordRead && j.record == nil {
+		j.publish = b
 	}
 	if j.cur.count == 0 || j.cur.count < t.minCount {
 		return nil
 	}
 	return vs.compare(t, j.cur.quantile, open, obs)
+}
+
+// adopt makes b the baseline, its version known (seen now, as the fleet
+// compares with it).
+func (vs *versions) adopt(b *versionBaseline, t *trigger, now time.Time) {
+	vs.baseline = b
+	if i := vs.find(b.Side.Version); i >= 0 {
+		vs.known[i].Seen = now
+		return
+	}
+	kv := knownVersion{Name: b.Side.Version, Seen: now}
+	n := len(vs.known)
+	if n == 0 {
+		vs.known = append(vs.known, kv)
+		return
+	}
+	// Before the current version, the last one.
+	vs.known = append(vs.known[:n-1], kv, vs.known[n-1])
+	if over := len(vs.known) - t.regression.keepVersions; over > 0 {
+		vs.known = append(vs.known[:0], vs.known[over:]...)
+	}
+}
+
+// encodeBaseline is b as the fleet shares it, at most maxBytes: the side
+// of the alert contract (its figures and exemplar), without its CPU stacks
+// and then its breakdown when too large.
+func encodeBaseline(b *versionBaseline, maxBytes int) ([]byte, error) {
+	side := b.Side
+	for {
+		data, err := alert.MarshalVersionSide(side)
+		if err != nil || len(data) <= maxBytes {
+			return data, err
+		}
+		switch {
+		case len(side.Stacks) > 0:
+			side.Stacks = nil
+		case side.Breakdown != nil:
+			side.Breakdown = nil
+		default:
+			return nil, fmt.Errorf("a baseline of %d bytes without its exemplar is over the %d allowed", len(data), maxBytes)
+		}
+	}
+}
+
+// decodeBaseline reads a baseline the fleet shares (any collector, or
+// anyone with access to Redis, wrote it): nil when it does not decode.
+func decodeBaseline(data []byte) *versionBaseline {
+	side, err := alert.UnmarshalVersionSide(data)
+	if err != nil {
+		return nil
+	}
+	b := &versionBaseline{Side: side}
+	if w := side.Window; w != nil {
+		b.Quantile, b.Count = max(w.QuantileValue, 0), max(w.Count, 0)
+	}
+	return b
 }
 
 // comparable is the baseline to compare the current version with, nil

@@ -16,8 +16,19 @@ import (
 )
 
 // startRegressionFleet starts n engines in mode regression (min_count
-// minCount) sharing the Redis at addr.
+// minCount) sharing the Redis at addr, stopped at the test's end.
 func startRegressionFleet(t *testing.T, addr string, n, minCount int, c *clock) []*Engine {
+	t.Helper()
+	es := newRegressionFleet(t, addr, n, minCount, c)
+	for _, e := range es {
+		t.Cleanup(func() { require.NoError(t, e.Shutdown(context.Background())) })
+	}
+	return es
+}
+
+// newRegressionFleet starts n engines as startRegressionFleet does, for
+// the caller to stop.
+func newRegressionFleet(t *testing.T, addr string, n, minCount int, c *clock) []*Engine {
 	t.Helper()
 	prefix := fmt.Sprintf("test:%s:", t.Name())
 	var out []*Engine
@@ -29,7 +40,6 @@ func startRegressionFleet(t *testing.T, addr string, n, minCount int, c *clock) 
 		cfg.Fleet.CollectorID = fmt.Sprintf("c%d", i)
 		e := newWindowed(t, cfg, c)
 		require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost(), component.KindProcessor, component.MustNewID("slowspan")))
-		t.Cleanup(func() { require.NoError(t, e.Shutdown(context.Background())) })
 		out = append(out, e)
 	}
 	return out
@@ -106,4 +116,103 @@ func TestFleetRegressionOnTheMergedVersionWindows(t *testing.T) {
 			versionTraffic{route: "/orders", n: 30, dur: 400 * time.Millisecond}), tick(t, es, c)...)
 		require.Empty(t, got, "%v", reasonsOf(got))
 	}
+}
+
+// The fleet's collectors restart after the deploy, without storage: none
+// of them saw 1.0 since, yet each compares 1.1 with the 1.0 the fleet kept
+// in Redis (its figures and the exemplar of the collector that created
+// it), and one fires.
+func TestFleetRegressionBaselineOutlivesTheCollectors(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := &clock{now: t0}
+	es := newRegressionFleet(t, srv.Addr, 3, 120, c)
+	var seq uint32
+
+	got := spreadVersion(t, es, &seq, c.now, "1.0",
+		versionTraffic{route: "/orders", n: 150, dur: 150 * time.Millisecond, children: []childSpec{ordersQuery}})
+	c.advance(5 * time.Second)
+	got = append(got, tick(t, es, c)...)
+	c.advance(time.Minute)
+	// 1.1 starts, too few requests to judge: 1.0 becomes the baseline,
+	// which the first tick shares.
+	got = append(got, spreadVersion(t, es, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 30, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}})...)
+	c.advance(5 * time.Second)
+	got = append(got, tick(t, es, c)...)
+	require.Empty(t, got, "%v", reasonsOf(got))
+	for _, e := range es {
+		require.NoError(t, e.Shutdown(context.Background()))
+	}
+
+	c.advance(5 * time.Second)
+	es = startRegressionFleet(t, srv.Addr, 3, 120, c)
+	got = spreadVersion(t, es, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 150, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}})
+	for range 3 {
+		c.advance(5 * time.Second)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Len(t, got, 1, "%v", reasonsOf(got))
+	r := got[0].Regression
+	require.NotNil(t, r)
+	assert.Equal(t, "1.0", r.Before.Version)
+	require.NotNil(t, r.Before.Window)
+	assert.Equal(t, int64(150), r.Before.Window.Count, "the fleet's figures of 1.0, kept in Redis")
+	assert.InEpsilon(t, float64(150*time.Millisecond), float64(r.Before.Window.QuantileValue), 0.05)
+	require.NotNil(t, r.Before.Breakdown, "the exemplar of 1.0, kept in Redis")
+	require.NotEmpty(t, r.Changes)
+	assert.Contains(t, r.Changes[0].Description, "audit_log")
+}
+
+func TestSharedBaselineEncoding(t *testing.T) {
+	stacks := make([]alert.Stack, 300)
+	for i := range stacks {
+		stacks[i] = alert.Stack{Frames: []string{fmt.Sprintf("main.function%04d", i), "main.handler"}, Value: int64(i + 1)}
+	}
+	b := &versionBaseline{Side: alert.VersionSide{Version: "1.0",
+		Window:    &alert.WindowFigures{Over: time.Minute, Count: 150, Quantile: 0.95, QuantileValue: 150 * time.Millisecond},
+		Breakdown: &alert.Breakdown{Children: []alert.ChildGroup{{Name: "SELECT orders", Count: 1, Total: 80 * time.Millisecond}}},
+		Stacks:    stacks, CPUTime: time.Second}}
+	for _, tc := range []struct {
+		name          string
+		max           int
+		stacks, brk   bool
+		wantErrSubstr string
+	}{
+		{name: "whole", max: 1 << 20, stacks: true, brk: true},
+		{name: "without stacks", max: 2000, brk: true},
+		{name: "figures only", max: 250},
+		{name: "too small even so", max: 10, wantErrSubstr: "over the 10 allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := encodeBaseline(b, tc.max)
+			if tc.wantErrSubstr != "" {
+				require.ErrorContains(t, err, tc.wantErrSubstr)
+				return
+			}
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(data), tc.max)
+			got := decodeBaseline(data)
+			require.NotNil(t, got)
+			assert.Equal(t, "1.0", got.Side.Version)
+			assert.Equal(t, int64(150), got.Count)
+			assert.Equal(t, 150*time.Millisecond, got.Quantile)
+			assert.Equal(t, tc.stacks, len(got.Side.Stacks) > 0)
+			assert.Equal(t, tc.brk, got.Side.Breakdown != nil)
+		})
+	}
+	assert.Nil(t, decodeBaseline([]byte("not json")))
+	got := decodeBaseline([]byte(`{"version":"0.9","window":{"count":-5,"quantile_ms":-3}}`))
+	require.NotNil(t, got, "a damaged window is dropped, the version kept")
+	assert.GreaterOrEqual(t, got.Count, int64(0))
+	assert.GreaterOrEqual(t, got.Quantile, time.Duration(0))
+}
+
+func TestAdoptedBaselineIsKnown(t *testing.T) {
+	tr := &trigger{regression: &regressionTrigger{keepVersions: 2, maxAge: time.Hour}}
+	vs := &versions{current: "1.1", started: true, known: []knownVersion{{Name: "0.9", Seen: t0}, {Name: "1.1", Seen: t0}}}
+	vs.adopt(&versionBaseline{Side: alert.VersionSide{Version: "1.0"}}, tr, t0.Add(time.Minute))
+	assert.Equal(t, []knownVersion{{Name: "1.0", Seen: t0.Add(time.Minute)}, {Name: "1.1", Seen: t0}}, vs.known,
+		"before the current one, within keep_versions")
+	assert.NotNil(t, vs.comparable(tr, t0.Add(2*time.Minute)), "not pruned as unknown")
 }

@@ -2,7 +2,8 @@
 // collectors through Redis: the sliding windows of the endpoints (Windows),
 // so that behind a load balancer each collector judges an endpoint on all
 // of its requests rather than on its own 1/N, and the incidents they open
-// (Incidents), so that exactly one collector emits each transition. It only
+// (Incidents), so that exactly one collector emits each transition, and the
+// regression trigger's baselines (Baselines). It only
 // provides the primitives: every call is one round trip bounded by a
 // timeout, and returns an error when Redis is down or slow, for the caller
 // to fall back to its local windows and state.
@@ -88,6 +89,22 @@
 // endpoints it judges), refreshes the hash's TTL (IncidentSettings.TTL, a
 // day by default): an open incident stays while any collector judges its
 // endpoint, a resolved one a day after the last collector did.
+//
+// # Baselines
+//
+// The regression trigger compares an endpoint's current version with a
+// baseline, the previous version. Every collector must compare with the
+// same one (or they disagree on the incident), including a collector that
+// started after the deploy and never saw the previous version. Baselines
+// keeps one value per name, <prefix>base:<keyhash> (the name is the
+// endpoint's and its current version's), created with SET NX by the first
+// collector that has a baseline for it and read by all, never overwritten;
+// it expires with its TTL (the trigger's max_age). The value is the
+// previous version's side of the alert contract (figures and exemplar, a
+// few KB; at most MaxBytes, 256 KB by default, past which the exemplar's
+// CPU stacks and then its breakdown are left out), decoded with the
+// contract's bounds, since anyone with access to Redis may have written
+// it.
 //
 // # Failures
 //

@@ -15,9 +15,17 @@ import (
 
 const password = "s3cret-fleet-password"
 
-// calls runs every call of Windows and Incidents once and returns their
-// errors, by name, and the longest one took.
-func calls(t *testing.T, x *Windows, inc *Incidents, w *window.Window, now time.Time) (map[string]error, time.Duration) {
+// fleetCalls are the three primitives over one client.
+type fleetCalls struct {
+	x    *Windows
+	inc  *Incidents
+	base *Baselines
+}
+
+// calls runs every call of Windows, Incidents and Baselines once and
+// returns their errors, by name, and the longest one took.
+func calls(t *testing.T, fc fleetCalls, w *window.Window, now time.Time) (map[string]error, time.Duration) {
+	x, inc := fc.x, fc.inc
 	t.Helper()
 	ctx := context.Background()
 	errs := map[string]error{}
@@ -43,18 +51,25 @@ func calls(t *testing.T, x *Windows, inc *Incidents, w *window.Window, now time.
 	run("resolve", func() error { _, err := inc.Resolve(ctx, "GET /a", id, now); return err })
 	run("get", func() error { _, _, err := inc.Get(ctx, "GET /a"); return err })
 	run("load", func() error { return inc.LoadScripts(ctx) })
+	run("create baseline", func() error {
+		_, err := fc.base.Create(ctx, []Baseline{{Name: "GET /a", Value: []byte("{}"), TTL: time.Hour}})
+		return err
+	})
+	run("get baselines", func() error { _, err := fc.base.GetMany(ctx, []string{"GET /a"}); return err })
 	return errs, longest
 }
 
-func newPair(t *testing.T, addr string, timeout time.Duration) (*Windows, *Incidents) {
+func newPair(t *testing.T, addr string, timeout time.Duration) fleetCalls {
 	t.Helper()
 	client := newClient(t, addr, func(o *redis.Options) { o.Password = password })
-	x, err := NewWindows(WindowSettings{Settings: Settings{Client: client, Prefix: "test:", Timeout: timeout},
-		Collector: "c1", Window: testCfg})
+	set := Settings{Client: client, Prefix: "test:", Timeout: timeout}
+	x, err := NewWindows(WindowSettings{Settings: set, Collector: "c1", Window: testCfg})
 	require.NoError(t, err)
-	inc, err := NewIncidents(IncidentSettings{Settings: Settings{Client: client, Prefix: "test:", Timeout: timeout}})
+	inc, err := NewIncidents(IncidentSettings{Settings: set})
 	require.NoError(t, err)
-	return x, inc
+	base, err := NewBaselines(BaselineSettings{Settings: set})
+	require.NoError(t, err)
+	return fleetCalls{x: x, inc: inc, base: base}
 }
 
 func requirePass(t *testing.T, addr string) {
@@ -67,18 +82,19 @@ func TestRedisDownFailsFastAndRecovers(t *testing.T) {
 	srv := redistest.StartServer(t)
 	requirePass(t, srv.Addr)
 	const timeout = 300 * time.Millisecond
-	x, inc := newPair(t, srv.Addr, timeout)
+	fc := newPair(t, srv.Addr, timeout)
+	x := fc.x
 	w := newWindow(t)
 	w.Record(t0, 2*time.Second)
 
-	errs, _ := calls(t, x, inc, w, t0)
+	errs, _ := calls(t, fc, w, t0)
 	for name, err := range errs {
 		require.NoError(t, err, name)
 	}
 
 	srv.Stop()
 	w.Record(t0, 3*time.Second)
-	errs, longest := calls(t, x, inc, w, t0)
+	errs, longest := calls(t, fc, w, t0)
 	assert.Less(t, longest, timeout+200*time.Millisecond, "each call gives up within its timeout")
 	for name, err := range errs {
 		require.Error(t, err, name)
@@ -95,7 +111,7 @@ func TestRedisDownFailsFastAndRecovers(t *testing.T) {
 	// sub-window whose flush failed is written.
 	again := redistest.StartServerOn(t, srv.Port)
 	requirePass(t, again.Addr)
-	errs, _ = calls(t, x, inc, w, t0)
+	errs, _ = calls(t, fc, w, t0)
 	for name, err := range errs {
 		require.NoError(t, err, name)
 	}
@@ -108,11 +124,12 @@ func TestSlowRedisTimesOut(t *testing.T) {
 	requirePass(t, srv.Addr)
 	proxy := redistest.StartProxy(t, srv.Addr, time.Second)
 	const timeout = 200 * time.Millisecond
-	x, inc := newPair(t, proxy.Addr, timeout)
+	fc := newPair(t, proxy.Addr, timeout)
+	x := fc.x
 	w := newWindow(t)
 	w.Record(t0, 2*time.Second)
 
-	errs, longest := calls(t, x, inc, w, t0)
+	errs, longest := calls(t, fc, w, t0)
 	assert.Less(t, longest, timeout+300*time.Millisecond, "each call gives up within its timeout")
 	for name, err := range errs {
 		require.Error(t, err, name)
