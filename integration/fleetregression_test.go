@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/slowspan/slowspan/alert"
@@ -132,4 +134,72 @@ func TestFleetRegressionEndToEnd(t *testing.T) {
 	}
 	t.Logf("fired: p95 %v -> %v over %d -> %d requests, incident %s", reg.Before.Window.QuantileValue,
 		reg.After.Window.QuantileValue, reg.Before.Window.Count, reg.After.Window.Count, a.Incident.ID)
+}
+
+// TestFleetRegressionAfterARestart: the fleet sees 1.0, then the first
+// requests of 1.1, too few to judge; the first collector with a baseline
+// shares it in Redis. Every collector is then killed and replaced (no
+// storage): the new ones see only 1.1, and still compare it with 1.0, the
+// fleet's figures and exemplar kept in Redis: one regression alert.
+func TestFleetRegressionAfterARestart(t *testing.T) {
+	r := redistest.StartServer(t)
+	start := func(gen string) ([]*fleetMember, []*spanSender) {
+		var fleet []*fleetMember
+		var v11 []*spanSender
+		for i := range fleetCollector {
+			dir := t.TempDir()
+			c := startCollector(t, fleetRegressionConfig(r.Addr, dir, fmt.Sprintf("it-%s-%d", gen, i)))
+			svc := attribute.String("service.name", "fleet-shop")
+			fleet = append(fleet, &fleetMember{c: c, file: alertsFile(dir),
+				s: newSpanSenderWith(t, c, svc, attribute.String("service.version", "1.0"))})
+			v11 = append(v11, newSpanSenderWith(t, c, svc, attribute.String("service.version", "1.1")))
+		}
+		return fleet, v11
+	}
+	first, v11 := start("a")
+	roundRobinRoute(first, "/api/orders", fleetDurations(150, 150*time.Millisecond))
+	for i, m := range first {
+		m.s = v11[i]
+	}
+	roundRobinRoute(first, "/api/orders", fleetDurations(30, 600*time.Millisecond))
+
+	client := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer func() { _ = client.Close() }()
+	deadline := time.Now().Add(alertTimeout)
+	for {
+		keys, err := client.Keys(context.Background(), "it:fleetreg:base:*").Result()
+		if err == nil && len(keys) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no baseline shared in Redis within %s (keys %v, err %v)", alertTimeout, keys, err)
+		}
+		time.Sleep(pollInterval) // poll interval of a bounded wait
+	}
+	for _, m := range first {
+		m.c.kill()
+	}
+	if got := fleetAlerts(t, first); len(got) != 0 {
+		t.Fatalf("alerts before the restart: %v", reasonsOf(got))
+	}
+
+	second, v11 := start("b")
+	for i, m := range second {
+		m.s = v11[i]
+	}
+	roundRobinRoute(second, "/api/orders", fleetDurations(150, 600*time.Millisecond))
+	waitFleet(t, second, "the regression alert", func(as []alert.Alert) bool {
+		return len(byReason(as, alert.ReasonRegression)) > 0
+	})
+	time.Sleep(fleetSettle) // a second firing would show within a few flushes
+	got := fleetAlerts(t, second)
+	if len(got) != 1 || got[0].Regression == nil {
+		t.Fatalf("want exactly one regression alert after the restart, got %v", reasonsOf(got))
+	}
+	before := got[0].Regression.Before
+	if before.Version != "1.0" || before.Window == nil || before.Window.Count != 150 {
+		t.Fatalf("the baseline is %q with figures %+v, want 1.0 over the fleet's 150 requests", before.Version, before.Window)
+	}
+	t.Logf("after the restart: 1.0 p95 %v over %d requests -> 1.1 p95 %v", before.Window.QuantileValue, before.Window.Count,
+		got[0].Regression.After.Window.QuantileValue)
 }

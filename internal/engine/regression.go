@@ -263,7 +263,10 @@ func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, ob
 	if j.base != nil && j.base.version == b.Side.Version && j.base.count >= t.minCount {
 		b = vs.refreshBaseline(j.base.figures)
 	}
-	if j.recordRead && j.record == nil {
+	if j.recordRead && j.record == nil && b.Count >= int64(t.minCount) {
+		// The fleet has none: share this one, once its figures are
+		// enough to compare with (the fleet's, once the tick read
+		// min_count requests of the previous version).
 		j.publish = b
 	}
 	if j.cur.count == 0 || j.cur.count < t.minCount {
