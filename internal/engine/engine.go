@@ -169,12 +169,14 @@ func (e *Engine) MaxPerMinute() int { return e.storm.max }
 func (e *Engine) Keys() int { return e.dedup.Len() }
 
 // SaveState writes the changed dedup state, if it is persisted: suppression
-// counts, which no Commit writes; and the open incidents' running figures,
+// counts, which no Commit writes; the open incidents' running figures,
 // among them when their condition was last true, which decides when they
-// resolve after a restart.
+// resolve after a restart; and, after a deploy, the endpoints' versions, so
+// that a crash does not lose the baseline a new version compares with.
 func (e *Engine) SaveState(ctx context.Context) {
 	e.dedup.Save(ctx)
 	e.saveIncidents(ctx)
+	e.saveChangedVersions(ctx)
 }
 
 // Process runs the stages over every span of td and returns the alerts to

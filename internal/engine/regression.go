@@ -139,6 +139,7 @@ func (e *Engine) newVersion(u window.Updater[keyID, endpoint], id keyID, v *endp
 	}
 	// The worst request kept is of the previous version.
 	ws.dropWorst(v)
+	ws.versionsChanged.Store(true)
 	vs.current, vs.started = strings.Clone(ver), true
 	keep := vs.known[:0]
 	for _, k := range vs.known {

@@ -255,3 +255,38 @@ func TestRegressionBaselineSurvivesARestart(t *testing.T) {
 	require.NotEmpty(t, r.Changes)
 	assert.Contains(t, r.Changes[0].Description, "audit_log")
 }
+
+// A crash after the deploy (no Shutdown): the versions were saved when 1.1
+// arrived, so the baseline survives.
+func TestRegressionBaselineSurvivesACrash(t *testing.T) {
+	storageID := component.MustNewID("disk")
+	host := storagetest.NewStorageHost().WithExtension(storageID, newDisk())
+	cfg := regressionConfig()
+	cfg.Dedup.Storage = &storageID
+	id := component.MustNewID("slowspan")
+	c := &clock{now: t0}
+	var seq uint32
+
+	first := newWindowed(t, cfg, c)
+	require.NoError(t, first.Start(t.Context(), host, component.KindProcessor, id))
+	require.Empty(t, delivered(t, first.Process(t.Context(), versionBatch(first, &seq, c.now, "1.0",
+		versionTraffic{route: "/orders", n: 50, dur: 150 * time.Millisecond, children: []childSpec{ordersQuery}}), 0)))
+	first.SaveState(t.Context())
+	c.advance(time.Minute)
+	require.Empty(t, delivered(t, first.Process(t.Context(), versionBatch(first, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 10, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}}), 0)))
+	first.SaveState(t.Context())
+	// first crashes here.
+
+	c.advance(10 * time.Second)
+	second := newWindowed(t, cfg, c)
+	require.NoError(t, second.Start(t.Context(), host, component.KindProcessor, id))
+	defer func() { require.NoError(t, second.Shutdown(t.Context())) }()
+	got := delivered(t, second.Process(t.Context(), versionBatch(second, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 20, dur: 400 * time.Millisecond, children: []childSpec{ordersQuery, auditQuery}}), 0))
+	require.Len(t, got, 1)
+	r := got[0].Regression
+	require.NotNil(t, r)
+	assert.Equal(t, "1.0", r.Before.Version)
+	require.NotNil(t, r.Before.Breakdown, "the exemplar of 1.0 was saved with the baseline")
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -58,6 +59,9 @@ type windowStage struct {
 	// exemplarBytes estimates the memory of the kept worst requests (under
 	// the set's lock); maxExemplarBytes bounds it.
 	exemplarBytes, maxExemplarBytes int64
+	// versionsChanged is set when an endpoint takes a new version (a new
+	// baseline): the next SaveState writes the versions.
+	versionsChanged atomic.Bool
 }
 
 // keyID identifies a key in the set: a seeded 64-bit hash of the key
@@ -763,6 +767,7 @@ func (e *Engine) closeIncidents(ctx context.Context) error {
 	if err := e.saveVersions(ctx); err != nil {
 		e.logger.Warn("saving the versions failed; regressions compare with the versions seen after the restart", zap.Error(err))
 	}
+	e.windows.versionsChanged.Store(false)
 	client := e.incidentStore
 	e.incidentStore = nil
 	return client.Close(ctx)

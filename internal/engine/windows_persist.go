@@ -182,6 +182,20 @@ func (e *Engine) saveVersions(ctx context.Context) error {
 	return e.incidentStore.Set(ctx, versionsKey, data)
 }
 
+// saveChangedVersions writes the versions when an endpoint took a new
+// version since the last save (at most every SaveState: a deploy, not
+// every span).
+func (e *Engine) saveChangedVersions(ctx context.Context) {
+	ws := e.windows
+	if ws == nil || e.incidentStore == nil || !ws.versionsChanged.Swap(false) {
+		return
+	}
+	if err := e.saveVersions(ctx); err != nil {
+		ws.versionsChanged.Store(true)
+		e.logger.Warn("saving the versions after a new version failed; the next save retries", zap.Error(err))
+	}
+}
+
 // loadVersions reads the versions a previous run saved, for the endpoints
 // still in mode regression; versions over keep_versions are dropped.
 func (e *Engine) loadVersions(ctx context.Context) error {
