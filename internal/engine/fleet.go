@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -43,7 +42,11 @@ type fleetStage struct {
 	client    *redis.Client
 	timeout   time.Duration
 	incidents *fleet.Incidents
-	baselines *fleet.Baselines
+	versions  *fleet.Versions
+	// announced is when this collector last announced each version of an
+	// endpoint (by versionWindowName) to the fleet.
+	announced map[string]time.Time
+	pruned    time.Time
 
 	// tickMu makes ticks one at a time.
 	tickMu sync.Mutex
@@ -136,6 +139,7 @@ func newFleetStage(cfg *Config, logger *zap.Logger) *fleetStage {
 		windows:   make(map[window.Config]*fleet.Windows),
 		confirmed: make(map[alert.Key]string),
 		owned:     make(map[alert.Key]bool),
+		announced: make(map[string]time.Time),
 	}
 }
 
@@ -166,7 +170,7 @@ func (f *fleetStage) start(ctx context.Context) error {
 	if f.incidents, err = fleet.NewIncidents(fleet.IncidentSettings{Settings: set}); err != nil {
 		return err
 	}
-	if f.baselines, err = fleet.NewBaselines(fleet.BaselineSettings{Settings: set}); err != nil {
+	if f.versions, err = fleet.NewVersions(fleet.VersionSettings{Settings: set}); err != nil {
 		return err
 	}
 	if err := f.incidents.LoadScripts(ctx); err != nil {
@@ -242,70 +246,20 @@ type fleetKey struct {
 	trig      int
 	threshold time.Duration
 	open      bool
-	// cur and base are, in mode regression, the current and baseline
-	// versions, whose windows are read instead of the key's (base empty:
-	// no baseline yet; cur empty: no version yet, nothing to read).
-	cur, base  string
-	regression bool
+	// regression: the key's trigger is in mode regression, and what the
+	// tick reads of its versions (see fleetRegressionKey).
+	regression *fleetRegressionKey
 }
 
 // judgement is a key's condition and figures over the fleet's window; in
 // mode regression, its versions' windows instead, which evaluate compares
-// (judgeSharedRegression) with the endpoint's versions at hand.
+// (judgeSharedRegression) with the fleet's baseline.
 type judgement struct {
 	obs     incident.Observation // True and Figure
 	figures alert.WindowFigures
-	cur     *versionFigures
-	base    *versionFigures
-	// record is the fleet's baseline of the current version (nil: none,
-	// or not read); recordRead is set when it was read. publish is set by
-	// judgeSharedRegression to the baseline to create when the fleet has
-	// none; ttl is the trigger's max_age.
-	record     *versionBaseline
-	recordRead bool
-	publish    *versionBaseline
-	ttl        time.Duration
-}
-
-// versionFigures are a version's window over the fleet.
-type versionFigures struct {
-	version  string
-	count    uint64
-	quantile time.Duration
-	figures  alert.WindowFigures
-}
-
-// versionWindowName is the name under which the fleet shares the window
-// of version ver of key: unlike the endpoints' names, it has a NUL byte,
-// which no key's hash has.
-func versionWindowName(key alert.Key, ver string) string {
-	return key.Hash() + "\x00version\x00" + ver
-}
-
-// fleetVersions fills k's versions (mode regression) and stages the
-// windows of v's known versions (under the set's lock).
-func (e *Engine) fleetVersions(u window.Updater[keyID, endpoint], id keyID, v *endpoint, k *fleetKey, fw *fleet.Windows, now time.Time) {
-	ws := e.windows
-	if ws.triggers[v.trig].regression == nil {
-		return
-	}
-	k.regression = true
-	vs := v.versions
-	if vs == nil || !vs.started {
-		return
-	}
-	k.cur = vs.current
-	if vs.baseline != nil {
-		k.base = vs.baseline.Side.Version
-	}
-	if fw == nil {
-		return
-	}
-	for _, kv := range vs.known {
-		if _, vw, ok := u.Lookup(versionID(id, maphash.String(ws.seed, kv.Name))); ok && vw.Shaped() {
-			fw.Stage(versionWindowName(v.key, kv.Name), vw, now)
-		}
-	}
+	// regression: the fleet's windows of the current and baseline
+	// versions, and its baseline (mode regression).
+	regression *sharedRegression
 }
 
 // fleetEvaluate is evaluateDue in fleet mode: it stages the keys recorded
@@ -341,7 +295,7 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 					fw.Stage(v.key.Hash(), w, now)
 				}
 			}
-			e.fleetVersions(u, id, v, &k, fw, now)
+			e.stageVersions(u, id, v, &k, fw, now)
 			keys = append(keys, k)
 			return true
 		})
@@ -353,7 +307,7 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 			id := ws.id(k)
 			if v, w, ok := u.Lookup(id); ok && v.kept && ws.triggers[v.trig].windowed() {
 				fk.shape, fk.trig, fk.threshold = w.Config(), v.trig, v.threshold
-				e.fleetVersions(u, id, v, &fk, nil, now)
+				e.stageVersions(u, id, v, &fk, nil, now)
 			}
 			keys = append(keys, fk)
 		}
@@ -369,9 +323,10 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 		return e.evaluate(plain, now, nil)
 	}
 	ctx := context.Background()
-	merged, err := e.fleetRead(ctx, keys, now, stageErr)
+	err := e.fleetVersions(ctx, keys, now)
+	var merged map[alert.Key]*judgement
 	if err == nil {
-		err = e.fleetBaselines(ctx, keys, merged)
+		merged, err = e.fleetRead(ctx, keys, now, stageErr)
 	}
 	var incs []fleet.Incident
 	var known []bool
@@ -413,58 +368,6 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	}
 	f.recovered()
 	return out
-}
-
-// fleetBaselines reads the fleet's baseline of the current version of each
-// regression key read, into its judgement.
-func (e *Engine) fleetBaselines(ctx context.Context, keys []fleetKey, merged map[alert.Key]*judgement) error {
-	f := e.windows.fleet
-	var names []string
-	var js []*judgement
-	for i := range keys {
-		k := &keys[i]
-		j := merged[k.key]
-		if !k.regression || k.cur == "" || j == nil || j.cur == nil {
-			continue
-		}
-		names = append(names, versionWindowName(k.key, k.cur))
-		js = append(js, j)
-		j.ttl = e.windows.triggers[k.trig].regression.maxAge
-	}
-	vals, err := f.baselines.GetMany(ctx, names)
-	if err != nil {
-		return err
-	}
-	for i, v := range vals {
-		js[i].recordRead = true
-		if v != nil {
-			js[i].record = decodeBaseline(v)
-		}
-	}
-	return nil
-}
-
-// fleetPublish creates the fleet's baseline of the keys whose judgement
-// has one to publish (the fleet had none): the first collector to create
-// it sets it for all.
-func (e *Engine) fleetPublish(ctx context.Context, keys []fleetKey, merged map[alert.Key]*judgement) error {
-	f := e.windows.fleet
-	var bs []fleet.Baseline
-	for i := range keys {
-		k := &keys[i]
-		j := merged[k.key]
-		if j == nil || j.publish == nil || j.ttl <= 0 {
-			continue
-		}
-		data, err := encodeBaseline(j.publish, fleet.DefaultMaxBaselineBytes)
-		if err != nil {
-			f.logger.Debug("a baseline could not be shared", zap.String("endpoint", k.key.String()), zap.Error(err))
-			continue
-		}
-		bs = append(bs, fleet.Baseline{Name: versionWindowName(k.key, k.cur), Value: data, TTL: j.ttl})
-	}
-	_, err := f.baselines.Create(ctx, bs)
-	return err
 }
 
 func hashes(keys []alert.Key) []string {
@@ -537,14 +440,14 @@ func (e *Engine) fleetRead(ctx context.Context, keys []fleetKey, now time.Time, 
 	byShape := make(map[window.Config][]read)
 	for i := range keys {
 		k := &keys[i]
-		switch {
+		switch r := k.regression; {
 		case k.shape == (window.Config{}):
-		case !k.regression:
+		case r == nil:
 			byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowOwn, name: k.key.Hash()})
-		case k.cur != "":
-			byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowCur, name: versionWindowName(k.key, k.cur)})
-			if k.base != "" {
-				byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowBase, name: versionWindowName(k.key, k.base)})
+		case r.read:
+			byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowCur, name: versionWindowName(k.key, r.cur)})
+			if r.base != "" {
+				byShape[k.shape] = append(byShape[k.shape], read{key: i, part: windowBase, name: versionWindowName(k.key, r.base)})
 			}
 		}
 	}
@@ -566,6 +469,9 @@ func (e *Engine) fleetRead(ctx context.Context, keys []fleetKey, now time.Time, 
 			jd := out[k.key]
 			if jd == nil {
 				jd = &judgement{}
+				if r := k.regression; r != nil {
+					jd.regression = &sharedRegression{record: r.record, recordRead: r.recordRead, ttl: r.ttl}
+				}
 				out[k.key] = jd
 			}
 			switch r.part {
@@ -575,15 +481,15 @@ func (e *Engine) fleetRead(ctx context.Context, keys []fleetKey, now time.Time, 
 					jd.figures = figures(t, k.threshold, w, now, &h)
 				}
 			case windowCur, windowBase:
-				vf := &versionFigures{version: k.cur, count: w.Count(now)}
+				vf := &versionFigures{version: k.regression.cur, count: w.Count(now)}
 				if vf.count > 0 {
 					vf.quantile = w.Quantile(now, t.quantile)
 					vf.figures = figures(t, k.threshold, w, now, &h)
 				}
 				if r.part == windowBase {
-					vf.version, jd.base = k.base, vf
+					vf.version, jd.regression.base = k.regression.base, vf
 				} else {
-					jd.cur, jd.figures = vf, vf.figures
+					jd.regression.cur, jd.figures = vf, vf.figures
 				}
 			}
 		})

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"hash/maphash"
 	"strings"
 	"time"
@@ -236,44 +235,7 @@ func (e *Engine) judgeRegression(u window.Updater[keyID, endpoint], id keyID, v 
 		var h window.Histogram
 		vs.refreshBaseline(figures(t, v.threshold, bw, now, &h))
 	}
-	return w, vs.compare(t, w.Quantile(now, t.quantile), open, obs)
-}
-
-// judgeSharedRegression is judgeRegression on the fleet's windows of the
-// versions (fleet.enabled), read by the tick: the baseline's figures are
-// refreshed from the fleet's window of its version while that holds
-// min_count requests, which this collector's share alone may never.
-func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, obs *incident.Observation,
-	j *judgement) *alert.Regression {
-	obs.Reason = alert.ReasonRegression
-	vs := v.versions
-	if vs == nil || !vs.started || j.cur == nil || j.cur.version != vs.current {
-		return nil // a new version since the tick read: judged at the next
-	}
-	if rec := j.record; rec != nil && rec.Side.Version != vs.current &&
-		(vs.baseline == nil || vs.baseline.Side.Version != rec.Side.Version) {
-		// The fleet compares this version with rec: so does this
-		// collector (one that started after the deploy never saw the
-		// previous version).
-		vs.adopt(rec, t, now)
-	}
-	b := vs.comparable(t, now)
-	if b == nil {
-		return nil
-	}
-	if j.base != nil && j.base.version == b.Side.Version && j.base.count >= t.minCount {
-		b = vs.refreshBaseline(j.base.figures)
-	}
-	if j.recordRead && j.record == nil && b.Count >= int64(t.minCount) {
-		// The fleet has none: share this one, once its figures are
-		// enough to compare with (the fleet's, once the tick read
-		// min_count requests of the previous version).
-		j.publish = b
-	}
-	if j.cur.count == 0 || j.cur.count < t.minCount {
-		return nil
-	}
-	return vs.compare(t, j.cur.quantile, open, obs)
+	return w, compareVersions(t, vs.baseline, vs.current, w.Quantile(now, t.quantile), open, obs)
 }
 
 // adopt makes b the baseline, its version known (seen now, as the fleet
@@ -297,41 +259,6 @@ func (vs *versions) adopt(b *versionBaseline, t *trigger, now time.Time) {
 	}
 }
 
-// encodeBaseline is b as the fleet shares it, at most maxBytes: the side
-// of the alert contract (its figures and exemplar), without its CPU stacks
-// and then its breakdown when too large.
-func encodeBaseline(b *versionBaseline, maxBytes int) ([]byte, error) {
-	side := b.Side
-	for {
-		data, err := alert.MarshalVersionSide(side)
-		if err != nil || len(data) <= maxBytes {
-			return data, err
-		}
-		switch {
-		case len(side.Stacks) > 0:
-			side.Stacks = nil
-		case side.Breakdown != nil:
-			side.Breakdown = nil
-		default:
-			return nil, fmt.Errorf("a baseline of %d bytes without its exemplar is over the %d allowed", len(data), maxBytes)
-		}
-	}
-}
-
-// decodeBaseline reads a baseline the fleet shares (any collector, or
-// anyone with access to Redis, wrote it): nil when it does not decode.
-func decodeBaseline(data []byte) *versionBaseline {
-	side, err := alert.UnmarshalVersionSide(data)
-	if err != nil {
-		return nil
-	}
-	b := &versionBaseline{Side: side}
-	if w := side.Window; w != nil {
-		b.Quantile, b.Count = max(w.QuantileValue, 0), max(w.Count, 0)
-	}
-	return b
-}
-
 // comparable is the baseline to compare the current version with, nil
 // when there is none, or it was last seen more than max_age ago.
 func (vs *versions) comparable(t *trigger, now time.Time) *versionBaseline {
@@ -350,12 +277,11 @@ func (vs *versions) refreshBaseline(f alert.WindowFigures) *versionBaseline {
 	return &nb
 }
 
-// compare fills obs with the condition for the current version's quantile
-// q against the baseline, and returns the regression the alert would
-// carry; nil while the baseline has fewer than min_count requests (with
-// fleet-wide windows, before a tick read the fleet's).
-func (vs *versions) compare(t *trigger, q time.Duration, open bool, obs *incident.Observation) *alert.Regression {
-	b := vs.baseline
+// compareVersions fills obs with the condition for the current version
+// cur, whose quantile is q, against baseline b, and returns the regression
+// the alert would carry; nil while b has fewer than min_count requests
+// (with fleet-wide windows, before a tick read the fleet's).
+func compareVersions(t *trigger, b *versionBaseline, cur string, q time.Duration, open bool, obs *incident.Observation) *alert.Regression {
 	if b == nil || b.Count < int64(t.minCount) {
 		return nil
 	}
@@ -364,7 +290,12 @@ func (vs *versions) compare(t *trigger, q time.Duration, open bool, obs *inciden
 	if obs.True || open {
 		obs.Figure.Duration = q
 	}
-	return &alert.Regression{Before: b.Side, After: alert.VersionSide{Version: vs.current}}
+	return &alert.Regression{Before: b.Side, After: alert.VersionSide{Version: cur}}
+}
+
+// isCurrent reports whether ver is the endpoint's current version here.
+func (vs *versions) isCurrent(ver string) bool {
+	return vs != nil && vs.started && vs.current == ver
 }
 
 // seen is when version name was last seen; the zero time when it is no

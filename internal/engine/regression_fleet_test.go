@@ -215,3 +215,52 @@ func TestAdoptedBaselineIsKnown(t *testing.T) {
 		"before the current one, within keep_versions")
 	assert.NotNil(t, vs.comparable(tr, t0.Add(2*time.Minute)), "not pruned as unknown")
 }
+
+// A rollout where one collector's apps are all still on 1.0 (their
+// connections are pinned to it): it judges the fleet's current version,
+// 1.1, against the fleet's baseline, as the other collector does, so it
+// never resolves the incident the fleet opened, however long it sees only
+// 1.0. When the fleet's 1.1 is fast again, the incident resolves once.
+func TestFleetRegressionACollectorOnTheOldVersionAgrees(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := &clock{now: t0}
+	es := startRegressionFleet(t, srv.Addr, 2, 60, c)
+	a, b := es[0], es[1]
+	var seq uint32
+	send := func(e *Engine, ver string, n int, dur time.Duration) []alert.Alert {
+		return delivered(t, e.Process(t.Context(), versionBatch(e, &seq, c.now, ver,
+			versionTraffic{route: "/orders", n: n, dur: dur, children: []childSpec{ordersQuery}}), 0))
+	}
+	var got []alert.Alert
+	got = append(got, send(a, "1.0", 40, 150*time.Millisecond)...)
+	got = append(got, send(b, "1.0", 40, 150*time.Millisecond)...)
+	c.advance(5 * time.Second)
+	got = append(got, tick(t, es, c)...)
+	got = append(got, send(a, "1.1", 80, 400*time.Millisecond)...)
+	for range 3 {
+		c.advance(5 * time.Second)
+		got = append(got, send(b, "1.0", 10, 150*time.Millisecond)...)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Equal(t, []alert.Reason{alert.ReasonRegression}, reasonsOf(got))
+	assert.Equal(t, "1.1", got[0].Regression.After.Version)
+
+	// Three resolve_after periods: a slow 1.1 on a, only 1.0 on b.
+	got = nil
+	for end := c.now.Add(3 * defaultResolveAfter); c.now.Before(end); {
+		c.advance(10 * time.Second)
+		got = append(got, send(a, "1.1", 20, 400*time.Millisecond)...)
+		got = append(got, send(b, "1.0", 20, 150*time.Millisecond)...)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Empty(t, reasonsOf(got), "no collector resolves a regression the fleet still sees")
+
+	// 1.1 fast again: resolved once.
+	for end := c.now.Add(3 * defaultResolveAfter); c.now.Before(end); {
+		c.advance(10 * time.Second)
+		got = append(got, send(a, "1.1", 20, 150*time.Millisecond)...)
+		got = append(got, send(b, "1.0", 20, 150*time.Millisecond)...)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Equal(t, []alert.Reason{alert.ReasonResolved}, reasonsOf(got))
+}

@@ -432,7 +432,7 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 				v.slow = 0
 				switch j := shared[key]; {
 				case j != nil && t.regression != nil:
-					reg = judgeSharedRegression(v, t, now, ws.tracker.IsOpen(key), &obs, j)
+					reg = judgeSharedRegression(v, t, now, ws.tracker.IsOpen(key), &obs, j.regression)
 				case j != nil:
 					obs.True, obs.Figure = j.obs.True, j.obs.Figure
 				case t.regression != nil:
@@ -463,7 +463,11 @@ func (e *Engine) evaluate(keys []alert.Key, now time.Time, shared map[alert.Key]
 			} else if w != nil {
 				r.figures = figures(t, v.threshold, w, now, &h)
 			}
-			if t != nil && ev.Reason != alert.ReasonResolved && v.worst != nil && now.Sub(v.worstAt) < t.over {
+			// A regression alert's request is of the version it judged:
+			// with fleet-wide windows, the fleet's current version, maybe
+			// not this collector's.
+			ofVersion := reg == nil || v.versions.isCurrent(reg.After.Version)
+			if t != nil && ev.Reason != alert.ReasonResolved && ofVersion && v.worst != nil && now.Sub(v.worstAt) < t.over {
 				r.worst = v.worst
 				ws.exemplarBytes -= v.worst.bytes
 				v.worst = nil

@@ -3,7 +3,7 @@
 // so that behind a load balancer each collector judges an endpoint on all
 // of its requests rather than on its own 1/N, and the incidents they open
 // (Incidents), so that exactly one collector emits each transition, and the
-// regression trigger's baselines (Baselines). It only
+// regression trigger's current versions and baselines (Versions). It only
 // provides the primitives: every call is one round trip bounded by a
 // timeout, and returns an error when Redis is down or slow, for the caller
 // to fall back to its local windows and state.
@@ -90,21 +90,32 @@
 // day by default): an open incident stays while any collector judges its
 // endpoint, a resolved one a day after the last collector did.
 //
-// # Baselines
+// # Versions
 //
 // The regression trigger compares an endpoint's current version with a
-// baseline, the previous version. Every collector must compare with the
-// same one (or they disagree on the incident), including a collector that
-// started after the deploy and never saw the previous version. Baselines
-// keeps one value per name, <prefix>base:<keyhash> (the name is the
-// endpoint's and its current version's), created with SET NX by the first
-// collector that has a baseline for it and read by all, never overwritten;
-// it expires with its TTL (the trigger's max_age). The value is the
-// previous version's side of the alert contract (figures and exemplar, a
-// few KB; at most MaxBytes, 256 KB by default, past which the exemplar's
-// CPU stacks and then its breakdown are left out), decoded with the
-// contract's bounds, since anyone with access to Redis may have written
-// it.
+// baseline, the previous version. Every collector must judge the same
+// version against the same baseline, or they disagree on the incident: a
+// collector whose apps are all still on the old version during a rollout
+// would resolve what the others opened, and one started after the deploy
+// never saw the previous version. Versions keeps both for the fleet:
+//
+//	key    <prefix>vers:<keyhash>            (the endpoint's)
+//	type   sorted set: version -> when the fleet first saw it (Unix ms)
+//	write  ZADD NX by each collector that sees a version (again hourly),
+//	       the oldest beyond Keep (16) dropped, PEXPIRE max_age
+//	read   ZREVRANGE 0 0: the current version, the one first seen last
+//
+//	key    <prefix>base:<keyhash>            (the endpoint's and version's)
+//	value  the previous version's side of the alert contract: figures and
+//	       exemplar, a few KB, at most MaxBytes (256 KB; past it the CPU
+//	       stacks, then the breakdown, are left out)
+//	write  SET NX PX max_age by the first collector that has a baseline
+//	       for the version with min_count requests; never overwritten
+//
+// A value is decoded with the contract's bounds, since anyone with access
+// to Redis may have written it. Per tick with regression endpoints: one
+// round trip for the current versions, one for their baselines, and one
+// more when there is something to announce or create (after a deploy).
 //
 // # Failures
 //

@@ -19,7 +19,7 @@ const password = "s3cret-fleet-password"
 type fleetCalls struct {
 	x    *Windows
 	inc  *Incidents
-	base *Baselines
+	vers *Versions
 }
 
 // calls runs every call of Windows, Incidents and Baselines once and
@@ -51,11 +51,13 @@ func calls(t *testing.T, fc fleetCalls, w *window.Window, now time.Time) (map[st
 	run("resolve", func() error { _, err := inc.Resolve(ctx, "GET /a", id, now); return err })
 	run("get", func() error { _, _, err := inc.Get(ctx, "GET /a"); return err })
 	run("load", func() error { return inc.LoadScripts(ctx) })
-	run("create baseline", func() error {
-		_, err := fc.base.Create(ctx, []Baseline{{Name: "GET /a", Value: []byte("{}"), TTL: time.Hour}})
+	run("publish versions", func() error {
+		_, err := fc.vers.Publish(ctx, []Seen{{Endpoint: "GET /a", Version: "1.1", At: now, TTL: time.Hour}},
+			[]Baseline{{Name: "GET /a 1.1", Value: []byte("{}"), TTL: time.Hour}})
 		return err
 	})
-	run("get baselines", func() error { _, err := fc.base.GetMany(ctx, []string{"GET /a"}); return err })
+	run("latest version", func() error { _, _, err := fc.vers.Latest(ctx, []string{"GET /a"}); return err })
+	run("baselines", func() error { _, err := fc.vers.Baselines(ctx, []string{"GET /a 1.1"}); return err })
 	return errs, longest
 }
 
@@ -67,9 +69,9 @@ func newPair(t *testing.T, addr string, timeout time.Duration) fleetCalls {
 	require.NoError(t, err)
 	inc, err := NewIncidents(IncidentSettings{Settings: set})
 	require.NoError(t, err)
-	base, err := NewBaselines(BaselineSettings{Settings: set})
+	vers, err := NewVersions(VersionSettings{Settings: set})
 	require.NoError(t, err)
-	return fleetCalls{x: x, inc: inc, base: base}
+	return fleetCalls{x: x, inc: inc, vers: vers}
 }
 
 func requirePass(t *testing.T, addr string) {

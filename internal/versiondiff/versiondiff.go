@@ -45,11 +45,17 @@ const (
 // time (their total when busy is unknown) changed, appeared or
 // disappeared, and functions whose self CPU time did; by impact (the
 // absolute change) largest first, at most alert.MaxChanges, changes under
-// the noise floor left out.
+// the noise floor left out. Only what both sides know is compared: child
+// groups when both have a breakdown, functions when both have CPU stacks
+// (a side without its exemplar's profile is unknown, not idle).
 func Compare(before, after alert.VersionSide) []alert.Change {
 	var out []alert.Change
-	out = append(out, diff(alert.ChangeChild, groups(before.Breakdown), groups(after.Breakdown))...)
-	out = append(out, diff(alert.ChangeFunction, selfTimes(before), selfTimes(after))...)
+	if before.Breakdown != nil && after.Breakdown != nil {
+		out = append(out, diff(alert.ChangeChild, groups(before.Breakdown), groups(after.Breakdown))...)
+	}
+	if len(before.Stacks) > 0 && len(after.Stacks) > 0 {
+		out = append(out, diff(alert.ChangeFunction, selfTimes(before), selfTimes(after))...)
+	}
 	slices.SortFunc(out, func(a, b alert.Change) int {
 		if c := cmp.Compare(abs(b.Delta()), abs(a.Delta())); c != 0 {
 			return c

@@ -101,6 +101,18 @@ func TestCompare(t *testing.T) {
 			after:  alert.VersionSide{Version: "2"},
 		},
 		{
+			name:   "an unknown side is not an idle one: the after side without an exemplar",
+			before: before,
+			after:  alert.VersionSide{Version: "1.5.0"},
+		},
+		{
+			name:   "without the after side's profile, only the child groups compare",
+			before: before,
+			after:  side("1.5.0", 0, nil, group(orders, 1, 80*ms), group(items, 1, 30*ms), group(audit, 1, 1100*ms)),
+			want:   []alert.Change{{Kind: alert.ChangeChild, Description: audit, After: 1100 * ms, CountAfter: 1, New: true}},
+			top:    "+1.10 s " + audit,
+		},
+		{
 			name:   "groups without a description match by kind and name",
 			before: side("1", 0, nil, alert.ChildGroup{Kind: "internal", Name: "render", Count: 1, Total: 10 * ms}),
 			after:  side("2", 0, nil, alert.ChildGroup{Kind: "internal", Name: "render", Count: 1, Total: 90 * ms}, alert.ChildGroup{Kind: "client", Name: "render", Count: 1, Total: 10 * ms}),

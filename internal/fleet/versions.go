@@ -1,0 +1,189 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// VersionSettings configure Versions.
+type VersionSettings struct {
+	Settings
+	// MaxBytes bounds a baseline (default DefaultMaxBaselineBytes):
+	// Publish refuses a larger one, Baselines skips one (another
+	// collector, or anyone with access to Redis, may have written it).
+	MaxBytes int
+	// Keep is how many versions of an endpoint are remembered (default
+	// DefaultKeepVersions): the first seen are forgotten first.
+	Keep int
+}
+
+// Defaults of VersionSettings.
+const (
+	DefaultMaxBaselineBytes = 256 << 10
+	DefaultKeepVersions     = 16
+)
+
+// Versions keeps, for the regression trigger, what the fleet knows of the
+// versions of each endpoint, so that every collector judges the same
+// version against the same baseline: one that sees only the old version's
+// requests during a rollout, or started after the deploy, too.
+//
+//   - Which version is current: each collector announces the versions it
+//     sees; the first announcement of a version sets when the fleet first
+//     saw it, and the current version is the one first seen last
+//     (Latest). A rollback to an older version leaves the newer one
+//     current, as on one collector.
+//   - The baseline of each current version (the previous version's
+//     figures and exemplar): set by the first collector that has one,
+//     read by all (Baselines), never overwritten; it expires with its TTL.
+//
+// It is safe for concurrent use.
+type Versions struct {
+	conn
+	maxBytes int
+	keep     int64
+}
+
+// NewVersions returns Versions kept through s.Client.
+func NewVersions(s VersionSettings) (*Versions, error) {
+	c, err := newConn(s.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if s.MaxBytes <= 0 {
+		s.MaxBytes = DefaultMaxBaselineBytes
+	}
+	if s.Keep <= 0 {
+		s.Keep = DefaultKeepVersions
+	}
+	return &Versions{conn: c, maxBytes: s.MaxBytes, keep: int64(s.Keep)}, nil
+}
+
+// seenKey is the sorted set of an endpoint's versions, scored by when the
+// fleet first saw each (Unix ms); baselineKey the baseline of a name.
+func (x *Versions) seenKey(endpoint string) string { return x.prefix + "vers:" + KeyHash(endpoint) }
+func (x *Versions) baselineKey(name string) string { return x.prefix + "base:" + KeyHash(name) }
+
+// Latest reads the current version of each endpoint (the one the fleet
+// first saw last; ties go to the greater name) in one round trip bounded
+// by the timeout; known[i] is false when no version of endpoints[i] was
+// announced (or they expired).
+func (x *Versions) Latest(ctx context.Context, endpoints []string) (latest []string, known []bool, err error) {
+	if len(endpoints) == 0 {
+		return nil, nil, nil
+	}
+	callCtx, cancel := x.callCtx(ctx)
+	defer cancel()
+	pipe := x.client.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, len(endpoints))
+	for i, ep := range endpoints {
+		cmds[i] = pipe.ZRevRangeWithScores(callCtx, x.seenKey(ep), 0, 0)
+	}
+	if _, err := pipe.Exec(callCtx); err != nil {
+		return nil, nil, x.fail(ctx, fmt.Sprintf("reading the versions of %d endpoints", len(endpoints)), err)
+	}
+	latest, known = make([]string, len(endpoints)), make([]bool, len(endpoints))
+	for i, c := range cmds {
+		if z := c.Val(); len(z) == 1 {
+			if m, ok := z[0].Member.(string); ok {
+				latest[i], known[i] = m, true
+			}
+		}
+	}
+	return latest, known, nil
+}
+
+// Baselines reads the baselines of names in one round trip bounded by the
+// timeout; one not set (or over MaxBytes) is nil.
+func (x *Versions) Baselines(ctx context.Context, names []string) ([][]byte, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	callCtx, cancel := x.callCtx(ctx)
+	defer cancel()
+	pipe := x.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.Get(callCtx, x.baselineKey(n))
+	}
+	if _, err := pipe.Exec(callCtx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, x.fail(ctx, fmt.Sprintf("reading the baselines of %d endpoints", len(names)), err)
+	}
+	out := make([][]byte, len(names))
+	for i, c := range cmds {
+		if v, err := c.Bytes(); err == nil && len(v) <= x.maxBytes {
+			out[i] = v
+		}
+	}
+	return out, nil
+}
+
+// Seen is a version of an endpoint a collector saw.
+type Seen struct {
+	Endpoint, Version string
+	// At is when; it only counts if the fleet had not seen the version.
+	At time.Time
+	// TTL is how long the endpoint's versions are kept after the last
+	// announcement (at least a millisecond).
+	TTL time.Duration
+}
+
+// Baseline is a baseline to create: Value for Name, kept for TTL (at least
+// a millisecond).
+type Baseline struct {
+	Name  string
+	Value []byte
+	TTL   time.Duration
+}
+
+// Publish announces the versions seen (ZADD NX: the first announcement of
+// a version sets when the fleet saw it; the oldest beyond Keep are
+// dropped) and creates each baseline whose name has none yet (SET NX), in
+// one round trip bounded by the timeout. It reports which baselines it
+// set: of concurrent creations of one name, one sets the value and the
+// others read it. A baseline over MaxBytes, or a TTL under a millisecond,
+// is an error, and nothing is written.
+func (x *Versions) Publish(ctx context.Context, seen []Seen, bs []Baseline) ([]bool, error) {
+	if len(seen) == 0 && len(bs) == 0 {
+		return nil, nil
+	}
+	for _, s := range seen {
+		if s.TTL < time.Millisecond {
+			return nil, fmt.Errorf("fleet: the TTL %v of the versions of an endpoint is below a millisecond", s.TTL)
+		}
+	}
+	for _, b := range bs {
+		if len(b.Value) > x.maxBytes {
+			return nil, fmt.Errorf("fleet: a baseline of %d bytes is over the %d allowed", len(b.Value), x.maxBytes)
+		}
+		if b.TTL < time.Millisecond {
+			return nil, fmt.Errorf("fleet: a baseline's TTL %v is below a millisecond", b.TTL)
+		}
+	}
+	callCtx, cancel := x.callCtx(ctx)
+	defer cancel()
+	pipe := x.client.Pipeline()
+	for _, s := range seen {
+		k := x.seenKey(s.Endpoint)
+		pipe.ZAddNX(callCtx, k, redis.Z{Score: float64(s.At.UnixMilli()), Member: s.Version})
+		pipe.ZRemRangeByRank(callCtx, k, 0, -x.keep-1)
+		pipe.PExpire(callCtx, k, s.TTL)
+	}
+	cmds := make([]*redis.BoolCmd, len(bs))
+	for i, b := range bs {
+		cmds[i] = pipe.SetNX(callCtx, x.baselineKey(b.Name), b.Value, b.TTL)
+	}
+	if _, err := pipe.Exec(callCtx); err != nil {
+		return nil, x.fail(ctx, "publishing "+strconv.Itoa(len(seen))+" versions and "+strconv.Itoa(len(bs))+" baselines", err)
+	}
+	out := make([]bool, len(bs))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
