@@ -102,7 +102,6 @@ func TestRegressionAfterADeploy(t *testing.T) {
 		drive(v10, p, 30)
 	}
 	v10.flush()
-	time.Sleep(2 * time.Second) // the exemplars are kept
 	v10.stop()
 	assert.Empty(t, readAlerts(t, file), "a first version compares with nothing")
 
