@@ -68,6 +68,8 @@ type fleetStage struct {
 	refusedMu sync.Mutex
 	refusals  map[alert.Key]refusal
 
+	damagedLogged bool
+
 	failing bool
 	retryAt time.Time
 	backoff time.Duration
@@ -291,7 +293,9 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 				var err error
 				if fw, err = f.windowsFor(shape); err != nil {
 					stageErr = err
-				} else {
+				} else if ws.triggers[v.trig].regression == nil {
+					// A regression key is judged on its versions' windows
+					// only (stageVersions).
 					fw.Stage(v.key.Hash(), w, now)
 				}
 			}
@@ -387,6 +391,10 @@ func (e *Engine) fleetSync(k *fleetKey, inc fleet.Incident, known bool, now time
 	local, open := ws.tracker.Incident(k.key)
 	switch {
 	case !known:
+		// Redis lost an incident it held (a restart without persistence
+		// between two ticks, which no call saw fail): claimed again by
+		// fleetReconcile, so that its resolution is claimed, and sent.
+		delete(f.confirmed, k.key)
 	case inc.Open && open:
 		if local.ID != inc.ID {
 			ws.tracker.Adopt(k.key, inc.ID)
@@ -470,7 +478,7 @@ func (e *Engine) fleetRead(ctx context.Context, keys []fleetKey, now time.Time, 
 			if jd == nil {
 				jd = &judgement{}
 				if r := k.regression; r != nil {
-					jd.regression = &sharedRegression{record: r.record, recordRead: r.recordRead, ttl: r.ttl}
+					jd.regression = &sharedRegression{record: r.record, recordRead: r.recordRead, damaged: r.damaged, ttl: r.ttl}
 				}
 				out[k.key] = jd
 			}

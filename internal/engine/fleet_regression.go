@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"time"
@@ -40,18 +41,23 @@ type fleetRegressionKey struct {
 	// localBase are its current version and its baseline's version.
 	started          bool
 	local, localBase string
-	// seen are the versions to announce, and their names.
-	seen      []fleet.Seen
-	seenNames []string
+	// seen are the versions to announce, and their names; knownNames
+	// the names of all the versions known here.
+	seen       []fleet.Seen
+	seenNames  []string
+	knownNames []string
 	// cur and base are the versions whose windows are read, when read is
 	// set: the fleet's current version (this collector's when the fleet
 	// knows none) and its baseline's (empty: none).
 	cur, base string
 	read      bool
 	// record is the fleet's baseline of cur (nil: none, or damaged);
-	// recordRead is set when it was read. ttl is the trigger's max_age.
+	// recordRead is set when it was read, damaged when one was there but
+	// did not decode (then none is created: it expires with its TTL).
+	// ttl is the trigger's max_age.
 	record     *versionBaseline
 	recordRead bool
+	damaged    bool
 	ttl        time.Duration
 }
 
@@ -60,6 +66,7 @@ type sharedRegression struct {
 	cur, base  *versionFigures
 	record     *versionBaseline
 	recordRead bool
+	damaged    bool
 	ttl        time.Duration
 	// publish is set by judgeSharedRegression to the baseline this
 	// collector creates for the fleet, which has none.
@@ -106,12 +113,13 @@ func (e *Engine) stageVersions(u window.Updater[keyID, endpoint], id keyID, v *e
 	}
 	for i, kv := range vs.known {
 		name := versionWindowName(v.key, kv.Name)
+		r.knownNames = append(r.knownNames, name)
 		if fw != nil {
 			if _, vw, ok := u.Lookup(versionID(id, maphash.String(ws.seed, kv.Name))); ok && vw.Shaped() {
 				fw.Stage(name, vw, now)
 			}
 		}
-		if at, ok := f.announced[name]; !ok || now.Sub(at) >= reannounceEvery {
+		if at, ok := f.announced[name]; !ok || now.Sub(at) >= min(reannounceEvery, t.regression.maxAge/4) {
 			// Known in the order first seen, the current one last: a
 			// millisecond apart, so that the fleet orders them so too if
 			// it knows none of them.
@@ -128,7 +136,7 @@ func (e *Engine) stageVersions(u window.Updater[keyID, endpoint], id keyID, v *e
 func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Time) error {
 	f := e.windows.fleet
 	var seen []fleet.Seen
-	var endpoints []string
+	var endpoints []fleet.Endpoint
 	var idx []int
 	for i := range keys {
 		r := keys[i].regression
@@ -136,7 +144,7 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 			continue
 		}
 		seen = append(seen, r.seen...)
-		endpoints = append(endpoints, keys[i].key.Hash())
+		endpoints = append(endpoints, fleet.Endpoint{Name: keys[i].key.Hash(), TTL: r.ttl})
 		idx = append(idx, i)
 	}
 	if len(seen) > 0 {
@@ -155,23 +163,38 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 		return err
 	}
 	names := make([]string, 0, len(idx))
+	read := idx[:0:0]
 	for j, i := range idx {
 		r := keys[i].regression
 		r.cur, r.read = r.local, r.started
-		if known[j] {
+		switch {
+		case known[j]:
 			r.cur, r.read = latest[j], true
+		case r.started:
+			// Redis lost the fleet's versions (a restart without
+			// persistence): announced again at the next tick, judged on
+			// this collector's current version meanwhile.
+			for _, name := range r.knownNames {
+				delete(f.announced, name)
+			}
 		}
-		names = append(names, versionWindowName(keys[i].key, r.cur))
+		if r.read {
+			names = append(names, versionWindowName(keys[i].key, r.cur))
+			read = append(read, i)
+		}
 	}
 	vals, err := f.versions.Baselines(ctx, names)
 	if err != nil {
 		return err
 	}
-	for j, i := range idx {
+	for j, i := range read {
 		r := keys[i].regression
 		r.recordRead = true
 		if vals[j] != nil {
-			r.record = decodeBaseline(vals[j])
+			if r.record = decodeBaseline(vals[j], r.cur); r.record == nil {
+				r.damaged = true
+				f.logDamaged(keys[i].key, r.cur)
+			}
 		}
 		switch {
 		case r.record != nil && r.record.Side.Version != r.cur:
@@ -181,6 +204,18 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 		}
 	}
 	return nil
+}
+
+// logDamaged warns, once per collector, of a baseline in Redis that does
+// not decode (called under tickMu).
+func (f *fleetStage) logDamaged(key alert.Key, version string) {
+	if f.damagedLogged {
+		return
+	}
+	f.damagedLogged = true
+	f.logger.Warn("a regression baseline in Redis does not decode (written by another version of slowspan, or by hand?): "+
+		"the endpoint's version is judged without it until it expires (max_age); logged once",
+		zap.String("endpoint", key.String()), zap.String("version", version))
 }
 
 // pruneAnnounced forgets, at most once a minute, the announcements due
@@ -216,17 +251,22 @@ func (e *Engine) fleetPublish(ctx context.Context, keys []fleetKey, merged map[a
 		}
 		bs = append(bs, fleet.Baseline{Name: versionWindowName(k.key, k.regression.cur), Value: data, TTL: j.regression.ttl})
 	}
-	_, err := f.versions.Publish(ctx, nil, bs)
+	set, err := f.versions.Publish(ctx, nil, bs)
+	for i, ok := range set {
+		if ce := f.logger.Check(zap.DebugLevel, "regression baseline shared with the fleet"); ce != nil {
+			ce.Write(zap.String("name", bs[i].Name), zap.Bool("created", ok))
+		}
+	}
 	return err
 }
 
 // judgeSharedRegression is judgeRegression on the fleet's versions (read
 // by the tick): the fleet's current version against the fleet's baseline
-// of it, or this collector's own when the fleet has none yet and its
-// current version is the fleet's (it then creates the fleet's, once its
-// figures hold min_count requests). The baseline's figures are refreshed
-// from the fleet's window of its version while that holds min_count
-// requests, which this collector's share alone may never.
+// of it, the same on every collector; or, while the fleet has none, this
+// collector's own when its current version is the fleet's (it then creates
+// the fleet's, once its figures hold min_count requests). The baseline's
+// figures are refreshed from the fleet's window of its version while that
+// holds min_count requests, which this collector's share alone may never.
 func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, obs *incident.Observation,
 	j *sharedRegression) *alert.Regression {
 	obs.Reason = alert.ReasonRegression
@@ -238,17 +278,17 @@ func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, ob
 	local := vs.isCurrent(cur)
 	var b *versionBaseline
 	switch rec := j.record; {
-	case rec != nil && rec.Side.Version != cur:
-		b = rec
-		if local {
-			if lb := vs.baseline; lb == nil || lb.Side.Version != rec.Side.Version || lb.Count < rec.Count {
-				// Kept here too: the local fallback, while Redis fails,
-				// compares with the fleet's baseline.
-				vs.adopt(rec, t, now)
-			}
-			b = vs.baseline
+	case rec != nil:
+		if now.Sub(rec.Seen) >= t.regression.maxAge {
+			return nil // too old to compare with, on every collector
 		}
-	case local:
+		if local && (vs.baseline == nil || vs.baseline.Side.Version != rec.Side.Version || vs.baseline.Count < rec.Count) {
+			// Kept here too: while Redis fails, the local judgement
+			// compares with the fleet's baseline.
+			vs.adopt(rec, t, now)
+		}
+		b = rec
+	case local && !j.damaged:
 		b = vs.comparable(t, now)
 	}
 	if b == nil {
@@ -263,8 +303,12 @@ func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, ob
 			b = &nb
 		}
 	}
-	if local && j.recordRead && j.record == nil && b.Count >= int64(t.minCount) {
-		j.publish = b
+	if j.record == nil && local && j.recordRead && !j.damaged && b.Count >= int64(t.minCount) {
+		p := *b
+		if p.Seen = vs.seen(b.Side.Version); p.Seen.IsZero() {
+			p.Seen = now
+		}
+		j.publish = &p
 	}
 	if j.cur.count == 0 || j.cur.count < t.minCount {
 		return nil
@@ -278,7 +322,11 @@ func judgeSharedRegression(v *endpoint, t *trigger, now time.Time, open bool, ob
 func encodeBaseline(b *versionBaseline, maxBytes int) ([]byte, error) {
 	side := b.Side
 	for {
-		data, err := alert.MarshalVersionSide(side)
+		sd, err := alert.MarshalVersionSide(side)
+		if err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(sharedBaseline{SeenMs: b.Seen.UnixMilli(), Side: sd})
 		if err != nil || len(data) <= maxBytes {
 			return data, err
 		}
@@ -293,16 +341,26 @@ func encodeBaseline(b *versionBaseline, maxBytes int) ([]byte, error) {
 	}
 }
 
-// decodeBaseline reads a baseline the fleet shares (any collector, or
-// anyone with access to Redis, wrote it): nil when it does not decode.
-func decodeBaseline(data []byte) *versionBaseline {
-	side, err := alert.UnmarshalVersionSide(data)
-	if err != nil {
+// decodeBaseline reads the baseline of version cur the fleet shares (any
+// collector, or anyone with access to Redis, wrote it): nil when it does
+// not decode, has no figures, no time its version was seen, or is of cur
+// itself.
+func decodeBaseline(data []byte, cur string) *versionBaseline {
+	var rec sharedBaseline
+	if json.Unmarshal(data, &rec) != nil || rec.SeenMs <= 0 {
 		return nil
 	}
-	b := &versionBaseline{Side: side}
-	if w := side.Window; w != nil {
-		b.Quantile, b.Count = max(w.QuantileValue, 0), max(w.Count, 0)
+	side, err := alert.UnmarshalVersionSide(rec.Side)
+	if err != nil || side.Window == nil || side.Version == cur {
+		return nil
 	}
-	return b
+	return &versionBaseline{Side: side, Quantile: max(side.Window.QuantileValue, 0), Count: max(side.Window.Count, 0),
+		Seen: time.UnixMilli(rec.SeenMs)}
+}
+
+// sharedBaseline is a baseline as Redis holds it: the alert contract's
+// version side, and when its creator last saw the version.
+type sharedBaseline struct {
+	SeenMs int64           `json:"seen_ms"`
+	Side   json.RawMessage `json:"side"`
 }

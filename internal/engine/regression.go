@@ -43,11 +43,17 @@ type knownVersion struct {
 }
 
 // versionBaseline is the previous version: its figures and exemplar, in
-// the form the alert carries them (Window set), and its quantile.
+// the form the alert carries them (Window set), and its quantile. A
+// baseline is never changed once made, only replaced (refreshBaseline):
+// alerts and saves hold it outside the set's lock.
 type versionBaseline struct {
 	Side     alert.VersionSide
 	Quantile time.Duration
 	Count    int64
+	// Seen is when the fleet's baseline's creator last saw its version
+	// (fleet-wide windows): one adopted from the fleet is forgotten
+	// max_age after it, as it is by the collectors that saw it.
+	Seen time.Time `json:",omitzero"`
 }
 
 // versionID is the id of the (endpoint, version) pair in the set.
@@ -238,15 +244,22 @@ func (e *Engine) judgeRegression(u window.Updater[keyID, endpoint], id keyID, v 
 	return w, compareVersions(t, vs.baseline, vs.current, w.Quantile(now, t.quantile), open, obs)
 }
 
-// adopt makes b the baseline, its version known (seen now, as the fleet
-// compares with it).
+// adopt makes b, the fleet's baseline, the baseline here, its version
+// known as last seen when b's creator last saw it (or when this collector
+// did, if later).
 func (vs *versions) adopt(b *versionBaseline, t *trigger, now time.Time) {
 	vs.baseline = b
+	seen := b.Seen
+	if seen.IsZero() || seen.After(now) {
+		seen = now
+	}
 	if i := vs.find(b.Side.Version); i >= 0 {
-		vs.known[i].Seen = now
+		if seen.After(vs.known[i].Seen) {
+			vs.known[i].Seen = seen
+		}
 		return
 	}
-	kv := knownVersion{Name: b.Side.Version, Seen: now}
+	kv := knownVersion{Name: b.Side.Version, Seen: seen}
 	n := len(vs.known)
 	if n == 0 {
 		vs.known = append(vs.known, kv)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -171,7 +172,7 @@ func TestSharedBaselineEncoding(t *testing.T) {
 	b := &versionBaseline{Side: alert.VersionSide{Version: "1.0",
 		Window:    &alert.WindowFigures{Over: time.Minute, Count: 150, Quantile: 0.95, QuantileValue: 150 * time.Millisecond},
 		Breakdown: &alert.Breakdown{Children: []alert.ChildGroup{{Name: "SELECT orders", Count: 1, Total: 80 * time.Millisecond}}},
-		Stacks:    stacks, CPUTime: time.Second}}
+		Stacks:    stacks, CPUTime: time.Second}, Seen: t0}
 	for _, tc := range []struct {
 		name          string
 		max           int
@@ -191,8 +192,9 @@ func TestSharedBaselineEncoding(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.LessOrEqual(t, len(data), tc.max)
-			got := decodeBaseline(data)
+			got := decodeBaseline(data, "1.1")
 			require.NotNil(t, got)
+			assert.Equal(t, t0, got.Seen.UTC())
 			assert.Equal(t, "1.0", got.Side.Version)
 			assert.Equal(t, int64(150), got.Count)
 			assert.Equal(t, 150*time.Millisecond, got.Quantile)
@@ -200,20 +202,32 @@ func TestSharedBaselineEncoding(t *testing.T) {
 			assert.Equal(t, tc.brk, got.Side.Breakdown != nil)
 		})
 	}
-	assert.Nil(t, decodeBaseline([]byte("not json")))
-	got := decodeBaseline([]byte(`{"version":"0.9","window":{"count":-5,"quantile_ms":-3}}`))
-	require.NotNil(t, got, "a damaged window is dropped, the version kept")
-	assert.GreaterOrEqual(t, got.Count, int64(0))
-	assert.GreaterOrEqual(t, got.Quantile, time.Duration(0))
+	data, err := encodeBaseline(b, 1<<20)
+	require.NoError(t, err)
+	assert.Nil(t, decodeBaseline(data, "1.0"), "a baseline of the current version itself is damaged")
+	for _, doc := range []string{
+		"not json",
+		`{"seen_ms":0,"side":{"version":"0.9","window":{"count":5}}}`,
+		`{"seen_ms":1,"side":{"version":"0.9"}}`,
+		`{"seen_ms":1,"side":[1]}`,
+	} {
+		assert.Nil(t, decodeBaseline([]byte(doc), "1.1"), doc)
+	}
+	got := decodeBaseline([]byte(`{"seen_ms":1,"side":{"version":"0.9","window":{"count":-5,"quantile_value_ms":-3}}}`), "1.1")
+	if got != nil {
+		assert.GreaterOrEqual(t, got.Count, int64(0))
+		assert.GreaterOrEqual(t, got.Quantile, time.Duration(0))
+	}
 }
 
 func TestAdoptedBaselineIsKnown(t *testing.T) {
 	tr := &trigger{regression: &regressionTrigger{keepVersions: 2, maxAge: time.Hour}}
 	vs := &versions{current: "1.1", started: true, known: []knownVersion{{Name: "0.9", Seen: t0}, {Name: "1.1", Seen: t0}}}
-	vs.adopt(&versionBaseline{Side: alert.VersionSide{Version: "1.0"}}, tr, t0.Add(time.Minute))
+	vs.adopt(&versionBaseline{Side: alert.VersionSide{Version: "1.0"}, Seen: t0.Add(time.Minute)}, tr, t0.Add(2*time.Minute))
 	assert.Equal(t, []knownVersion{{Name: "1.0", Seen: t0.Add(time.Minute)}, {Name: "1.1", Seen: t0}}, vs.known,
-		"before the current one, within keep_versions")
+		"before the current one, within keep_versions, seen when the fleet's creator last saw it")
 	assert.NotNil(t, vs.comparable(tr, t0.Add(2*time.Minute)), "not pruned as unknown")
+	assert.Nil(t, vs.comparable(tr, t0.Add(61*time.Minute)), "forgotten max_age after it was last seen, not after it was adopted")
 }
 
 // A rollout where one collector's apps are all still on 1.0 (their
@@ -245,13 +259,21 @@ func TestFleetRegressionACollectorOnTheOldVersionAgrees(t *testing.T) {
 	require.Equal(t, []alert.Reason{alert.ReasonRegression}, reasonsOf(got))
 	assert.Equal(t, "1.1", got[0].Regression.After.Version)
 
-	// Three resolve_after periods: a slow 1.1 on a, only 1.0 on b.
+	// Three resolve_after periods: a slow 1.1 on a, only 1.0 on b. Half
+	// way, Redis restarts without persistence: the collectors announce
+	// their versions again and a creates the baseline again.
 	got = nil
-	for end := c.now.Add(3 * defaultResolveAfter); c.now.Before(end); {
+	for end, flushed := c.now.Add(3*defaultResolveAfter), false; c.now.Before(end); {
 		c.advance(10 * time.Second)
 		got = append(got, send(a, "1.1", 20, 400*time.Millisecond)...)
 		got = append(got, send(b, "1.0", 20, 150*time.Millisecond)...)
 		got = append(got, tick(t, es, c)...)
+		if !flushed && c.now.After(end.Add(-defaultResolveAfter)) {
+			flushed = true
+			client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			require.NoError(t, client.FlushAll(t.Context()).Err())
+			require.NoError(t, client.Close())
+		}
 	}
 	require.Empty(t, reasonsOf(got), "no collector resolves a regression the fleet still sees")
 

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -289,4 +291,35 @@ func TestRegressionBaselineSurvivesACrash(t *testing.T) {
 	require.NotNil(t, r)
 	assert.Equal(t, "1.0", r.Before.Version)
 	require.NotNil(t, r.Before.Breakdown, "the exemplar of 1.0 was saved with the baseline")
+}
+
+// The versions are saved while batches record (the wrapper's loop saves
+// every few seconds): run with -race, the save copies what batches change.
+func TestRegressionVersionsSaveWhileRecording(t *testing.T) {
+	storageID := component.MustNewID("disk")
+	host := storagetest.NewStorageHost().WithExtension(storageID, newDisk())
+	cfg := regressionConfig()
+	cfg.Dedup.Storage = &storageID
+	c := &clock{now: t0}
+	e := newWindowed(t, cfg, c)
+	require.NoError(t, e.Start(t.Context(), host, component.KindProcessor, component.MustNewID("slowspan")))
+	defer func() { require.NoError(t, e.Shutdown(t.Context())) }()
+	var seq uint32
+	batches := make([]ptrace.Traces, 0, 40)
+	for i := range cap(batches) {
+		batches = append(batches, versionBatch(e, &seq, t0, fmt.Sprintf("1.%d", i%4),
+			versionTraffic{route: "/orders", n: 5, dur: 150 * time.Millisecond}))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			e.SaveState(context.Background())
+		}
+	}()
+	for _, td := range batches {
+		_ = e.Process(t.Context(), td, 0)
+		e.windows.versionsChanged.Store(true)
+	}
+	<-done
 }

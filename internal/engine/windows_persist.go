@@ -155,7 +155,10 @@ func (e *Engine) saveVersions(ctx context.Context) error {
 			if !v.kept || vs == nil || !vs.started {
 				return true
 			}
-			s := savedVersions{Key: v.key, Current: vs.current, Known: vs.known, Baseline: vs.baseline}
+			// A copy: batches update known under the lock, and the
+			// encoding runs after it (baselines are never changed in
+			// place, only replaced).
+			s := savedVersions{Key: v.key, Current: vs.current, Known: slices.Clone(vs.known), Baseline: vs.baseline}
 			for _, k := range vs.known {
 				if _, w, ok := u.Lookup(versionID(id, maphash.String(ws.seed, k.Name))); ok && w.Shaped() {
 					var data []byte

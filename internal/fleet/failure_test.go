@@ -56,7 +56,10 @@ func calls(t *testing.T, fc fleetCalls, w *window.Window, now time.Time) (map[st
 			[]Baseline{{Name: "GET /a 1.1", Value: []byte("{}"), TTL: time.Hour}})
 		return err
 	})
-	run("latest version", func() error { _, _, err := fc.vers.Latest(ctx, []string{"GET /a"}); return err })
+	run("latest version", func() error {
+		_, _, err := fc.vers.Latest(ctx, []Endpoint{{Name: "GET /a", TTL: time.Hour}})
+		return err
+	})
 	run("baselines", func() error { _, err := fc.vers.Baselines(ctx, []string{"GET /a 1.1"}); return err })
 	return errs, longest
 }

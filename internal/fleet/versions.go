@@ -69,20 +69,35 @@ func NewVersions(s VersionSettings) (*Versions, error) {
 func (x *Versions) seenKey(endpoint string) string { return x.prefix + "vers:" + KeyHash(endpoint) }
 func (x *Versions) baselineKey(name string) string { return x.prefix + "base:" + KeyHash(name) }
 
+// Endpoint names an endpoint whose versions to read, and how long they
+// are kept from this read on (at least a millisecond): every read
+// refreshes the TTL, so the versions of an endpoint some collector judges
+// never expire.
+type Endpoint struct {
+	Name string
+	TTL  time.Duration
+}
+
 // Latest reads the current version of each endpoint (the one the fleet
 // first saw last; ties go to the greater name) in one round trip bounded
 // by the timeout; known[i] is false when no version of endpoints[i] was
-// announced (or they expired).
-func (x *Versions) Latest(ctx context.Context, endpoints []string) (latest []string, known []bool, err error) {
+// announced (or Redis lost them).
+func (x *Versions) Latest(ctx context.Context, endpoints []Endpoint) (latest []string, known []bool, err error) {
 	if len(endpoints) == 0 {
 		return nil, nil, nil
+	}
+	for _, ep := range endpoints {
+		if ep.TTL < time.Millisecond {
+			return nil, nil, fmt.Errorf("fleet: the TTL %v of the versions of an endpoint is below a millisecond", ep.TTL)
+		}
 	}
 	callCtx, cancel := x.callCtx(ctx)
 	defer cancel()
 	pipe := x.client.Pipeline()
 	cmds := make([]*redis.ZSliceCmd, len(endpoints))
 	for i, ep := range endpoints {
-		cmds[i] = pipe.ZRevRangeWithScores(callCtx, x.seenKey(ep), 0, 0)
+		cmds[i] = pipe.ZRevRangeWithScores(callCtx, x.seenKey(ep.Name), 0, 0)
+		pipe.PExpire(callCtx, x.seenKey(ep.Name), ep.TTL) // a no-op on a missing key
 	}
 	if _, err := pipe.Exec(callCtx); err != nil {
 		return nil, nil, x.fail(ctx, fmt.Sprintf("reading the versions of %d endpoints", len(endpoints)), err)

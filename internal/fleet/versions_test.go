@@ -30,7 +30,7 @@ func TestLatestIsTheVersionTheFleetSawLast(t *testing.T) {
 	}
 	latest := func(x *Versions) string {
 		t.Helper()
-		got, known, err := x.Latest(ctx, []string{"shop GET /orders", "shop GET /other"})
+		got, known, err := x.Latest(ctx, []Endpoint{{Name: "shop GET /orders", TTL: time.Hour}, {Name: "shop GET /other", TTL: time.Hour}})
 		require.NoError(t, err)
 		assert.False(t, known[1], "no version of an endpoint nobody announced")
 		require.True(t, known[0])
@@ -52,6 +52,13 @@ func TestLatestIsTheVersionTheFleetSawLast(t *testing.T) {
 	n, err := a.client.ZCard(ctx, a.seenKey("shop GET /orders")).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), n)
+
+	// Each read keeps them from expiring.
+	require.NoError(t, a.client.PExpire(ctx, a.seenKey("shop GET /orders"), time.Minute).Err())
+	latest(a)
+	ttl, err := a.client.PTTL(ctx, a.seenKey("shop GET /orders")).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 59*time.Minute)
 }
 
 func TestBaselinesFirstCreateWins(t *testing.T) {
@@ -121,4 +128,6 @@ func TestVersionsAreBounded(t *testing.T) {
 	latest, _, err := v.Latest(ctx, nil)
 	require.NoError(t, err)
 	assert.Empty(t, latest)
+	_, _, err = v.Latest(ctx, []Endpoint{{Name: "a"}})
+	require.ErrorContains(t, err, "below a millisecond")
 }
