@@ -101,14 +101,17 @@
 //
 //	key    <prefix>vers:<keyhash>            (the endpoint's)
 //	type   sorted set: version -> when the fleet first saw it (Unix ms)
-//	write  ZADD NX by each collector that sees a version (again hourly),
-//	       the oldest beyond Keep (16) dropped, PEXPIRE max_age
-//	read   ZREVRANGE 0 0: the current version, the one first seen last
+//	write  ZADD NX by each collector that sees a version (again hourly, and
+//	       when the set is gone), the oldest beyond Keep (16) dropped,
+//	       PEXPIRE max_age
+//	read   ZREVRANGE 0 0: the current version, the one first seen last;
+//	       PEXPIRE max_age (kept while any collector judges the endpoint)
 //
 //	key    <prefix>base:<keyhash>            (the endpoint's and version's)
-//	value  the previous version's side of the alert contract: figures and
-//	       exemplar, a few KB, at most MaxBytes (256 KB; past it the CPU
-//	       stacks, then the breakdown, are left out)
+//	value  JSON: seen_ms, when the creator last saw the previous version,
+//	       and side, the previous version's side of the alert contract
+//	       (figures and exemplar, a few KB; at most MaxBytes, 256 KB, past
+//	       which the CPU stacks, then the breakdown, are left out)
 //	write  SET NX PX max_age by the first collector that has a baseline
 //	       for the version with min_count requests; never overwritten
 //
