@@ -347,6 +347,12 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	for i := range keys {
 		e.fleetSync(&keys[i], incs[i], known[i], now)
 	}
+	if err := e.fleetReconcile(ctx, now); err != nil {
+		f.failed(now, err)
+		st.FleetFallbacks++
+		f.fallbacks.Add(1)
+		return e.evaluate(plain, now, nil)
+	}
 	evals := e.evaluate(plain, now, merged)
 	if ce := f.logger.Check(zap.DebugLevel, "fleet-wide windows judged"); ce != nil {
 		ce.Write(zap.Int("keys", len(keys)), zap.Int("merged", len(merged)), zap.Int("events", len(evals)), zap.Int("open", ws.tracker.Len()))
@@ -358,13 +364,7 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 		f.fallbacks.Add(1)
 		return out
 	}
-	if err := e.fleetReconcile(ctx, now); err != nil {
-		f.failed(now, err)
-		st.FleetFallbacks++
-		f.fallbacks.Add(1)
-		return out
-	}
-	if err := e.fleetPublish(ctx, keys, merged); err != nil {
+	if err := e.fleetPublish(ctx, keys, merged, now); err != nil {
 		f.failed(now, err)
 		st.FleetFallbacks++
 		f.fallbacks.Add(1)
@@ -392,9 +392,13 @@ func (e *Engine) fleetSync(k *fleetKey, inc fleet.Incident, known bool, now time
 	switch {
 	case !known:
 		// Redis lost an incident it held (a restart without persistence
-		// between two ticks, which no call saw fail): claimed again by
-		// fleetReconcile, so that its resolution is claimed, and sent.
+		// between two ticks, which no call saw fail): fleetReconcile
+		// claims it again before this tick's judgement, so that its
+		// resolution is claimed, and sent.
 		delete(f.confirmed, k.key)
+		if !open {
+			delete(f.owned, k.key)
+		}
 	case inc.Open && open:
 		if local.ID != inc.ID {
 			ws.tracker.Adopt(k.key, inc.ID)
@@ -563,7 +567,8 @@ func (e *Engine) fleetClaim(ctx context.Context, evals []evaluation, now time.Ti
 }
 
 // fleetReconcile claims in Redis the open incidents it does not know under
-// their local id (opened while Redis was failing): an incident open there
+// their local id (opened while Redis was failing, or lost by Redis), before
+// the tick judges them: an incident open there
 // already is adopted (its firing alert here was the outage's duplicate), or
 // Redis takes the local one. It forgets the claims of incidents no longer
 // open here.

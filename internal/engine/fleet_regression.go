@@ -120,11 +120,15 @@ func (e *Engine) stageVersions(u window.Updater[keyID, endpoint], id keyID, v *e
 			}
 		}
 		if at, ok := f.announced[name]; !ok || now.Sub(at) >= min(reannounceEvery, t.regression.maxAge/4) {
-			// Known in the order first seen, the current one last: a
-			// millisecond apart, so that the fleet orders them so too if
-			// it knows none of them.
-			at := now.Add(-time.Duration(len(vs.known)-1-i) * time.Millisecond)
-			r.seen = append(r.seen, fleet.Seen{Endpoint: v.key.Hash(), Version: kv.Name, At: at, TTL: t.regression.maxAge})
+			// When this collector first saw it: the fleet keeps the
+			// earliest, whoever announces first (versions saved by an
+			// older slowspan have none: their order in known, a
+			// millisecond apart, the current one last).
+			first := kv.First
+			if first.IsZero() {
+				first = now.Add(-time.Duration(len(vs.known)-1-i) * time.Millisecond)
+			}
+			r.seen = append(r.seen, fleet.Seen{Endpoint: v.key.Hash(), Version: kv.Name, At: first, TTL: t.regression.maxAge})
 			r.seenNames = append(r.seenNames, name)
 		}
 	}
@@ -163,7 +167,7 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 		return err
 	}
 	names := make([]string, 0, len(idx))
-	read := idx[:0:0]
+	read := make([]int, 0, len(idx))
 	for j, i := range idx {
 		r := keys[i].regression
 		r.cur, r.read = r.local, r.started
@@ -197,9 +201,9 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 			}
 		}
 		switch {
-		case r.record != nil && r.record.Side.Version != r.cur:
+		case r.record != nil:
 			r.base = r.record.Side.Version
-		case r.cur == r.local && r.started:
+		case r.cur == r.local && r.started && !r.damaged:
 			r.base = r.localBase
 		}
 	}
@@ -235,7 +239,7 @@ func (f *fleetStage) pruneAnnounced(now time.Time) {
 // fleetPublish creates the fleet's baseline of the keys whose judgement
 // has one to publish (the fleet had none): the first collector to create
 // it sets it for all.
-func (e *Engine) fleetPublish(ctx context.Context, keys []fleetKey, merged map[alert.Key]*judgement) error {
+func (e *Engine) fleetPublish(ctx context.Context, keys []fleetKey, merged map[alert.Key]*judgement, now time.Time) error {
 	f := e.windows.fleet
 	var bs []fleet.Baseline
 	for i := range keys {
@@ -249,7 +253,11 @@ func (e *Engine) fleetPublish(ctx context.Context, keys []fleetKey, merged map[a
 			f.logger.Debug("a baseline could not be shared", zap.String("endpoint", k.key.String()), zap.Error(err))
 			continue
 		}
-		bs = append(bs, fleet.Baseline{Name: versionWindowName(k.key, k.regression.cur), Value: data, TTL: j.regression.ttl})
+		// Kept until max_age after its version was last seen, as judged
+		// (judgeSharedRegression): then one that still sees it creates a
+		// fresher one.
+		ttl := max(j.regression.publish.Seen.Add(j.regression.ttl).Sub(now), time.Millisecond)
+		bs = append(bs, fleet.Baseline{Name: versionWindowName(k.key, k.regression.cur), Value: data, TTL: ttl})
 	}
 	set, err := f.versions.Publish(ctx, nil, bs)
 	for i, ok := range set {

@@ -40,6 +40,10 @@ type versions struct {
 type knownVersion struct {
 	Name string
 	Seen time.Time
+	// First is when this collector first saw it (for a baseline adopted
+	// from the fleet, just before the current version's First): the fleet
+	// orders its versions by the earliest First announced.
+	First time.Time `json:",omitzero"`
 }
 
 // versionBaseline is the previous version: its figures and exemplar, in
@@ -152,7 +156,7 @@ func (e *Engine) newVersion(u window.Updater[keyID, endpoint], id keyID, v *endp
 			keep = append(keep, k)
 		}
 	}
-	keep = append(keep, knownVersion{Name: vs.current, Seen: now})
+	keep = append(keep, knownVersion{Name: vs.current, Seen: now, First: now})
 	vs.known = keep
 	if n := len(vs.known) - t.regression.keepVersions; n > 0 {
 		vs.known = append(vs.known[:0], vs.known[n:]...)
@@ -259,11 +263,14 @@ func (vs *versions) adopt(b *versionBaseline, t *trigger, now time.Time) {
 		}
 		return
 	}
-	kv := knownVersion{Name: b.Side.Version, Seen: seen}
+	kv := knownVersion{Name: b.Side.Version, Seen: seen, First: seen}
 	n := len(vs.known)
 	if n == 0 {
 		vs.known = append(vs.known, kv)
 		return
+	}
+	if cur := vs.known[n-1].First; !cur.IsZero() {
+		kv.First = cur.Add(-time.Millisecond) // older than the current one
 	}
 	// Before the current version, the last one.
 	vs.known = append(vs.known[:n-1], kv, vs.known[n-1])

@@ -101,9 +101,10 @@
 //
 //	key    <prefix>vers:<keyhash>            (the endpoint's)
 //	type   sorted set: version -> when the fleet first saw it (Unix ms)
-//	write  ZADD NX by each collector that sees a version (again hourly, and
-//	       when the set is gone), the oldest beyond Keep (16) dropped,
-//	       PEXPIRE max_age
+//	write  ZADD LT by each collector that sees a version, with when it
+//	       first saw it (again hourly, and when the set is gone): the
+//	       earliest sighting stays, whatever the order of the writes; the
+//	       oldest beyond Keep (16) dropped, PEXPIRE max_age
 //	read   ZREVRANGE 0 0: the current version, the one first seen last;
 //	       PEXPIRE max_age (kept while any collector judges the endpoint)
 //
@@ -112,8 +113,9 @@
 //	       and side, the previous version's side of the alert contract
 //	       (figures and exemplar, a few KB; at most MaxBytes, 256 KB, past
 //	       which the CPU stacks, then the breakdown, are left out)
-//	write  SET NX PX max_age by the first collector that has a baseline
-//	       for the version with min_count requests; never overwritten
+//	write  SET NX by the first collector that has a baseline for the
+//	       version with min_count requests, kept until max_age after
+//	       seen_ms; never overwritten
 //
 // A value is decoded with the contract's bounds, since anyone with access
 // to Redis may have written it. Per tick with regression endpoints: one

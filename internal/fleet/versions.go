@@ -34,8 +34,8 @@ const (
 // requests during a rollout, or started after the deploy, too.
 //
 //   - Which version is current: each collector announces the versions it
-//     sees; the first announcement of a version sets when the fleet first
-//     saw it, and the current version is the one first seen last
+//     sees with when it first saw them; the fleet keeps the earliest time
+//     for each, and the current version is the one first seen last
 //     (Latest). A rollback to an older version leaves the newer one
 //     current, as on one collector.
 //   - The baseline of each current version (the previous version's
@@ -141,7 +141,8 @@ func (x *Versions) Baselines(ctx context.Context, names []string) ([][]byte, err
 // Seen is a version of an endpoint a collector saw.
 type Seen struct {
 	Endpoint, Version string
-	// At is when; it only counts if the fleet had not seen the version.
+	// At is when the collector first saw it; the fleet keeps the
+	// earliest.
 	At time.Time
 	// TTL is how long the endpoint's versions are kept after the last
 	// announcement (at least a millisecond).
@@ -156,9 +157,9 @@ type Baseline struct {
 	TTL   time.Duration
 }
 
-// Publish announces the versions seen (ZADD NX: the first announcement of
-// a version sets when the fleet saw it; the oldest beyond Keep are
-// dropped) and creates each baseline whose name has none yet (SET NX), in
+// Publish announces the versions seen (ZADD LT: the fleet keeps the
+// earliest time announced for each version, whatever the order of the
+// announcements; the oldest beyond Keep are dropped) and creates each baseline whose name has none yet (SET NX), in
 // one round trip bounded by the timeout. It reports which baselines it
 // set: of concurrent creations of one name, one sets the value and the
 // others read it. A baseline over MaxBytes, or a TTL under a millisecond,
@@ -185,7 +186,9 @@ func (x *Versions) Publish(ctx context.Context, seen []Seen, bs []Baseline) ([]b
 	pipe := x.client.Pipeline()
 	for _, s := range seen {
 		k := x.seenKey(s.Endpoint)
-		pipe.ZAddNX(callCtx, k, redis.Z{Score: float64(s.At.UnixMilli()), Member: s.Version})
+		// LT: a new version is added, a known one keeps the earliest
+		// sighting announced, whoever announced first.
+		pipe.ZAddLT(callCtx, k, redis.Z{Score: float64(s.At.UnixMilli()), Member: s.Version})
 		pipe.ZRemRangeByRank(callCtx, k, 0, -x.keep-1)
 		pipe.PExpire(callCtx, k, s.TTL)
 	}
