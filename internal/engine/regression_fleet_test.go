@@ -143,6 +143,17 @@ func TestFleetRegressionBaselineOutlivesTheCollectors(t *testing.T) {
 	for _, e := range es {
 		require.NoError(t, e.Shutdown(context.Background()))
 	}
+	// Kept until max_age after 1.0 was last seen (at t0), 10 s ago.
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer func() { require.NoError(t, client.Close()) }()
+	keys, err := client.Keys(t.Context(), "*base:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	ttl, err := client.PTTL(t.Context(), keys[0]).Result()
+	require.NoError(t, err)
+	maxAge := regressionConfig().Trigger.Regression.MaxAge
+	assert.LessOrEqual(t, ttl, maxAge-10*time.Second)
+	assert.Greater(t, ttl, maxAge-time.Minute)
 
 	c.advance(5 * time.Second)
 	es = startRegressionFleet(t, srv.Addr, 3, 120, c)
