@@ -592,7 +592,7 @@ func (e *Engine) fleetReconcile(ctx context.Context, now time.Time) error {
 		if _, ok := f.confirmed[k]; ok {
 			continue
 		}
-		emit, id, err := f.incidents.Fire(ctx, k.Hash(), inc.ID, figureOf(inc.Peak), now)
+		emit, id, err := f.incidents.Reclaim(ctx, k.Hash(), inc.ID, figureOf(inc.Peak), inc.OpenedAt, now)
 		if err != nil {
 			return err
 		}

@@ -81,6 +81,24 @@ func (x *Incidents) Fire(ctx context.Context, key, candidateID string, figure fl
 	return x.run(ctx, "firing the incident of an endpoint", key, "fire", now, candidateID, formatFigure(figure))
 }
 
+// Reclaim is Fire for an incident this collector holds open under
+// candidateID since openedAt, which Redis does not know (it was opened
+// while Redis failed, or Redis lost it): opened again, it keeps openedAt,
+// so that the collectors that join it report when it really began.
+func (x *Incidents) Reclaim(ctx context.Context, key, candidateID string, figure float64, openedAt, now time.Time) (emit bool, incidentID string, err error) {
+	if candidateID == "" {
+		return false, "", errors.New("fleet: reclaiming an incident without a candidate id")
+	}
+	if err := checkFigure(figure); err != nil {
+		return false, "", err
+	}
+	if openedAt.IsZero() || openedAt.After(now) {
+		openedAt = now
+	}
+	return x.run(ctx, "reclaiming the incident of an endpoint", key, "fire", now, candidateID, formatFigure(figure),
+		strconv.FormatInt(openedAt.UnixMilli(), 10))
+}
+
 // Escalate claims an escalation of key's open incident id: it emits, for
 // the first collector only, when figure is at least factor times the
 // figure of the last escalation (or, before any, the one that fired),
@@ -207,7 +225,8 @@ const stateOpen = "open"
 // Lua. Every write refreshes the TTL.
 //
 // ARGV: op (fire, escalate, resolve), now (ms), ttl (ms), then for fire
-// the candidate id and the figure; for escalate the id, the figure and the
+// the candidate id, the figure and, optionally, when it opened (ms, now by
+// default: Reclaim sets it); for escalate the id, the figure and the
 // factor; for resolve the id. Returns {emit (0/1), the incident's id ("" if
 // none)}.
 var incidentScript = redis.NewScript(`
@@ -218,7 +237,7 @@ local function raisePeak(fig)
   if tonumber(fig) > (tonumber(v[4]) or 0) then redis.call('HSET', key, 'peak', fig) end
 end
 if op == 'fire' then
-  local cand, fig = ARGV[4], ARGV[5]
+  local cand, fig, opened = ARGV[4], ARGV[5], ARGV[6] or now
   if open then
     raisePeak(fig)
     redis.call('HSET', key, 'updated_at', now)
@@ -226,7 +245,7 @@ if op == 'fire' then
     return {0, id}
   end
   redis.call('DEL', key)
-  redis.call('HSET', key, 'id', cand, 'state', 'open', 'opened_at', now, 'updated_at', now,
+  redis.call('HSET', key, 'id', cand, 'state', 'open', 'opened_at', opened, 'updated_at', now,
     'fired', fig, 'peak', fig, 'esc', fig)
   redis.call('PEXPIRE', key, ttl)
   return {1, cand}

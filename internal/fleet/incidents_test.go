@@ -106,6 +106,37 @@ func TestIncidentCallsRefuse(t *testing.T) {
 
 func nan() float64 { var z float64; return z / z }
 
+// A reclaimed incident (Redis lost it, or failed when it opened) keeps
+// when it opened; an open one is not replaced.
+func TestIncidentReclaimKeepsWhenItOpened(t *testing.T) {
+	_, client := startServer(t)
+	x := newIncidents(t, client)
+	ctx := context.Background()
+	emit, id, err := x.Reclaim(ctx, "GET /a", "inc-a", 2, t0, t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.True(t, emit)
+	assert.Equal(t, "inc-a", id)
+	inc, ok, err := x.Get(ctx, "GET /a")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, t0, inc.OpenedAt)
+	assert.Equal(t, t0.Add(time.Hour), inc.UpdatedAt)
+
+	emit, id, err = x.Reclaim(ctx, "GET /a", "inc-b", 3, t0.Add(time.Minute), t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	assert.False(t, emit)
+	assert.Equal(t, "inc-a", id)
+
+	// An opening time in the future, or none, is now.
+	_, _, err = x.Reclaim(ctx, "GET /b", "inc-c", 1, t0.Add(3*time.Hour), t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	inc, _, err = x.Get(ctx, "GET /b")
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(2*time.Hour), inc.OpenedAt)
+	_, _, err = x.Reclaim(ctx, "GET /c", "", 1, t0, t0)
+	assert.ErrorContains(t, err, "candidate id")
+}
+
 // TestIncidentRaceEmitsOnce has 10 collectors, each with its own client,
 // race on every transition of 20 endpoints' incidents: exactly one emits
 // each.
