@@ -83,8 +83,9 @@
 // server (EVALSHA, EVAL when the server lost it): Fire opens an incident
 // when none is open, with the caller's candidate id, and only that caller
 // gets emit (Reclaim, for an incident a collector holds that Redis does
-// not, keeps when it opened); Escalate emits for the first caller whose figure reaches
-// factor times esc; Resolve emits once; an id that is not the open
+// not, keeps when it opened); Escalate emits for the first caller whose
+// figure reaches factor times esc; Resolve emits once; an id that is not
+// the open
 // incident's never emits, and a Fire after a resolve opens a new incident.
 // Every write, and every GetMany (each tick reads the incidents of the
 // endpoints it judges), refreshes the hash's TTL (IncidentSettings.TTL, a
