@@ -276,6 +276,14 @@ func (e *Engine) fleetEvaluate(now, evalSince time.Time, st *Stats) []evaluation
 	since := evalSince
 	if try {
 		since = f.since
+		if f.failing {
+			// Redis may be back without what it held: every window is
+			// written again, whole.
+			for _, fw := range f.windows {
+				fw.Forget()
+			}
+			since = time.Time{}
+		}
 	}
 	var keys []fleetKey
 	var stageErr error

@@ -148,6 +148,18 @@ func (x *Windows) Stage(key string, w *window.Window, now time.Time) int {
 	return n
 }
 
+// Forget drops what Windows knows of the sub-windows it wrote, so that the
+// next Stage of each key stages all of its live sub-windows again: after
+// Redis failed, it may have come back without them (a restart without
+// persistence), and a window judged without them would look quiet.
+func (x *Windows) Forget() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, ks := range x.written {
+		ks.stamps = ks.stamps[:0]
+	}
+}
+
 func hasStamp(stamps []window.SubStamp, st window.SubStamp) bool {
 	for _, s := range stamps {
 		if s == st {

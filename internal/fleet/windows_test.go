@@ -151,6 +151,26 @@ func TestFailedFlushIsWrittenAgain(t *testing.T) {
 	assert.Equal(t, 1, x.Stage("GET /a", w, t0), "not marked written")
 }
 
+// Redis restarts empty: after Forget, the whole window is written again.
+func TestForgetWritesEverythingAgain(t *testing.T) {
+	_, client := startServer(t)
+	x := newWindows(t, client, "c1")
+	w := newWindow(t)
+	for i := range 100 {
+		w.Record(t0.Add(time.Duration(i)*width/10), 20*time.Millisecond)
+	}
+	now := t0.Add(99 * width / 10)
+	x.Stage("GET /a", w, now)
+	flush(t, x)
+	require.NoError(t, client.FlushAll(context.Background()).Err())
+	assert.Zero(t, x.Stage("GET /a", w, now), "Windows cannot tell by itself")
+	x.Forget()
+	assert.Equal(t, 10, x.Stage("GET /a", w, now))
+	flush(t, x)
+	got, _ := read(t, x, []string{"GET /a"}, now)
+	assert.Equal(t, answersOf(t, w, now), got[0])
+}
+
 func TestSubWindowHashesExpire(t *testing.T) {
 	_, client := startServer(t)
 	x := newWindows(t, client, "c1")
