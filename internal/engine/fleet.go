@@ -46,6 +46,8 @@ type fleetStage struct {
 	// announced is when this collector last announced each version of an
 	// endpoint (by versionWindowName) to the fleet.
 	announced map[string]time.Time
+	// baselines are the fleet's baselines read, by name (under tickMu).
+	baselines map[string]*cachedBaseline
 	pruned    time.Time
 
 	// tickMu makes ticks one at a time.
@@ -142,6 +144,7 @@ func newFleetStage(cfg *Config, logger *zap.Logger) *fleetStage {
 		confirmed: make(map[alert.Key]string),
 		owned:     make(map[alert.Key]bool),
 		announced: make(map[string]time.Time),
+		baselines: make(map[string]*cachedBaseline),
 	}
 }
 

@@ -160,8 +160,8 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 				f.announced[name] = now
 			}
 		}
-		f.pruneAnnounced(now)
 	}
+	f.prune(now)
 	latest, known, err := f.versions.Latest(ctx, endpoints)
 	if err != nil {
 		return err
@@ -187,18 +187,22 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 			read = append(read, i)
 		}
 	}
-	vals, err := f.versions.Baselines(ctx, names)
+	have := make([]string, len(names))
+	for j, name := range names {
+		if c := f.baselines[name]; c != nil {
+			have[j] = c.id
+		}
+	}
+	vals, err := f.versions.Baselines(ctx, names, have)
 	if err != nil {
 		return err
 	}
 	for j, i := range read {
 		r := keys[i].regression
 		r.recordRead = true
-		if vals[j] != nil {
-			if r.record = decodeBaseline(vals[j], r.cur); r.record == nil {
-				r.damaged = true
-				f.logDamaged(keys[i].key, r.cur)
-			}
+		r.record, r.damaged = f.baseline(names[j], vals[j], r.cur, now)
+		if r.damaged {
+			f.logDamaged(keys[i].key, r.cur)
 		}
 		switch {
 		case r.record != nil:
@@ -208,6 +212,36 @@ func (e *Engine) fleetVersions(ctx context.Context, keys []fleetKey, now time.Ti
 		}
 	}
 	return nil
+}
+
+// cachedBaseline is a baseline read from the fleet, decoded once: a
+// baseline never changes under its id.
+type cachedBaseline struct {
+	id   string
+	b    *versionBaseline // nil: damaged
+	used time.Time
+}
+
+// baseline is the fleet's baseline of version cur under name, from what
+// Baselines read, decoding it only when this collector does not hold it
+// yet (called under tickMu); damaged when Redis holds one that does not
+// decode.
+func (f *fleetStage) baseline(name string, sb fleet.StoredBaseline, cur string, now time.Time) (b *versionBaseline, damaged bool) {
+	c := f.baselines[name]
+	switch {
+	case !sb.Present:
+		delete(f.baselines, name)
+		return nil, false
+	case sb.Value == nil && sb.ID != "" && c != nil && c.id == sb.ID:
+	case sb.ID == "":
+		delete(f.baselines, name)
+		return nil, true
+	default:
+		c = &cachedBaseline{id: sb.ID, b: decodeBaseline(sb.Value, cur)}
+		f.baselines[name] = c
+	}
+	c.used = now
+	return c.b, c.b == nil
 }
 
 // logDamaged warns, once per collector, of a baseline in Redis that does
@@ -222,9 +256,9 @@ func (f *fleetStage) logDamaged(key alert.Key, version string) {
 		zap.String("endpoint", key.String()), zap.String("version", version))
 }
 
-// pruneAnnounced forgets, at most once a minute, the announcements due
-// again anyway.
-func (f *fleetStage) pruneAnnounced(now time.Time) {
+// prune forgets, at most once a minute, the announcements due again
+// anyway and the baselines no tick read for as long.
+func (f *fleetStage) prune(now time.Time) {
 	if now.Sub(f.pruned) < time.Minute {
 		return
 	}
@@ -232,6 +266,11 @@ func (f *fleetStage) pruneAnnounced(now time.Time) {
 	for name, at := range f.announced {
 		if now.Sub(at) >= reannounceEvery {
 			delete(f.announced, name)
+		}
+	}
+	for name, c := range f.baselines {
+		if now.Sub(c.used) >= reannounceEvery {
+			delete(f.baselines, name)
 		}
 	}
 }

@@ -344,3 +344,39 @@ func TestFleetRegressionVersionsOutliveARedisLoss(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"1.1"}, latest)
 }
+
+// A collector reads the fleet's baseline whole once: later ticks read its
+// id only (GETRANGE), as a baseline never changes under its id.
+func TestFleetRegressionReadsABaselineOnce(t *testing.T) {
+	srv := redistest.StartServer(t)
+	proxy := redistest.StartProxy(t, srv.Addr, 0)
+	c := &clock{now: t0}
+	es := startRegressionFleet(t, proxy.Addr, 2, 60, c)
+	var seq uint32
+	got := spreadVersion(t, es, &seq, c.now, "1.0",
+		versionTraffic{route: "/orders", n: 100, dur: 150 * time.Millisecond, children: []childSpec{ordersQuery}})
+	c.advance(5 * time.Second)
+	got = append(got, spreadVersion(t, es, &seq, c.now, "1.1",
+		versionTraffic{route: "/orders", n: 20, dur: 150 * time.Millisecond})...)
+	for range 2 {
+		c.advance(5 * time.Second)
+		got = append(got, spreadVersion(t, es, &seq, c.now, "1.1",
+			versionTraffic{route: "/orders", n: 10, dur: 150 * time.Millisecond})...)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Empty(t, got)
+	for _, e := range es {
+		require.Len(t, e.windows.fleet.baselines, 1, "read and held")
+	}
+	proxy.Reset()
+	for range 3 {
+		c.advance(5 * time.Second)
+		got = append(got, spreadVersion(t, es, &seq, c.now, "1.1",
+			versionTraffic{route: "/orders", n: 10, dur: 150 * time.Millisecond})...)
+		got = append(got, tick(t, es, c)...)
+	}
+	require.Empty(t, got)
+	cmds := proxy.Commands()
+	assert.Zero(t, cmds["GET"], "%v", cmds)
+	assert.Equal(t, 6, cmds["GETRANGE"], "%v", cmds)
+}

@@ -111,7 +111,8 @@
 //	       PEXPIRE max_age (kept while any collector judges the endpoint)
 //
 //	key    <prefix>base:<keyhash>            (the endpoint's and version's)
-//	value  JSON: seen_ms, when the creator last saw the previous version,
+//	value  a 16-character id, new at each creation, then JSON: seen_ms,
+//	       when the creator last saw the previous version,
 //	       and side, the previous version's side of the alert contract
 //	       (figures and exemplar, a few KB; at most MaxBytes, 256 KB, past
 //	       which the CPU stacks, then the breakdown, are left out)
@@ -120,9 +121,11 @@
 //	       seen_ms; never overwritten
 //
 // A value is decoded with the contract's bounds, since anyone with access
-// to Redis may have written it. Per tick with regression endpoints: one
-// round trip for the current versions, one for their baselines, and one
-// more when there is something to announce or create (after a deploy).
+// to Redis may have written it, and once per collector: later ticks read
+// its id only (GETRANGE), since a value never changes under its id. Per
+// tick with regression endpoints: one round trip for the current
+// versions, one for their baselines, and one more when there is something
+// to announce or create (after a deploy), or a baseline to read again.
 //
 // # Failures
 //

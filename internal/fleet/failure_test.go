@@ -60,7 +60,7 @@ func calls(t *testing.T, fc fleetCalls, w *window.Window, now time.Time) (map[st
 		_, _, err := fc.vers.Latest(ctx, []Endpoint{{Name: "GET /a", TTL: time.Hour}})
 		return err
 	})
-	run("baselines", func() error { _, err := fc.vers.Baselines(ctx, []string{"GET /a 1.1"}); return err })
+	run("baselines", func() error { _, err := fc.vers.Baselines(ctx, []string{"GET /a 1.1"}, []string{""}); return err })
 	return errs, longest
 }
 

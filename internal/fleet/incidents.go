@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -72,13 +71,7 @@ func (x *Incidents) LoadScripts(ctx context.Context) error {
 // one of concurrent Fires emits. candidateID must be unique to this
 // attempt (a new id per incident).
 func (x *Incidents) Fire(ctx context.Context, key, candidateID string, figure float64, now time.Time) (emit bool, incidentID string, err error) {
-	if candidateID == "" {
-		return false, "", errors.New("fleet: firing an incident without a candidate id")
-	}
-	if err := checkFigure(figure); err != nil {
-		return false, "", err
-	}
-	return x.run(ctx, "firing the incident of an endpoint", key, "fire", now, candidateID, formatFigure(figure))
+	return x.fire(ctx, "firing", key, candidateID, figure, now, now)
 }
 
 // Reclaim is Fire for an incident this collector holds open under
@@ -86,16 +79,20 @@ func (x *Incidents) Fire(ctx context.Context, key, candidateID string, figure fl
 // while Redis failed, or Redis lost it): opened again, it keeps openedAt,
 // so that the collectors that join it report when it really began.
 func (x *Incidents) Reclaim(ctx context.Context, key, candidateID string, figure float64, openedAt, now time.Time) (emit bool, incidentID string, err error) {
+	if openedAt.IsZero() || openedAt.After(now) {
+		openedAt = now
+	}
+	return x.fire(ctx, "reclaiming", key, candidateID, figure, openedAt, now)
+}
+
+func (x *Incidents) fire(ctx context.Context, verb, key, candidateID string, figure float64, openedAt, now time.Time) (bool, string, error) {
 	if candidateID == "" {
-		return false, "", errors.New("fleet: reclaiming an incident without a candidate id")
+		return false, "", fmt.Errorf("fleet: %s an incident without a candidate id", verb)
 	}
 	if err := checkFigure(figure); err != nil {
 		return false, "", err
 	}
-	if openedAt.IsZero() || openedAt.After(now) {
-		openedAt = now
-	}
-	return x.run(ctx, "reclaiming the incident of an endpoint", key, "fire", now, candidateID, formatFigure(figure),
+	return x.run(ctx, verb+" the incident of an endpoint", key, "fire", now, candidateID, formatFigure(figure),
 		strconv.FormatInt(openedAt.UnixMilli(), 10))
 }
 
@@ -225,8 +222,8 @@ const stateOpen = "open"
 // Lua. Every write refreshes the TTL.
 //
 // ARGV: op (fire, escalate, resolve), now (ms), ttl (ms), then for fire
-// the candidate id, the figure and, optionally, when it opened (ms, now by
-// default: Reclaim sets it); for escalate the id, the figure and the
+// the candidate id, the figure and when it opened (ms: now, or Reclaim's
+// time; now when left out); for escalate the id, the figure and the
 // factor; for resolve the id. Returns {emit (0/1), the incident's id ("" if
 // none)}.
 var incidentScript = redis.NewScript(`

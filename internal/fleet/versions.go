@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -40,7 +42,8 @@ const (
 //     current, as on one collector.
 //   - The baseline of each current version (the previous version's
 //     figures and exemplar): set by the first collector that has one,
-//     read by all (Baselines), never overwritten; it expires with its TTL.
+//     under a new id, read by all (Baselines: by id once held, not again
+//     whole each tick), never overwritten; it expires with its TTL.
 //
 // It is safe for concurrent use.
 type Versions struct {
@@ -113,29 +116,87 @@ func (x *Versions) Latest(ctx context.Context, endpoints []Endpoint) (latest []s
 	return latest, known, nil
 }
 
-// Baselines reads the baselines of names in one round trip bounded by the
-// timeout; one not set (or over MaxBytes) is nil.
-func (x *Versions) Baselines(ctx context.Context, names []string) ([][]byte, error) {
+// StoredBaseline is what Baselines read of one name.
+type StoredBaseline struct {
+	// Present is set when Redis holds a baseline for the name.
+	Present bool
+	// ID names the value: Publish gives each a new one.
+	ID string
+	// Value is the baseline; nil when it is the one the caller holds
+	// (its ID is have), or when it is over MaxBytes or not of Publish's
+	// form (Present, with an empty ID: damaged).
+	Value []byte
+}
+
+// baselineIDLen is the length of the id that starts each stored baseline.
+const baselineIDLen = 16
+
+// Baselines reads the baselines of names, bounded by the timeout. A
+// baseline is never changed once created, so the caller that holds the
+// one of id have[i] gets only its id back (its first bytes, GETRANGE), not
+// the value again: one round trip, and a second for the names whose
+// baseline was replaced (expired and created again) since.
+func (x *Versions) Baselines(ctx context.Context, names, have []string) ([]StoredBaseline, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
+	if len(have) != len(names) {
+		return nil, fmt.Errorf("fleet: %d ids held for %d baselines", len(have), len(names))
+	}
+	out := make([]StoredBaseline, len(names))
+	get := make([]int, 0, len(names))
+	if err := x.readBaselines(ctx, names, have, out, &get); err != nil {
+		return nil, err
+	}
+	if len(get) > 0 {
+		again := make([]string, len(get))
+		sub := make([]StoredBaseline, len(get))
+		for j, i := range get {
+			again[j] = names[i]
+		}
+		if err := x.readBaselines(ctx, again, make([]string, len(get)), sub, nil); err != nil {
+			return nil, err
+		}
+		for j, i := range get {
+			out[i] = sub[j]
+		}
+	}
+	return out, nil
+}
+
+// readBaselines is one round trip of Baselines: a GETRANGE of the id of
+// each name whose have is set (those whose id changed are appended to get),
+// a GET of the others.
+func (x *Versions) readBaselines(ctx context.Context, names, have []string, out []StoredBaseline, get *[]int) error {
 	callCtx, cancel := x.callCtx(ctx)
 	defer cancel()
 	pipe := x.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(names))
 	for i, n := range names {
-		cmds[i] = pipe.Get(callCtx, x.baselineKey(n))
-	}
-	if _, err := pipe.Exec(callCtx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, x.fail(ctx, fmt.Sprintf("reading the baselines of %d endpoints", len(names)), err)
-	}
-	out := make([][]byte, len(names))
-	for i, c := range cmds {
-		if v, err := c.Bytes(); err == nil && len(v) <= x.maxBytes {
-			out[i] = v
+		if have[i] != "" {
+			cmds[i] = pipe.GetRange(callCtx, x.baselineKey(n), 0, baselineIDLen-1)
+		} else {
+			cmds[i] = pipe.Get(callCtx, x.baselineKey(n))
 		}
 	}
-	return out, nil
+	if _, err := pipe.Exec(callCtx); err != nil && !errors.Is(err, redis.Nil) {
+		return x.fail(ctx, fmt.Sprintf("reading the baselines of %d endpoints", len(names)), err)
+	}
+	for i, c := range cmds {
+		v, err := c.Bytes()
+		switch {
+		case err != nil || len(v) == 0: // none (GETRANGE of a missing key is "")
+		case have[i] != "" && string(v) == have[i]:
+			out[i] = StoredBaseline{Present: true, ID: have[i]}
+		case have[i] != "":
+			*get = append(*get, i)
+		case len(v) <= baselineIDLen || len(v) > baselineIDLen+x.maxBytes:
+			out[i] = StoredBaseline{Present: true}
+		default:
+			out[i] = StoredBaseline{Present: true, ID: string(v[:baselineIDLen]), Value: v[baselineIDLen:]}
+		}
+	}
+	return nil
 }
 
 // Seen is a version of an endpoint a collector saw.
@@ -194,7 +255,10 @@ func (x *Versions) Publish(ctx context.Context, seen []Seen, bs []Baseline) ([]b
 	}
 	cmds := make([]*redis.BoolCmd, len(bs))
 	for i, b := range bs {
-		cmds[i] = pipe.SetNX(callCtx, x.baselineKey(b.Name), b.Value, b.TTL)
+		var id [baselineIDLen / 2]byte
+		_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+		v := append([]byte(hex.EncodeToString(id[:])), b.Value...)
+		cmds[i] = pipe.SetNX(callCtx, x.baselineKey(b.Name), v, b.TTL)
 	}
 	if _, err := pipe.Exec(callCtx); err != nil {
 		return nil, x.fail(ctx, "publishing "+strconv.Itoa(len(seen))+" versions and "+strconv.Itoa(len(bs))+" baselines", err)

@@ -90,9 +90,23 @@ func TestBaselinesFirstCreateWins(t *testing.T) {
 	require.Equal(t, 1, n, "exactly one create sets the value")
 
 	v := newVersions(t, srv.Addr, 0, 0)
-	got, err := v.Baselines(ctx, []string{"shop GET /orders 1.1", "shop GET /other 1.1"})
+	names := []string{"shop GET /orders 1.1", "shop GET /other 1.1"}
+	got, err := v.Baselines(ctx, names, []string{"", ""})
 	require.NoError(t, err)
-	assert.Equal(t, [][]byte{{winner}, nil}, got)
+	require.True(t, got[0].Present)
+	assert.Len(t, got[0].ID, baselineIDLen)
+	assert.Equal(t, []byte{winner}, got[0].Value)
+	assert.Equal(t, StoredBaseline{}, got[1])
+
+	// Held: only its id comes back. Replaced: the new value comes back.
+	held, err := v.Baselines(ctx, names[:1], []string{got[0].ID})
+	require.NoError(t, err)
+	assert.Equal(t, []StoredBaseline{{Present: true, ID: got[0].ID}}, held)
+	stale, err := v.Baselines(ctx, names[:1], []string{"0123456789abcdef"})
+	require.NoError(t, err)
+	assert.Equal(t, got[:1], stale)
+	_, err = v.Baselines(ctx, names, nil)
+	require.ErrorContains(t, err, "0 ids held for 2 baselines")
 
 	// Never overwritten.
 	again, err := v.Publish(ctx, nil, []Baseline{{Name: "shop GET /orders 1.1", Value: []byte("z"), TTL: time.Hour},
@@ -118,11 +132,12 @@ func TestVersionsAreBounded(t *testing.T) {
 
 	// A value someone else wrote, too large: skipped on read.
 	require.NoError(t, client.Set(ctx, v.baselineKey("big"), bytes.Repeat([]byte{'x'}, 1000), 0).Err())
-	got, err := v.Baselines(ctx, []string{"big"})
+	require.NoError(t, client.Set(ctx, v.baselineKey("short"), "0123", 0).Err())
+	got, err := v.Baselines(ctx, []string{"big", "short"}, []string{"", ""})
 	require.NoError(t, err)
-	assert.Equal(t, [][]byte{nil}, got)
+	assert.Equal(t, []StoredBaseline{{Present: true}, {Present: true}}, got, "present, damaged")
 
-	got, err = v.Baselines(ctx, nil)
+	got, err = v.Baselines(ctx, nil, nil)
 	require.NoError(t, err)
 	assert.Empty(t, got)
 	latest, _, err := v.Latest(ctx, nil)
